@@ -1,0 +1,46 @@
+# One command to set up and run the main job, one to set up and run the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+OUT    ?= out
+
+.PHONY: demo test setup lint docs bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Installs the package with test tools; re-run when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	mkdir -p $(OUT)/templates
+	$(BIN)/xlflow template declaration -o $(OUT)/templates/批量缴费申报表.xlsx
+	$(BIN)/xlflow template adjustment -o $(OUT)/templates/批量缴费调整登记表.xlsx
+	$(BIN)/xlflow template rules -o $(OUT)/templates/征缴规则表.xlsx
+	$(BIN)/xlflow rules check examples/征缴规则表.xlsx
+	$(BIN)/xlflow validate examples/批量缴费申报表.xlsx --out $(OUT) || test $$? -eq 1
+	@echo "结果已写入 $(OUT)/"
+
+# pytest exits 5 when it collects no test: that is a failure here too.
+test: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc
+	$(BIN)/ruff check src tests benchmarks examples
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks examples
+
+docs: setup
+	$(BIN)/python -m xlflow.findings > docs/findings.md
+
+bench: setup
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) $(OUT)

@@ -1,0 +1,216 @@
+"""Builds the example workbooks in this folder (run: python examples/make_examples.py).
+
+A rule table for one Hunan county (某县, 2017 on) and a filled declaration and adjustment workbook
+with the mistakes clerks make. The output is deterministic; the files are committed.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+
+HERE = Path(__file__).resolve().parent
+TIERS = ["一档", "二档", "三档", "四档", "五档", "六档", "七档", "八档", "九档", "十档",
+         "十一档", "十二档", "十三档", "十四档"]  # fmt: skip
+STANDARD = [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1500, 2000, 2500, 3000]
+HUKOU = ["农业户籍", "城镇户籍"]
+# (start, end, subsidy by tier number, 代缴 by identity for tiers 一档/二档)
+PERIODS = [
+    ("201701", "201912", lambda n: (15, 7.5, 7.5) if n <= 4 else (30, 15, 15),
+     {"贫困人口一级": 100, "贫困人口二级": 50, "贫困人口三级": 30, "低保对象一级": 100,
+      "低保对象二级": 50, "低保对象三级": 30, "特困人员": 100}),
+    ("202001", "209912",
+     lambda n: (12, 9.9, 8.1) if n <= 2 else (16, 13.2, 10.8) if n <= 4 else (24, 19.8, 16.2),
+     {"贫困人口一级": 100, "贫困人口二级": 70, "贫困人口三级": 50, "低保对象一级": 100,
+      "低保对象二级": 70, "低保对象三级": 50, "特困人员": 100}),
+]  # fmt: skip
+HEADERS = ["规则名称", "缴费档次", "缴费身份", "户口性质", "个人缴费", "省级补贴", "市级补贴",
+           "县级补贴", "政府代缴", "开始年月", "终止年月"]  # fmt: skip
+
+
+def num(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else round(x, 2)
+
+
+def rule_rows() -> list[list]:
+    rows = []
+    for start, end, subsidy, daijiao in PERIODS:
+        for hukou in HUKOU:
+            for n, (tier, std) in enumerate(zip(TIERS, STANDARD, strict=True), start=1):
+                p, c, k = subsidy(n)
+                rows.append(["", tier, "普通参保人员", hukou, std, p, c, k, 0, start, end])
+            for identity, amount in daijiao.items():
+                for n in (1, 2):
+                    p, c, k = subsidy(n)
+                    std = STANDARD[n - 1]
+                    rows.append(["", TIERS[n - 1], identity, hukou, std - amount, p, c, k,
+                                 amount, start, end])  # fmt: skip
+    for row in rows:
+        row[0] = (f"个人缴费{num(row[4])}省补贴{num(row[5])}市补贴{num(row[6])}"
+                  f"县补贴{num(row[7])}政府代缴{num(row[8])}")  # fmt: skip
+        row[4:9] = [num(v) for v in row[4:9]]
+    return rows
+
+
+def write_rules() -> None:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "征缴规则表"
+    ws.append(["某县城乡居民基本养老保险征缴规则表（缴费档次参数）"])
+    ws["A1"].font = Font(bold=True, size=14)
+    ws.append(HEADERS)
+    for row in rule_rows():
+        ws.append(row)
+    for col, width in zip("ABCDEFGHIJK", [40, 8, 14, 10, 9, 9, 9, 9, 9, 10, 10], strict=True):
+        ws.column_dimensions[col].width = width
+    for cell in ws["J"] + ws["K"]:
+        cell.number_format = "@"
+    ws.freeze_panes = "A3"
+    wb.save(HERE / "征缴规则表.xlsx")
+
+
+WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+AREAS = ["430321", "430302", "430304", "430381", "430382"]  # 湘潭市各县区
+SURNAMES = "王李张刘陈杨黄赵周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国红梅玉兰德胜春花志强海燕"
+
+
+def make_id(rng: random.Random, year: int) -> str:
+    body = (rng.choice(AREAS) + f"{year}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+            + f"{rng.randint(0, 999):03d}")  # fmt: skip
+    total = sum(int(d) * w for d, w in zip(body, WEIGHTS, strict=True))
+    return body + "10X98765432"[total % 11]
+
+
+def make_name(rng: random.Random) -> str:
+    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.randint(1, 2)))
+
+
+RULES = {(r[2], r[3], r[1], r[9][:4]): r for r in rule_rows()}
+
+
+def amounts(identity: str, hukou: str, tier: str, year: int) -> list:
+    start = "2017" if year < 2020 else "2020"
+    r = RULES[(identity, hukou, tier, start)]
+    return [r[4], r[5], r[6], r[7], r[8], num(sum(r[4:9]))]
+
+
+def _sheet_head(ws, title: str, columns: list[str]) -> None:
+    ws.append([title])
+    ws["A1"].font = Font(bold=True, size=16)
+    ws["A1"].alignment = Alignment(horizontal="center")
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(columns))
+    ws.append(["申报单位*", None, "某某镇人民政府", None, None, "经办人*", "刘敏"])
+    ws.append(["申报日期*", None, "2026-11-20", None, None, "联系电话", "0731-5xxxxxxx"])
+    ws.append([])
+    ws.append([c + ("*" if c in REQUIRED else "") for c in columns])
+
+
+REQUIRED = {"姓名", "身份证号码", "户口性质", "缴费身份", "缴费年度", "缴费档次", "人员类别",
+            "调整年度", "调整后缴费身份", "调整后缴费档次", "调整原因"}  # fmt: skip
+DECL_COLUMNS = ["序号", "姓名", "身份证号码", "户口性质", "缴费身份", "缴费年度", "缴费档次",
+                "个人缴费", "省级补贴", "市级补贴", "县级补贴", "政府代缴", "合计", "备注"]  # fmt: skip
+IDENTITIES = ["贫困人口一级", "贫困人口二级", "贫困人口三级", "低保对象一级", "低保对象二级",
+              "低保对象三级", "特困人员"]  # fmt: skip
+
+
+def declaration_rows(rng: random.Random) -> list[list]:
+    rows = []
+    for _ in range(36):
+        identity = rng.choice(IDENTITIES)
+        hukou = rng.choice(HUKOU) if rng.random() < 0.3 else "农业户籍"
+        tier = rng.choice(["一档", "二档"])
+        year = rng.choice([2025, 2026])
+        born = rng.randint(1968, 2005)
+        amts = amounts(identity, hukou, tier, year) if rng.random() < 0.6 else [None] * 6
+        rows.append([make_name(rng), make_id(rng, born), hukou, identity, year, tier, *amts, None])
+    # The mistakes clerks make, one or two of each:
+    rows[1][1] = int(rows[1][1][:15] + "000") if rows[1][1][-1] != "X" else rows[1][1]  # C02
+    rows[2][1] = rows[2][1][:17] + "x"  # X03 (then C04 unless the check char is X)
+    rows[3][1] = rows[3][1].translate(str.maketrans("0123456789", "０１２３４５６７８９"))  # X02
+    rows[4][0] = " " + rows[4][0] + "\u3000"  # X01
+    rows[5][5] = "1档"  # X05
+    rows[6][2] = "农村户籍"  # X05
+    rows[7][4] = "2025年"  # X07
+    rows[8][6] = 80  # P04: 个人缴费 differs from the rule
+    rows[9] = list(rows[10])  # P05: duplicate of the next row
+    rows[11][1] = make_id(rng, 2012)  # P01: under 16
+    rows[12][1] = make_id(rng, 1960)  # P02: 60 or over
+    rows[13][1] = rows[13][1][:-1] + ("0" if rows[13][1][-1] != "0" else "1")  # C04
+    rows[14][5] = "三档"  # P03: no 代缴 rule on 三档
+    rows[14][6:12] = [None] * 6
+    rows[15][3] = "低保对象一级"  # P06: same person and year with two 代缴 identities
+    rows[16] = list(rows[15])
+    rows[16][3] = "贫困人口一级"
+    rows[16][6:12] = amounts("贫困人口一级", rows[16][2], rows[16][5], rows[16][4])
+    rows[15][6:12] = amounts("低保对象一级", rows[15][2], rows[15][5], rows[15][4])
+    rows[17][0] = "王五5"  # C10
+    rows[18][3] = ""  # C01
+    rows[19][1] = "43032119800101123"  # C03: 17 digits
+    body = rows[20][1]
+    rows[20][1] = body[:6] + body[8:17]  # X04: a 15-digit first-generation ID
+    rows[21][3] = "051"  # X05: system code for 贫困人口一级
+    rows[21][6:12] = [None] * 6
+    rows[22][6] = "八十"  # C08
+    return rows
+
+
+def write_declaration(rng: random.Random) -> None:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "批量缴费申报表"
+    _sheet_head(ws, "批量缴费申报表", DECL_COLUMNS)
+    for i, row in enumerate(declaration_rows(rng), start=1):
+        ws.append([i, *row])
+        ws.cell(ws.max_row, 3).number_format = "@" if isinstance(row[1], str) else "0"
+    ws.append([])
+    ws.freeze_panes = "A6"
+    for col, width in zip("ABCDEFGHIJKLMN", [6, 10, 21, 11, 14, 10, 10, 9, 9, 9, 9, 9, 9, 14],
+                          strict=True):
+        ws.column_dimensions[col].width = width
+    wb.create_sheet("填写说明").append(["请按 xlflow template declaration 生成的模板说明填写。"])
+    wb.save(HERE / "批量缴费申报表.xlsx")
+
+
+ADJ_COLUMNS = ["序号", "姓名", "身份证号码", "人员类别", "调整年度", "户口性质", "调整后缴费身份",
+               "调整后缴费档次", "个人缴费调整", "省级补贴调整", "市级补贴调整", "县级补贴调整",
+               "政府代缴调整", "调整原因", "备注"]  # fmt: skip
+
+
+def write_adjustment(rng: random.Random) -> None:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "批量缴费调整登记表"
+    _sheet_head(ws, "批量缴费调整登记表", ADJ_COLUMNS)
+    reasons = ["已按普通人员缴费，补做政府代缴", "身份认定晚于缴费，补做代缴"]
+    for i in range(1, 21):
+        identity = rng.choice(IDENTITIES)
+        recipient = i % 4 == 0
+        born = rng.randint(1940, 1960) if recipient else rng.randint(1970, 2000)
+        year = rng.choice([2024, 2025])
+        amts = amounts(identity, "农业户籍", "一档", year)
+        normal = amounts("普通参保人员", "农业户籍", "一档", year)
+        diff = [num(a - b) for a, b in zip(amts[:5], normal[:5], strict=True)]
+        row = [i, make_name(rng), make_id(rng, born), "待遇人员" if recipient else "缴费人员",
+               year, "农业户籍", identity, "一档", *diff, rng.choice(reasons), None]  # fmt: skip
+        ws.append(row)
+    ws.cell(8, 4).value = "正常缴费"  # X05
+    ws.cell(9, 8).value = "1档"  # X05
+    ws.cell(10, 9).value = None  # computed from the ledger
+    ws.freeze_panes = "A6"
+    wb.create_sheet("填写说明").append(["请按 xlflow template adjustment 生成的模板说明填写。"])
+    wb.save(HERE / "批量缴费调整登记表.xlsx")
+
+
+def main() -> None:
+    rng = random.Random(2017_38)
+    write_rules()
+    write_declaration(rng)
+    write_adjustment(rng)
+
+
+if __name__ == "__main__":
+    main()

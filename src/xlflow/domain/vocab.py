@@ -1,0 +1,129 @@
+"""Coded values and their synonyms: 户口性质, tiers, identities, 人员类别 (SPEC 2)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+HUKOU = ("农业户籍", "城镇户籍")
+_HUKOU_SYNONYMS = {
+    "农业户籍": ("农村户籍", "农业", "农村", "农业户口", "农村户口", "农业人口", "20"),
+    "城镇户籍": ("非农业户籍", "非农业", "非农", "城镇", "城市", "城镇户口", "非农业户口",
+                 "城市户口", "10"),
+}  # fmt: skip
+
+PERSON_CLASSES = ("缴费人员", "待遇人员")
+_PERSON_CLASS_SYNONYMS = {
+    "缴费人员": ("正常缴费", "暂停缴费", "缴费"),
+    "待遇人员": ("正常待遇", "暂停待遇", "待遇", "领取待遇人员"),
+}
+
+NORMAL_IDENTITY = "普通参保人员"
+GROUPS = ("特困人员", "低保对象", "贫困人口", "残疾人")  # default tie-break order (SPEC 3.2)
+
+_DIGITS = "一二三四五六七八九"
+
+
+def chinese_number(n: int) -> str:
+    """1..99 → 一, 十, 十四, 二十一."""
+    tens, ones = divmod(n, 10)
+    text = ("" if tens == 0 else ("" if tens == 1 else _DIGITS[tens - 1]) + "十")
+    return text + ("" if ones == 0 else _DIGITS[ones - 1])
+
+
+TIERS = tuple(f"{chinese_number(n)}档" for n in range(1, 15))
+
+
+def tier_number(tier: str) -> int:
+    return TIERS.index(tier) + 1
+
+
+def _tier_variants() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for n in range(1, 31):
+        canon = f"{chinese_number(n)}档"
+        for v in (canon, f"{n}档", f"第{n}档", f"第{chinese_number(n)}档", str(n), f"{n:02d}",
+                  f"{n:03d}", chinese_number(n), f"档次{n}", f"{n}级档次"):
+            out.setdefault(v, canon)
+    return out
+
+
+_TIER_VARIANTS = _tier_variants()
+
+# System codes (SPEC 2); each code lists the names it may stand for, first match in the rule table wins.
+IDENTITY_CODES: dict[str, tuple[str, ...]] = {
+    "011": ("普通参保人员",),
+    "021": ("残一级", "残疾人一级"),
+    "022": ("残二级", "残疾人二级"),
+    "023": ("残三级", "残疾人三级"),
+    "031": ("特困人员一级", "特困一级", "特困人员"),
+    "032": ("特困人员二级", "特困二级", "特困人员"),
+    "033": ("特困人员三级", "特困三级", "特困人员"),
+    "051": ("贫困人口一级",),
+    "052": ("贫困人口二级",),
+    "053": ("贫困人口三级",),
+    "061": ("低保对象一级",),
+    "062": ("低保对象二级",),
+    "063": ("低保对象三级",),
+    "071": ("计生特扶人员",),
+    "090": ("其他",),
+}
+
+_IDENTITY_SHORT = {
+    "普通": "普通参保人员", "普通人员": "普通参保人员", "一般参保人员": "普通参保人员",
+    "特困": "特困人员", "特困供养人员": "特困人员",
+}  # fmt: skip
+
+
+def identity_group(name: str) -> str | None:
+    """The 代缴 group of an identity name, or None for 普通参保人员 and others."""
+    if name.startswith(("贫困", "建档立卡")):
+        return "贫困人口"
+    if name.startswith("低保"):
+        return "低保对象"
+    if name.startswith("特困"):
+        return "特困人员"
+    if name.startswith("残"):
+        return "残疾人"
+    return None
+
+
+def hukou_map() -> dict[str, str]:
+    return _synonym_map(_HUKOU_SYNONYMS)
+
+
+def person_class_map() -> dict[str, str]:
+    return _synonym_map(_PERSON_CLASS_SYNONYMS)
+
+
+def tier_map(allowed: Iterable[str] = TIERS) -> dict[str, str]:
+    allowed = set(allowed)
+    return {k: v for k, v in _TIER_VARIANTS.items() if v in allowed}
+
+
+def identity_map(allowed: Iterable[str]) -> dict[str, str]:
+    """Every accepted spelling → the identity name used in the rule table."""
+    allowed = list(allowed)
+    out = {name: name for name in allowed}
+    for code, names in IDENTITY_CODES.items():
+        target = next((n for n in names if n in out), None)
+        if target:
+            out.setdefault(code, target)
+            out.setdefault(code.lstrip("0"), target)
+    for short, target in _IDENTITY_SHORT.items():
+        if target in allowed:
+            out.setdefault(short, target)
+    for name in allowed:
+        for long, short in (("贫困人口", "贫困"), ("低保对象", "低保"), ("特困人员", "特困")):
+            if name.startswith(long):
+                out.setdefault(short + name[len(long):], name)
+        if name.startswith("贫困人口"):
+            out.setdefault("建档立卡" + name, name)
+    return out
+
+
+def _synonym_map(table: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    out = {canon: canon for canon in table}
+    for canon, variants in table.items():
+        for v in variants:
+            out[v] = canon
+    return out

@@ -1,0 +1,94 @@
+"""The X fixes (X01–X05, X07): each change is returned, with row, column, before, after and code.
+
+Work is done once per distinct value of a column (few for coded columns), then mapped back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from xlflow.domain.idcard import upgrade_15
+from xlflow.reading import Table
+
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+_EDGE_SPACE = re.compile(r"^[\s\u3000\xa0]+|[\s\u3000\xa0]+$")
+_ANY_SPACE = re.compile(r"[\s\u3000\xa0]+")
+_FULLWIDTH = {chr(0xFF10 + i): chr(0x30 + i) for i in range(10)}
+_FULLWIDTH |= {chr(0xFF21 + i): chr(0x41 + i) for i in range(26)}
+_FULLWIDTH |= {chr(0xFF41 + i): chr(0x61 + i) for i in range(26)}
+_FULLWIDTH |= {"．": ".", "－": "-", "＋": "+"}
+_HALF = str.maketrans(_FULLWIDTH)
+_FULL_CHARS = re.compile("[" + "".join(_FULLWIDTH) + "]")
+_YEAR_TEXT = re.compile(r"^(\d{4})\s*年度?$")
+
+# Types whose values never hold inner spaces, and types where full-width characters are made half-width.
+COMPACT = {"id", "year", "tier", "hukou", "identity", "identity_name", "amount", "signed_amount",
+           "month", "person_class", "seq", "name"}  # fmt: skip
+HALFWIDTH = COMPACT - {"name", "identity_name"}
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The accepted spellings of each coded type → its standard form (X05)."""
+
+    maps: dict[str, dict[str, str]]
+
+
+def fix_value(kind: str, text: str, vocab: Vocabulary) -> tuple[str, list[tuple[str, str, str]]]:
+    """One value through every fix of its column type; returns (final, [(code, before, after)])."""
+    steps: list[tuple[str, str, str]] = []
+
+    def step(code: str, new: str) -> None:
+        nonlocal text
+        if new != text:
+            steps.append((code, text, new))
+            text = new
+
+    pattern = _ANY_SPACE if kind in COMPACT else _EDGE_SPACE
+    step("X01", pattern.sub("", _INVISIBLE.sub("", text)))
+    if kind in HALFWIDTH and _FULL_CHARS.search(text):
+        step("X02", text.translate(_HALF))
+    if kind == "id":
+        if text.endswith("x"):
+            step("X03", text[:-1] + "X")
+        if len(text) == 15 and text.isdigit():
+            step("X04", upgrade_15(text))
+    elif kind == "year":
+        m = _YEAR_TEXT.match(text)
+        if m:
+            step("X07", m.group(1))
+    mapping = vocab.maps.get(kind)
+    if mapping and text in mapping:
+        step("X05", mapping[text])
+    return text, steps
+
+
+def normalise(table: Table, types: dict[str, str], vocab: Vocabulary):
+    """Apply the fixes to the known columns of ``table``.
+
+    Returns (frame of fixed text keyed by field key, fixes DataFrame[row, key, before, after, code]).
+    """
+    fixed = {}
+    logs = []
+    for key, kind in types.items():
+        if key not in table.keys:
+            continue
+        column = table.text(key)
+        codes, uniques = pd.factorize(column, sort=False)
+        results = [fix_value(kind, u, vocab) for u in uniques]
+        finals = np.array([r[0] for r in results] + [""], dtype=object)
+        fixed[key] = pd.Series(finals[codes], index=column.index, dtype=object)
+        changed = [i for i, r in enumerate(results) if r[1]]
+        if changed:
+            rows = column.index[np.isin(codes, changed)]
+            row_codes = codes[np.isin(codes, changed)]
+            for row, code in zip(rows, row_codes, strict=True):
+                for fix, before, after in results[code][1]:
+                    logs.append((int(row), key, before, after, fix))
+    frame = pd.DataFrame(fixed, index=table.frame.index)
+    fixes = pd.DataFrame(logs, columns=["row", "key", "before", "after", "code"])
+    return frame, fixes

@@ -1,0 +1,1 @@
+"""Checks per workbook kind: row schemas (pandera), cross-row and cross-table checks → findings."""

@@ -1,0 +1,93 @@
+"""Shared machinery: reading with F-findings, per-distinct-value parsing, fixes → findings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xlflow.findings import Finding, make
+from xlflow.kinds import KindSpec
+from xlflow.reading import KindNotRecognised, Limits, Table, UnreadableWorkbook, read_table
+from xlflow.validation.result import CheckResult
+
+
+def read_for_check(
+    path: Path, specs: list[KindSpec], limits: Limits, result: CheckResult
+) -> Table | None:
+    """Read the table, or record the file-level finding (F01/F02/F03/F05/F06) and return None."""
+    try:
+        table = read_table(path, specs, limits)
+    except UnreadableWorkbook as exc:
+        result.findings.append(make("F01", detail=exc.detail))
+    except KindNotRecognised as exc:
+        result.findings.append(make("F02", detail=exc.detail))
+    else:
+        result.kind = table.spec.kind
+        result.rows = len(table.frame)
+        for key in table.missing:
+            result.findings.append(make("F03", column=table.spec.column(key).header))
+        if table.missing:
+            result.unusable = True
+            return None
+        if result.rows == 0:
+            result.findings.append(make("F05"))
+            result.unusable = True
+            return None
+        if result.rows > limits.max_rows:
+            result.findings.append(make("F06", value=f"{result.rows:,}", detail=f"{limits.max_rows:,}"))
+            result.unusable = True
+            return None
+        return table
+    result.unusable = True
+    return None
+
+
+def parse_column(
+    values: pd.Series, parser: Callable[[str], tuple[Any, str | None]]
+) -> tuple[pd.Series, pd.Series]:
+    """Parse each distinct non-empty value once → (parsed values, problem text or None)."""
+    codes, uniques = pd.factorize(values)
+    parsed = [parser(u) if u != "" else (None, None) for u in uniques]
+    vals = np.array([p[0] for p in parsed] + [None], dtype=object)
+    probs = np.array([p[1] for p in parsed] + [None], dtype=object)
+    return (
+        pd.Series(vals[codes], index=values.index, dtype=object),
+        pd.Series(probs[codes], index=values.index, dtype=object),
+    )
+
+
+def fix_findings(fixes: pd.DataFrame, table: Table) -> list[Finding]:
+    out = []
+    for row, key, before, after, code in fixes.itertuples(index=False):
+        header = table.spec.column(key).header
+        out.append(
+            make(code, row=row, column=header, cell=table.cell(key, row), value=before, detail=after)
+        )
+    return out
+
+
+def cell_findings(
+    table: Table, key: str, mask: pd.Series, code: str, shown: pd.Series, **params: Any
+) -> list[Finding]:
+    """One finding of ``code`` for each row where ``mask`` holds; ``shown`` is the value quoted."""
+    col = table.spec.column(key)
+    rows = mask.index[mask.to_numpy(dtype=bool)]
+    extra = {k: v for k, v in params.items() if not isinstance(v, pd.Series)}
+    per_row = {k: v for k, v in params.items() if isinstance(v, pd.Series)}
+    return [
+        make(
+            code,
+            row=int(r),
+            column=col.header,
+            cell=table.cell(key, int(r)),
+            value=shown.get(r),
+            hint=col.hint,
+            **extra,
+            **{k: v.get(r) for k, v in per_row.items()},
+        )
+        for r in rows
+    ]

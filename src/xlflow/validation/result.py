@@ -1,0 +1,64 @@
+"""What a check of one file returns: data first (findings, counts), text second."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from xlflow.findings import Finding
+
+
+@dataclass
+class CheckResult:
+    file: str
+    kind: str | None
+    rows: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    totals: dict[str, Any] = field(default_factory=dict)
+    unusable: bool = False  # the file could not be used at all (F01/F02/F03/F05 ...)
+
+    @property
+    def error_rows(self) -> set[int]:
+        return {f.row for f in self.findings if f.severity == "error" and f.row is not None}
+
+    @property
+    def valid_rows(self) -> int:
+        return 0 if self.unusable else self.rows - len(self.error_rows)
+
+    def count(self, severity: str) -> int:
+        return sum(1 for f in self.findings if f.severity == severity)
+
+    @property
+    def has_errors(self) -> bool:
+        return self.count("error") > 0
+
+    @property
+    def exit_code(self) -> int:
+        if self.unusable:
+            return 2
+        return 1 if self.has_errors else 0
+
+    def summary_line(self) -> str:
+        if self.unusable:
+            first = next((f for f in self.findings if f.severity == "error"), None)
+            return f"文件无法处理：{first.message if first else ''}"
+        return (
+            f"共 {self.rows:,} 条：通过 {self.valid_rows:,} 条，错误 {len(self.error_rows):,} 条，"
+            f"警告 {self.count('warning'):,} 处，自动更正 {self.count('fixed'):,} 处"
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "kind": self.kind,
+            "rows": self.rows,
+            "valid_rows": self.valid_rows,
+            "error_rows": len(self.error_rows),
+            "findings": [
+                {k: f.as_dict()[k] for k in ("row", "column", "cell", "code", "severity", "message")}
+                for f in self.findings
+            ],
+            "outputs": self.outputs,
+            "totals": self.totals,
+        }
