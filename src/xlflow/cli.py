@@ -121,3 +121,37 @@ def rules_check(path: Path, as_json: bool) -> None:
                 err=True,
             )
     sys.exit(result.exit_code)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--rules", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="征缴规则表；不给则用自带的示例规则表。 Rule table.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="结果文件夹，默认与输入文件相同。 Output folder (default: next to the input).")
+@click.option("--settings", "settings_path", type=click.Path(exists=True, path_type=Path),
+              help="设置文件 xlflow.toml 或工作目录。 Settings file or workspace.")
+@click.option("--json", "as_json", is_flag=True, help="每个文件输出一行 JSON。 One JSON object per file.")
+def validate(files: tuple[Path, ...], rules: Path | None, out_dir: Path | None,
+             settings_path: Path | None, as_json: bool) -> None:
+    """检查填好的批量缴费申报表，写出 _更正、_错误数据、_汇总 三个文件。
+
+    Validate filled declaration workbooks and write the corrected, error and summary workbooks.
+    Exit 0: no error; 1: at least one error finding; 2: an input is unusable or bad usage.
+    """
+    from xlflow.pipeline import process_workbook
+    from xlflow.settings import load_settings
+
+    settings = load_settings(settings_path)
+    book = _rulebook(rules)
+    worst = 0
+    for path in files:
+        result = process_workbook(path, book, out_dir, settings)
+        if as_json:
+            click.echo(json.dumps(result.as_json(), ensure_ascii=False))
+        else:
+            click.echo(f"{path.name}：{result.summary_line()}", err=True)
+            for kind, out in result.outputs.items():
+                click.echo(f"  {out}", err=True)
+        worst = max(worst, result.exit_code)
+    sys.exit(worst)

@@ -87,6 +87,9 @@ class Table:
     def cell(self, key: str, row: int) -> str:
         return f"{column_letter(self.keys[key])}{row}"
 
+    def cell_letter(self, column: int) -> str:
+        return column_letter(column)
+
 
 # ---------------------------------------------------------------- cell values → text
 

@@ -52,7 +52,7 @@ def parse_month(text: str) -> tuple[int | None, str | None]:
 
 def cents_text(cents: int | None) -> str:
     """990 → '9.9', 10000 → '100' (how amounts are shown in messages)."""
-    if cents is None:
+    if cents is None or cents != cents:  # None or NaN
         return ""
     sign = "-" if cents < 0 else ""
     whole, frac = divmod(abs(int(cents)), 100)

@@ -1,0 +1,1 @@
+"""The corrected, error and summary workbooks (xlsxwriter)."""

@@ -1,0 +1,84 @@
+"""NAME_更正.xlsx: rows without errors, fixes applied, amounts filled, changed cells highlighted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from xlflow.findings import catalogue
+from xlflow.outputs.layout import open_book, output_columns, set_widths, write_head
+from xlflow.validation.declaration import Checked
+
+NUMERIC_TYPES = ("year", "amount", "signed_amount")
+CHANGE_LOG = "修改记录"
+
+
+def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None) -> int:
+    """Write the rows without errors (or ``rows``) → the number of data rows written."""
+    table = checked.table
+    if rows is None:
+        rows = table.frame.index[~table.frame.index.isin(checked.error_rows)]
+    wb = open_book(path)
+    title = wb.add_format({"bold": True, "font_size": 14})
+    header = wb.add_format({"bold": True, "border": 1, "bg_color": "#DDEBF7", "align": "center"})
+    changed = wb.add_format({"bg_color": "#FFF2CC"})
+    changed_num = wb.add_format({"bg_color": "#FFF2CC", "num_format": "0.00"})
+    money = wb.add_format({"num_format": "0.00"})
+    ws = wb.add_worksheet(table.spec.title[:31])
+    columns = output_columns(table)
+    set_widths(ws, table, columns)
+    first = write_head(ws, table, columns, title, header)
+    ws.freeze_panes(first, 0)
+    key_of = {c: k for k, c in table.keys.items()}
+    types = {c.key: c.type for c in table.spec.columns}
+    fixes = checked.fixes[checked.fixes["row"].isin(rows)]
+    touched = set(zip(fixes["row"], fixes["key"], strict=True))
+    data = [(c, key_of.get(c)) for c in columns]
+    source = {c: (checked.values[k] if k in checked.values else table.frame[c]) for c, k in data}
+    numeric = table.numeric
+    out_row = first
+    out_rows = {}
+    for r in rows:
+        for out_col, (c, key) in enumerate(data):
+            text = source[c].at[r]
+            mark = (r, key) in touched
+            if text == "":
+                if mark:
+                    ws.write_blank(out_row, out_col, None, changed)
+                continue
+            if types.get(key) in NUMERIC_TYPES or (key != "id_number" and not mark and numeric[c].at[r]):
+                number = float(text)
+                fmt = changed_num if mark else (money if types[key] != "year" else None)
+                ws.write_number(out_row, out_col, number, fmt)
+            else:
+                ws.write_string(out_row, out_col, text, changed if mark else None)
+        out_rows[r] = out_row + 1
+        out_row += 1
+    _change_log(wb, fixes, table, out_rows, header)
+    wb.close()
+    return len(rows)
+
+
+def _change_log(wb, fixes: pd.DataFrame, table, out_rows: dict, header) -> None:
+    ws = wb.add_worksheet(CHANGE_LOG)
+    heads = ["原表行号", "本表行号", "列", "单元格", "更正前", "更正后", "代码", "说明"]
+    for c, text in enumerate(heads):
+        ws.write_string(0, c, text, header)
+    ws.set_column(0, 1, 9)
+    ws.set_column(2, 3, 12)
+    ws.set_column(4, 5, 22)
+    ws.set_column(7, 7, 30)
+    names = {code: info.name for code, info in catalogue().items()}
+    for i, (row, key, before, after, code) in enumerate(
+        fixes.sort_values(["row"], kind="stable").itertuples(index=False), start=1
+    ):
+        ws.write_number(i, 0, int(row))
+        ws.write_number(i, 1, out_rows[row])
+        ws.write_string(i, 2, table.spec.column(key).header)
+        ws.write_string(i, 3, table.cell(key, int(row)))
+        ws.write_string(i, 4, str(before))
+        ws.write_string(i, 5, str(after))
+        ws.write_string(i, 6, code)
+        ws.write_string(i, 7, names[code])
+    ws.freeze_panes(1, 0)

@@ -1,0 +1,172 @@
+"""NAME_汇总.xlsx: overview, findings by code, money by identity × 户口性质 × tier, charts, to-do lists."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import xlsxwriter
+
+from xlflow.findings import catalogue
+from xlflow.kinds import AMOUNT_KEYS
+from xlflow.rules import RuleBook
+from xlflow.validation.declaration import Checked
+from xlflow.validation.result import CheckResult
+
+ITEM_HEADERS = {"personal": "个人缴费", "province": "省级补贴", "city": "市级补贴", "county": "县级补贴",
+                "daijiao": "政府代缴", "total": "合计"}  # fmt: skip
+SEVERITY_WORDS = {"error": "错误", "warning": "警告", "fixed": "已更正"}
+
+
+def money_table(checked: Checked) -> pd.DataFrame:
+    """Valid rows' amounts in yuan, by identity × 户口性质 × tier (the fiscal estimate)."""
+    ok = ~checked.values.index.isin(checked.error_rows)
+    values = checked.values[ok]
+    amounts = checked.amounts[ok] / 100
+    frame = pd.concat([values[["identity", "hukou", "tier"]], amounts], axis=1)
+    grouped = frame.groupby(["identity", "hukou", "tier"], sort=True)
+    table = grouped[list(ITEM_HEADERS)].sum().round(2)
+    table.insert(0, "persons", grouped.size())
+    return table.reset_index()
+
+
+def totals(checked: Checked) -> dict:
+    money = money_table(checked)
+    out = {k: round(float(money[k].sum()), 2) for k in ITEM_HEADERS}
+    out["persons"] = int(money["persons"].sum())
+    return out
+
+
+def write_summary(result: CheckResult, checked: Checked | None, path: Path, book: RuleBook | None) -> None:
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
+    bold = wb.add_format({"bold": True})
+    header = wb.add_format({"bold": True, "border": 1, "bg_color": "#DDEBF7", "align": "center"})
+    money = wb.add_format({"num_format": "#,##0.00"})
+    money_bold = wb.add_format({"num_format": "#,##0.00", "bold": True, "top": 1})
+    title = wb.add_format({"bold": True, "font_size": 14})
+    _overview(wb, result, book, title, bold)
+    _by_code(wb, result, header)
+    if checked is not None:
+        _money(wb, checked, header, money, money_bold)
+    _todo(wb, header)
+    wb.close()
+
+
+def _overview(wb, result: CheckResult, book, title, bold) -> None:
+    ws = wb.add_worksheet("概况")
+    ws.set_column(0, 0, 14)
+    ws.set_column(1, 1, 70)
+    ws.write_string(0, 0, "检查结果汇总", title)
+    rows = [
+        ("文件", Path(result.file).name),
+        ("表格种类", {"declaration": "批量缴费申报表", "adjustment": "批量缴费调整登记表",
+                      "rules": "征缴规则表"}.get(result.kind or "", "未识别")),
+        ("数据行数", result.rows),
+        ("通过", result.valid_rows),
+        ("错误行", len(result.error_rows)),
+        ("警告", result.count("warning")),
+        ("自动更正", result.count("fixed")),
+        ("征缴规则表", f"{book.source}（指纹 {book.fingerprint}）" if book else "—"),
+        ("处理时间", dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")),
+        ("结论", result.summary_line()),
+    ]
+    for i, (label, value) in enumerate(rows, start=2):
+        ws.write_string(i, 0, label, bold)
+        if isinstance(value, int):
+            ws.write_number(i, 1, value)
+        else:
+            ws.write_string(i, 1, str(value))
+
+
+def _by_code(wb, result: CheckResult, header) -> None:
+    ws = wb.add_worksheet("问题分类")
+    heads = ["代码", "问题", "级别", "处数", "涉及行（前 20 个）"]
+    for c, text in enumerate(heads):
+        ws.write_string(0, c, text, header)
+    ws.set_column(0, 0, 8)
+    ws.set_column(1, 1, 26)
+    ws.set_column(2, 3, 8)
+    ws.set_column(4, 4, 60)
+    counts = Counter(f.code for f in result.findings)
+    rows_of: dict[str, list[int]] = {}
+    for f in result.findings:
+        if f.row is not None:
+            rows_of.setdefault(f.code, []).append(f.row)
+    info = catalogue()
+    codes = sorted(counts, key=lambda c: (["error", "warning", "fixed"].index(info[c].severity), c))
+    for i, code in enumerate(codes, start=1):
+        ws.write_string(i, 0, code)
+        ws.write_string(i, 1, info[code].name)
+        ws.write_string(i, 2, SEVERITY_WORDS[info[code].severity])
+        ws.write_number(i, 3, counts[code])
+        ws.write_string(i, 4, "、".join(str(r) for r in sorted(set(rows_of.get(code, [])))[:20]))
+    if codes:
+        chart = wb.add_chart({"type": "bar"})
+        chart.add_series({"name": "处数", "categories": ["问题分类", 1, 1, len(codes), 1],
+                          "values": ["问题分类", 1, 3, len(codes), 3], "data_labels": {"value": True}})
+        chart.set_title({"name": "问题分类"})
+        chart.set_legend({"none": True})
+        chart.set_y_axis({"reverse": True})
+        ws.insert_chart(1, 6, chart, {"x_scale": 1.3, "y_scale": 1.2})
+
+
+def _money(wb, checked: Checked, header, money, money_bold) -> None:
+    ws = wb.add_worksheet("金额汇总")
+    table = money_table(checked)
+    heads = ["缴费身份", "户口性质", "缴费档次", "人数", *ITEM_HEADERS.values()]
+    for c, text in enumerate(heads):
+        ws.write_string(0, c, text, header)
+    ws.set_column(0, 0, 14)
+    ws.set_column(1, 3, 10)
+    ws.set_column(4, 9, 13)
+    for i, r in enumerate(table.itertuples(index=False), start=1):
+        ws.write_string(i, 0, r.identity)
+        ws.write_string(i, 1, r.hukou)
+        ws.write_string(i, 2, r.tier)
+        ws.write_number(i, 3, r.persons)
+        for c, key in enumerate(ITEM_HEADERS, start=4):
+            ws.write_number(i, c, getattr(r, key), money)
+    last = len(table) + 1
+    ws.write_string(last, 0, "合计", money_bold)
+    ws.write_number(last, 3, int(table["persons"].sum()), money_bold)
+    for c, key in enumerate(ITEM_HEADERS, start=4):
+        ws.write_number(last, c, round(float(table[key].sum()), 2), money_bold)
+    # Totals per funding level (财政补贴测算), and a chart of them.
+    base = last + 3
+    ws.write_string(base, 0, "按资金来源合计（元）", header)
+    ws.write_string(base, 1, "金额", header)
+    for i, key in enumerate(AMOUNT_KEYS, start=1):
+        ws.write_string(base + i, 0, ITEM_HEADERS[key])
+        ws.write_number(base + i, 1, round(float(table[key].sum()), 2), money)
+    chart = wb.add_chart({"type": "column"})
+    chart.add_series({"name": "金额（元）", "categories": ["金额汇总", base + 1, 0, base + 5, 0],
+                      "values": ["金额汇总", base + 1, 1, base + 5, 1], "data_labels": {"value": True}})
+    chart.set_title({"name": "按资金来源合计"})
+    chart.set_legend({"none": True})
+    ws.insert_chart(base, 3, chart)
+    by_identity = table.groupby("identity", sort=False)[list(AMOUNT_KEYS)].sum()
+    start = base + 20
+    ws.write_string(start, 0, "按缴费身份（元）", header)
+    for c, key in enumerate(AMOUNT_KEYS, start=1):
+        ws.write_string(start, c, ITEM_HEADERS[key], header)
+    for i, (identity, r) in enumerate(by_identity.iterrows(), start=1):
+        ws.write_string(start + i, 0, identity)
+        for c, key in enumerate(AMOUNT_KEYS, start=1):
+            ws.write_number(start + i, c, round(float(r[key]), 2), money)
+    if len(by_identity):
+        stacked = wb.add_chart({"type": "column", "subtype": "stacked"})
+        n = len(by_identity)
+        for c, key in enumerate(AMOUNT_KEYS, start=1):
+            stacked.add_series({"name": ["金额汇总", start, c], "categories": ["金额汇总", start + 1, 0, start + n, 0],
+                                "values": ["金额汇总", start + 1, c, start + n, c]})
+        stacked.set_title({"name": "按缴费身份的资金构成"})
+        ws.insert_chart(start, 7, stacked)
+
+
+def _todo(wb, header) -> None:
+    ws = wb.add_worksheet("待办清单")
+    ws.set_column(0, 0, 80)
+    ws.write_string(0, 0, "需要另行办理的事项", header)
+    ws.write_string(1, 0, "批量缴费申报表无需单独办理的事项（负调整、零缴费、0到款登记清单只在调整表中产生）。")

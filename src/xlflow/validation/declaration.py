@@ -1,0 +1,187 @@
+"""Checks of a filled 《批量缴费申报表》: cells (C), policy (P01–P06), rule amounts (P03/P04, X06)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from xlflow.domain import vocab
+from xlflow.domain.idcard import birth_years, inspect_ids
+from xlflow.domain.values import cents_text, parse_amount, parse_year
+from xlflow.findings import Finding, make
+from xlflow.kinds import AMOUNT_KEYS
+from xlflow.normalise import Vocabulary, normalise
+from xlflow.reading import Table
+from xlflow.rules import RuleBook
+from xlflow.settings import Settings
+from xlflow.validation.engine import cell_findings, fix_findings, parse_column
+from xlflow.validation.schemas import row_schema, schema_failures
+
+_SCIENTIFIC = r"^\d(\.\d+)?[eE]\+?\d+$"
+
+
+@dataclass
+class Checked:
+    """The outcome of checking one table: fixed values, amounts, findings."""
+
+    table: Table
+    values: pd.DataFrame  # fixed text per field key (amounts filled from the rule)
+    findings: list[Finding]
+    fixes: pd.DataFrame  # row, key, before, after, code (X01–X07 and X06)
+    amounts: pd.DataFrame = field(default_factory=pd.DataFrame)  # cents per funding item + total
+
+    @property
+    def error_rows(self) -> set[int]:
+        return {f.row for f in self.findings if f.severity == "error" and f.row is not None}
+
+
+def vocabulary(book: RuleBook) -> Vocabulary:
+    return Vocabulary(
+        {
+            "hukou": vocab.hukou_map(),
+            "tier": vocab.tier_map(),
+            "identity": vocab.identity_map(book.identities),
+            "person_class": vocab.person_class_map(),
+        }
+    )
+
+
+def header_findings(table: Table) -> list[Finding]:
+    out = []
+    for spec_field in table.spec.header_fields:
+        found = table.header_values.get(spec_field.key)
+        if spec_field.required and (found is None or not found.value):
+            out.append(make("F04", column=spec_field.label, cell=found.cell if found else None))
+    return out
+
+
+def check_declaration(table: Table, book: RuleBook, settings: Settings, today_year: int) -> Checked:
+    spec = table.spec
+    types = {c.key: c.type for c in spec.columns if c.key in table.keys}
+    values, fixes = normalise(table, types, vocabulary(book))
+    findings = header_findings(table) + fix_findings(fixes, table)
+    checked = values.where(values != "", None)
+
+    ids = values["id_number"]
+    as_number = table.is_number("id_number") | ids.str.match(_SCIENTIFIC)
+    findings += cell_findings(table, "id_number", as_number & (ids != ""), "C02", ids)
+    checked.loc[as_number, "id_number"] = None  # reported once, as C02
+
+    years, problem = parse_column(values["year"], partial(parse_year, first=settings.first_year,
+                                                          last=today_year + 1))
+    findings += cell_findings(table, "year", problem.notna(), "C09", values["year"], detail=problem)
+    year = pd.to_numeric(years, errors="coerce")
+
+    cents = {}
+    for key in [k for k in (*AMOUNT_KEYS, "total") if k in values]:
+        parsed, problem = parse_column(values[key], parse_amount)
+        findings += cell_findings(table, key, problem.notna(), "C08", values[key], detail=problem)
+        cents[key] = pd.to_numeric(parsed, errors="coerce")
+
+    allowed = {"hukou": list(vocab.HUKOU), "tier": list(vocab.TIERS), "identity": book.identities}
+    failures = schema_failures(row_schema(spec, allowed), checked)
+    for (key, code), group in failures.groupby(["key", "code"], sort=False):
+        mask = pd.Series(values.index.isin(group["row"]), index=values.index)
+        if code == "ID":
+            findings += _id_findings(table, values["id_number"], mask, today_year)
+        else:
+            detail = "长度不对或含有数字、符号" if code == "C10" else ""
+            findings += cell_findings(table, key, mask, code, values[key], detail=detail)
+
+    ok_id = ~values.index.isin([f.row for f in findings if f.code in ("C02", "C03", "C04", "C05", "C06")])
+    born = birth_years(values["id_number"]).where(ok_id)
+    age = year - born
+    young = (age < settings.min_age).fillna(False)
+    old = (age >= settings.max_age).fillna(False)
+    findings += cell_findings(table, "year", young, "P01", born.astype("Int64").astype(str),
+                              detail=year.astype("Int64").astype(str), min_age=settings.min_age)
+    findings += cell_findings(table, "year", old, "P02", born.astype("Int64").astype(str),
+                              detail=year.astype("Int64").astype(str), max_age=settings.max_age)
+
+    keyed = checked[["identity", "hukou", "tier"]].notna().all(axis=1) & year.notna()
+    keyed &= checked["identity"].isin(book.identities) & checked["tier"].isin(vocab.TIERS)
+    keyed &= checked["hukou"].isin(vocab.HUKOU)
+    rule = book.lookup(checked["identity"], checked["hukou"], checked["tier"], year)
+    no_rule = keyed & rule["rule"].isna()
+    label = values["identity"] + " " + values["hukou"] + " " + values["tier"]
+    findings += cell_findings(table, "tier", no_rule, "P03", year.astype("Int64").astype(str), detail=label)
+
+    fixes_x06, amounts = _fill_and_compare(table, values, cents, rule, keyed & ~no_rule, findings)
+    findings += _duplicates(table, values, year, rule, settings)
+    fixes = pd.concat([fixes, fixes_x06], ignore_index=True) if len(fixes_x06) else fixes
+    findings.sort(key=lambda f: (f.row or 0, f.cell or "", f.code))
+    return Checked(table, values, findings, fixes, amounts)
+
+
+def _id_findings(table: Table, ids: pd.Series, mask: pd.Series, today_year: int) -> list[Finding]:
+    inspected = inspect_ids(ids[mask], today_year)
+    out = []
+    for code, group in inspected.groupby("code"):
+        sub = pd.Series(ids.index.isin(group.index), index=ids.index)
+        out += cell_findings(table, "id_number", sub, code or "C03", ids, detail=group["detail"])
+    return out
+
+
+def _fill_and_compare(table, values, cents, rule, has_rule, findings):
+    """X06 for empty amounts, P04 for amounts that differ from the rule; returns fixes, amounts."""
+    fixes = []
+    amounts = pd.DataFrame(index=values.index)
+    for key in AMOUNT_KEYS:
+        expected = rule[key]
+        given = cents.get(key, pd.Series(np.nan, index=values.index))
+        empty = values[key] == "" if key in values else pd.Series(True, index=values.index)
+        differs = has_rule & ~empty & given.notna() & (given != expected)
+        findings += cell_findings(table, key, differs, "P04", values.get(key), detail=expected.map(cents_text))
+        fill = has_rule & empty
+        if key in values:
+            filled = expected[fill].map(cents_text)
+            findings += cell_findings(table, key, fill, "X06", values[key], detail=filled)
+            fixes += [(int(r), key, "", v, "X06") for r, v in filled.items()]
+            values.loc[fill, key] = filled
+        amounts[key] = given.where(~empty, expected)
+    amounts["total"] = amounts[list(AMOUNT_KEYS)].sum(axis=1, min_count=5)
+    if "total" in values:
+        given = cents["total"]
+        empty = values["total"] == ""
+        rule_total = rule[list(AMOUNT_KEYS)].sum(axis=1, min_count=5)
+        differs = has_rule & ~empty & given.notna() & (given != rule_total)
+        findings += cell_findings(table, "total", differs, "P04", values["total"],
+                                  detail=rule_total.map(cents_text))
+        fill = has_rule & empty & amounts["total"].notna()
+        filled = amounts["total"][fill].map(cents_text)
+        findings += cell_findings(table, "total", fill, "X06", values["total"], detail=filled)
+        fixes += [(int(r), "total", "", v, "X06") for r, v in filled.items()]
+        values.loc[fill, "total"] = filled
+    return pd.DataFrame(fixes, columns=["row", "key", "before", "after", "code"]), amounts
+
+
+def _duplicates(table, values, year, rule, settings: Settings) -> list[Finding]:
+    """P05: the same person and year again (same 代缴 group); P06: different 代缴 groups."""
+    frame = pd.DataFrame({"id": values["id_number"], "year": year, "identity": values["identity"],
+                          "daijiao": rule["daijiao"].fillna(-1), "row": values.index})
+    frame = frame[(frame["id"] != "") & frame["year"].notna()]
+    dup = frame[frame.duplicated(["id", "year"], keep=False)]
+    if dup.empty:
+        return []
+    order = {g: i for i, g in enumerate(settings.group_order)}
+    dup = dup.assign(group=dup["identity"].map(lambda n: vocab.identity_group(n) or n))
+    dup = dup.assign(rank=dup["group"].map(lambda g: order.get(g, len(order))))
+    out = []
+    for (_, yr), group in dup.groupby(["id", "year"], sort=False):
+        ranked = group.sort_values(["daijiao", "rank", "row"], ascending=[False, True, True])
+        keep = ranked.iloc[0]
+        for r in ranked.iloc[1:].itertuples():
+            cell = table.cell("identity", r.row)
+            if r.group != keep.group and vocab.identity_group(r.identity) and vocab.identity_group(keep.identity):
+                reason = (f"代缴金额较高：{cents_text(keep.daijiao)} 元" if keep.daijiao > r.daijiao
+                          else f"代缴金额相同，按优先顺序{'＞'.join(settings.group_order)}")
+                out.append(make("P06", row=r.row, column="缴费身份", cell=cell, value=int(yr),
+                                detail=f"第 {keep.row} 行为{keep.identity}，本行为{r.identity}",
+                                keep=keep.identity, reason=reason))
+            else:
+                out.append(make("P05", row=r.row, column="身份证号码", cell=table.cell("id_number", r.row),
+                                value=int(yr), detail=f"与第 {keep.row} 行相同"))
+    return out
