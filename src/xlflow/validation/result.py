@@ -42,7 +42,7 @@ class CheckResult:
     def summary_line(self) -> str:
         if self.unusable:
             first = next((f for f in self.findings if f.severity == "error"), None)
-            return f"文件无法处理：{first.message if first else ''}"
+            return f"文件无法处理：[{first.code}] {first.message}" if first else "文件无法处理"
         return (
             f"共 {self.rows:,} 条：通过 {self.valid_rows:,} 条，错误 {len(self.error_rows):,} 条，"
             f"警告 {self.count('warning'):,} 处，自动更正 {self.count('fixed'):,} 处"
