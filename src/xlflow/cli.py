@@ -151,7 +151,7 @@ def validate(files: tuple[Path, ...], rules: Path | None, out_dir: Path | None,
             click.echo(json.dumps(result.as_json(), ensure_ascii=False))
         else:
             click.echo(f"{path.name}：{result.summary_line()}", err=True)
-            for kind, out in result.outputs.items():
+            for out in result.outputs.values():
                 click.echo(f"  {out}", err=True)
         worst = max(worst, result.exit_code)
     sys.exit(worst)

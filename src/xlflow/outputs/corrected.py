@@ -35,22 +35,26 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None) 
     fixes = checked.fixes[checked.fixes["row"].isin(rows)]
     touched = set(zip(fixes["row"], fixes["key"], strict=True))
     data = [(c, key_of.get(c)) for c in columns]
-    source = {c: (checked.values[k] if k in checked.values else table.frame[c]) for c, k in data}
-    numeric = table.numeric
+    positions = table.frame.index.get_indexer(rows)
+    # Plain lists: per-cell pandas access would cost more than writing the cell.
+    texts = [(checked.values[k] if k in checked.values else table.frame[c]).to_numpy()[positions].tolist()
+             for c, k in data]
+    numbers = [table.numeric[c].to_numpy()[positions].tolist() for c, _ in data]
+    kinds = [types.get(k) for _, k in data]
     out_row = first
     out_rows = {}
-    for r in rows:
-        for out_col, (c, key) in enumerate(data):
-            text = source[c].at[r]
-            mark = (r, key) in touched
+    for i, r in enumerate(rows.tolist()):
+        for out_col, (_, key) in enumerate(data):
+            text = texts[out_col][i]
+            mark = (r, key) in touched if touched else False
             if text == "":
                 if mark:
                     ws.write_blank(out_row, out_col, None, changed)
                 continue
-            if types.get(key) in NUMERIC_TYPES or (key != "id_number" and not mark and numeric[c].at[r]):
-                number = float(text)
-                fmt = changed_num if mark else (money if types[key] != "year" else None)
-                ws.write_number(out_row, out_col, number, fmt)
+            kind = kinds[out_col]
+            if kind in NUMERIC_TYPES or (key != "id_number" and not mark and numbers[out_col][i]):
+                fmt = changed_num if mark else (money if kind in ("amount", "signed_amount") else None)
+                ws.write_number(out_row, out_col, float(text), fmt)
             else:
                 ws.write_string(out_row, out_col, text, changed if mark else None)
         out_rows[r] = out_row + 1

@@ -31,14 +31,16 @@ def write_errors(checked: Checked, path: Path) -> int:
     ws.write_string(first - 1, len(columns), FEEDBACK_HEADER, header)
     ws.freeze_panes(first, 0)
     letters = {c: table.cell_letter(c) for c in columns}
-    frame, numeric = table.frame, table.numeric
     id_column = table.keys.get("id_number")
+    positions = table.frame.index.get_indexer(rows)
+    texts = [table.frame[c].to_numpy()[positions].tolist() for c in columns]
+    numbers = [table.numeric[c].to_numpy()[positions].tolist() for c in columns]
     out_row = first
-    for r in rows:
+    for i, r in enumerate(rows.tolist()):
         for out_col, c in enumerate(columns):
-            text = frame.at[r, c]
+            text = texts[out_col][i]
             fmt = bad if (r, f"{letters[c]}{r}") in bad_cells else None
-            if text != "" and numeric[c].at[r] and c != id_column:
+            if text != "" and numbers[out_col][i] and c != id_column:
                 ws.write_number(out_row, out_col, float(text), fmt)
             elif text != "":
                 ws.write_string(out_row, out_col, text, fmt)

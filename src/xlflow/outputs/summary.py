@@ -158,7 +158,7 @@ def _money(wb, checked: Checked, header, money, money_bold) -> None:
     if len(by_identity):
         stacked = wb.add_chart({"type": "column", "subtype": "stacked"})
         n = len(by_identity)
-        for c, key in enumerate(AMOUNT_KEYS, start=1):
+        for c in range(1, len(AMOUNT_KEYS) + 1):
             stacked.add_series({"name": ["金额汇总", start, c], "categories": ["金额汇总", start + 1, 0, start + n, 0],
                                 "values": ["金额汇总", start + 1, c, start + n, c]})
         stacked.set_title({"name": "按缴费身份的资金构成"})

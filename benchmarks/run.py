@@ -1,0 +1,102 @@
+"""Benchmark: xlflow validate end to end on generated declarations, against baselines in the same run.
+
+    python benchmarks/run.py [--rows 10000 100000] [--full]
+
+Generates realistic declarations (~5% planted errors) with xlsxwriter, then times, each in a fresh
+subprocess (wall time and peak RSS): `xlflow validate` (all three outputs), `frictionless validate`
+when installed, and a naive openpyxl + pandas pipeline (read only). Prints a table with ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import xlsxwriter
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+sys.path.insert(0, str(HERE.parent / "examples"))
+from make_examples import DECL_COLUMNS, IDENTITIES, amounts, make_id, make_name  # noqa: E402
+
+
+def generate(rows: int, path: Path, seed: int = 7) -> Path:
+    if path.exists():
+        return path
+    rng = random.Random(seed)
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    ws = wb.add_worksheet("批量缴费申报表")
+    ws.write_row(0, 0, ["批量缴费申报表"])
+    ws.write_row(1, 0, ["申报单位*", None, "某某镇", None, None, "经办人*", "刘敏"])
+    ws.write_row(2, 0, ["申报日期*", None, "2026-11-20"])
+    ws.write_row(4, 0, DECL_COLUMNS)
+    combos = [(i, h, t, y) for i in IDENTITIES for h in ("农业户籍", "城镇户籍") for t in ("一档", "二档")
+              for y in (2024, 2025)]  # fmt: skip
+    cache = {c: amounts(*c) for c in combos}
+    for r in range(rows):
+        combo = rng.choice(combos)
+        values = [r + 1, make_name(rng), make_id(rng, rng.randint(1966, 2008)), combo[1], combo[0],
+                  combo[3], combo[2], *cache[combo], None]  # fmt: skip
+        if rng.random() < 0.05:  # a planted error
+            k = rng.randrange(4)
+            if k == 0:
+                values[2] = values[2][:-1] + ("0" if values[2][-1] != "0" else "1")
+            elif k == 1:
+                values[7] = 77
+            elif k == 2:
+                values[6] = "十五档"
+            else:
+                values[1] = values[1] + "1"
+        ws.write_row(5 + r, 0, values)
+    wb.close()
+    return path
+
+
+def measure(cmd: list[str]) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS in MiB of the child, exit code)"""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
+    wall = time.perf_counter() - start
+    return wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+
+
+NAIVE = """
+import sys, openpyxl, pandas as pd
+wb = openpyxl.load_workbook(sys.argv[1], read_only=True)
+rows = list(wb.active.iter_rows(min_row=6, values_only=True))
+df = pd.DataFrame(rows).astype(str)
+print(len(df))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, nargs="*", default=[10_000, 100_000])
+    parser.add_argument("--full", action="store_true", help="also a full sheet of 1,048,575 rows")
+    args = parser.parse_args()
+    sizes = args.rows + ([1_048_575] if args.full else [])
+    DATA.mkdir(exist_ok=True)
+    bindir = Path(sys.executable).parent
+    print(f"{'rows':>10} {'tool':<28} {'wall s':>8} {'rows/s':>10} {'peak MiB':>9} {'vs xlflow':>9}")
+    for n in sizes:
+        path = generate(n, DATA / f"decl_{n}.xlsx")
+        runs = {"xlflow validate (3 outputs)": [str(bindir / "xlflow"), "validate", str(path), "--out",
+                                                str(DATA / f"out_{n}")]}  # fmt: skip
+        if (bindir / "frictionless").exists():
+            runs["frictionless validate"] = [str(bindir / "frictionless"), "validate", str(path)]
+        runs["openpyxl+pandas read only"] = [sys.executable, "-c", NAIVE, str(path)]
+        base = None
+        for name, cmd in runs.items():
+            wall, peak, rc = measure(cmd)
+            base = base or wall
+            print(f"{n:>10,} {name:<28} {wall:>8.2f} {n / wall:>10,.0f} {peak:>9.0f} {wall / base:>8.1f}x")
+
+
+if __name__ == "__main__":
+    main()
