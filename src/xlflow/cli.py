@@ -146,7 +146,14 @@ def validate(files: tuple[Path, ...], rules: Path | None, out_dir: Path | None,
     book = _rulebook(rules)
     worst = 0
     for path in files:
-        result = process_workbook(path, book, out_dir, settings)
+        try:
+            result = process_workbook(path, book, out_dir, settings)
+        except XlflowError:
+            raise
+        except Exception as exc:  # a bug: one Chinese line for the clerk, the type for the IT person
+            click.echo(f"{path.name}：处理时发生程序内部错误（{type(exc).__name__}），请把此文件交给信息员。", err=True)
+            worst = 2
+            continue
         if as_json:
             click.echo(json.dumps(result.as_json(), ensure_ascii=False))
         else:
