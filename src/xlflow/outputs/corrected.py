@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from xlflow.findings import catalogue
-from xlflow.outputs.layout import open_book, output_columns, set_widths, write_head
+from xlflow.outputs.layout import open_book, output_columns, set_widths, titled_sheet, write_head
 from xlflow.validation.declaration import Checked
 
 NUMERIC_TYPES = ("year", "amount", "signed_amount")
@@ -65,14 +65,8 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None) 
 
 
 def _change_log(wb, fixes: pd.DataFrame, table, out_rows: dict, header) -> None:
-    ws = wb.add_worksheet(CHANGE_LOG)
-    heads = ["原表行号", "本表行号", "列", "单元格", "更正前", "更正后", "代码", "说明"]
-    for c, text in enumerate(heads):
-        ws.write_string(0, c, text, header)
-    ws.set_column(0, 1, 9)
-    ws.set_column(2, 3, 12)
-    ws.set_column(4, 5, 22)
-    ws.set_column(7, 7, 30)
+    ws = titled_sheet(wb, CHANGE_LOG, [("原表行号", 9), ("本表行号", 9), ("列", 12), ("单元格", 12),
+                                       ("更正前", 22), ("更正后", 22), ("代码", 8), ("说明", 30)], header)
     names = {code: info.name for code, info in catalogue().items()}
     for i, (row, key, before, after, code) in enumerate(
         fixes.sort_values(["row"], kind="stable").itertuples(index=False), start=1
@@ -85,4 +79,3 @@ def _change_log(wb, fixes: pd.DataFrame, table, out_rows: dict, header) -> None:
         ws.write_string(i, 5, str(after))
         ws.write_string(i, 6, code)
         ws.write_string(i, 7, names[code])
-    ws.freeze_panes(1, 0)

@@ -42,3 +42,13 @@ def set_widths(ws, table: Table, columns: list[int], extra: int = 0) -> None:
         ws.set_column(out_col, out_col, widths.get(c, 12))
     if extra:
         ws.set_column(len(columns), len(columns) + extra - 1, 60)
+
+
+def titled_sheet(wb, name: str, columns: list[tuple[str, int]], header_fmt):
+    """A plain list sheet: one header row of (text, width) columns, frozen below it."""
+    ws = wb.add_worksheet(name)
+    for c, (text, width) in enumerate(columns):
+        ws.write_string(0, c, text, header_fmt)
+        ws.set_column(c, c, width)
+    ws.freeze_panes(1, 0)
+    return ws

@@ -11,6 +11,7 @@ import xlsxwriter
 
 from xlflow.findings import catalogue
 from xlflow.kinds import AMOUNT_KEYS
+from xlflow.outputs.layout import titled_sheet
 from xlflow.rules import RuleBook
 from xlflow.validation.declaration import Checked
 from xlflow.validation.result import CheckResult
@@ -81,14 +82,8 @@ def _overview(wb, result: CheckResult, book, title, bold) -> None:
 
 
 def _by_code(wb, result: CheckResult, header) -> None:
-    ws = wb.add_worksheet("问题分类")
-    heads = ["代码", "问题", "级别", "处数", "涉及行（前 20 个）"]
-    for c, text in enumerate(heads):
-        ws.write_string(0, c, text, header)
-    ws.set_column(0, 0, 8)
-    ws.set_column(1, 1, 26)
-    ws.set_column(2, 3, 8)
-    ws.set_column(4, 4, 60)
+    ws = titled_sheet(wb, "问题分类", [("代码", 8), ("问题", 26), ("级别", 8), ("处数", 8),
+                                        ("涉及行（前 20 个）", 60)], header)
     counts = Counter(f.code for f in result.findings)
     rows_of: dict[str, list[int]] = {}
     for f in result.findings:
@@ -113,14 +108,9 @@ def _by_code(wb, result: CheckResult, header) -> None:
 
 
 def _money(wb, checked: Checked, header, money, money_bold) -> None:
-    ws = wb.add_worksheet("金额汇总")
     table = money_table(checked)
-    heads = ["缴费身份", "户口性质", "缴费档次", "人数", *ITEM_HEADERS.values()]
-    for c, text in enumerate(heads):
-        ws.write_string(0, c, text, header)
-    ws.set_column(0, 0, 14)
-    ws.set_column(1, 3, 10)
-    ws.set_column(4, 9, 13)
+    heads = [("缴费身份", 14), ("户口性质", 10), ("缴费档次", 10), ("人数", 10)]
+    ws = titled_sheet(wb, "金额汇总", heads + [(h, 13) for h in ITEM_HEADERS.values()], header)
     for i, r in enumerate(table.itertuples(index=False), start=1):
         ws.write_string(i, 0, r.identity)
         ws.write_string(i, 1, r.hukou)
