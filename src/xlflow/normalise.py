@@ -23,12 +23,14 @@ _FULLWIDTH |= {chr(0xFF41 + i): chr(0x61 + i) for i in range(26)}
 _FULLWIDTH |= {"．": ".", "－": "-", "＋": "+"}
 _HALF = str.maketrans(_FULLWIDTH)
 _FULL_CHARS = re.compile("[" + "".join(_FULLWIDTH) + "]")
-_YEAR_TEXT = re.compile(r"^(\d{4})\s*年度?$")
+_YEAR_TEXT = re.compile(r"^([0-9]{4})\s*年度?$")
 
 # Types whose values never hold inner spaces, and types where full-width characters are made half-width.
 COMPACT = {"id", "year", "tier", "hukou", "identity", "identity_name", "amount", "signed_amount",
            "month", "person_class", "seq", "name"}  # fmt: skip
 HALFWIDTH = COMPACT - {"name", "identity_name"}
+# Values that no fix can change, by type: checked first because ID and name columns are mostly unique.
+_CLEAN = {"id": re.compile(r"[0-9]{17}[0-9X]"), "name": re.compile(r"[\u3400-\u9fff·]+")}
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,10 @@ def normalise(table: Table, types: dict[str, str], vocab: Vocabulary):
             continue
         column = table.text(key)
         codes, uniques = pd.factorize(column, sort=False)
-        results = [fix_value(kind, u, vocab) for u in uniques]
+        clean = _CLEAN.get(kind)
+        results = [
+            (u, []) if clean is not None and clean.fullmatch(u) else fix_value(kind, u, vocab) for u in uniques
+        ]
         finals = np.array([r[0] for r in results] + [""], dtype=object)
         fixed[key] = pd.Series(finals[codes], index=column.index, dtype=object)
         changed = [i for i, r in enumerate(results) if r[1]]

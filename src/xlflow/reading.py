@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import python_calamine as calamine
 
@@ -349,12 +350,7 @@ def _convert_chunk(chunk: list[list[Any]], width: int, offset: int, start: int):
     text_cols = {}
     num_cols = {}
     for i, column in enumerate(zip(*padded, strict=True)):
-        if all(type(v) is str for v in column):
-            text_cols[i + offset] = column
-            num_cols[i + offset] = None
-        else:
-            text_cols[i + offset] = [cell_text(v) for v in column]
-            num_cols[i + offset] = [type(v) in (int, float) for v in column]
+        text_cols[i + offset], num_cols[i + offset] = _convert_column(column)
     index = pd.RangeIndex(start, start + len(chunk))
     for c in range(offset):
         text_cols[c] = [""] * len(chunk)
@@ -369,6 +365,19 @@ def _convert_chunk(chunk: list[list[Any]], width: int, offset: int, start: int):
         }
     )
     return text, num
+
+
+def _convert_column(column: tuple) -> tuple[Any, Any]:
+    """Raw cells → (texts, numeric mask or None). Distinct values are converted once."""
+    types = set(map(type, column))
+    if types == {str}:
+        return column, None
+    if bool in types:  # True == 1 would merge with 1 when factorised: convert cell by cell
+        return [cell_text(v) for v in column], [type(v) in (int, float) for v in column]
+    codes, uniques = pd.factorize(np.array(column, dtype=object))
+    texts = np.array([cell_text(u) for u in uniques] + [""], dtype=object)
+    numbers = np.array([type(u) in (int, float) for u in uniques] + [False], dtype=bool)
+    return texts[codes], numbers[codes]
 
 
 def _header_values(spec: KindSpec, rows: list[list[Any]], sheet: RawSheet) -> dict:

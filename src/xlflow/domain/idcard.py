@@ -41,7 +41,7 @@ def inspect_ids(ids: pd.Series, today_year: int) -> pd.DataFrame:
     code = pd.Series("", index=ids.index, dtype=object)
     detail = pd.Series("", index=ids.index, dtype=object)
     present = ids != ""
-    shape_ok = ids.str.fullmatch(r"\d{17}[\dX]")
+    shape_ok = ids.str.fullmatch(r"[0-9]{17}[0-9X]")
     bad_shape = present & ~shape_ok
     if bad_shape.any():
         lengths = ids[bad_shape].str.len()
@@ -55,29 +55,36 @@ def inspect_ids(ids: pd.Series, today_year: int) -> pd.DataFrame:
     digits = np.frombuffer("".join(good).encode("ascii"), dtype=np.uint8).reshape(-1, 18)
     body = digits[:, :17].astype(np.int64) - 48
     expected = CHECK_CHARS[(body * WEIGHTS).sum(axis=1) % 11]
-    actual = good.str[17].to_numpy()
+    actual = (digits[:, 17].view("S1")).astype(str)
     province = body[:, 0] * 10 + body[:, 1]
-    birth = good.str[6:14]
-    born = pd.to_datetime(birth, format="%Y%m%d", errors="coerce")
-    years = born.dt.year
-    birth_ok = born.notna() & (years >= 1900) & (years <= today_year)
-    idx = good.index
     checks = [
-        ("C06", ~np.isin(province, PROVINCES), good.str[:2]),
-        ("C05", ~birth_ok.to_numpy(), birth),
-        ("C04", expected != actual, pd.Series(expected, index=idx)),
+        ("C06", ~np.isin(province, PROVINCES), lambda hit: good[hit].str[:2]),
+        ("C05", ~_valid_dates(body[:, 6:14], today_year), lambda hit: good[hit].str[6:14]),
+        ("C04", expected != actual, lambda hit: expected[hit]),
     ]
+    idx = good.index
     undecided = np.ones(len(good), dtype=bool)
     for name, failed, info in checks:
-        hit = undecided & np.asarray(failed)
+        hit = undecided & failed
         if hit.any():
             code[idx[hit]] = name
-            detail[idx[hit]] = np.asarray(info)[hit]
+            detail[idx[hit]] = np.asarray(info(hit))
             undecided &= ~hit
     return pd.DataFrame({"code": code, "detail": detail})
 
 
+def _valid_dates(digits: np.ndarray, today_year: int) -> np.ndarray:
+    """YYYYMMDD digit rows → True where the date exists and the year is 1900..today_year."""
+    year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+    month = digits[:, 4] * 10 + digits[:, 5]
+    day = digits[:, 6] * 10 + digits[:, 7]
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(month, 0, 12)]
+    days = days + ((month == 2) & leap)
+    return (year >= 1900) & (year <= today_year) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= days)
+
+
 def birth_years(ids: pd.Series) -> pd.Series:
     """Birth year of 18-character IDs (NaN for anything else)."""
-    ok = ids.fillna("").astype(str).str.fullmatch(r"\d{17}[\dX]")
+    ok = ids.fillna("").astype(str).str.fullmatch(r"[0-9]{17}[0-9X]")
     return pd.to_numeric(ids.where(ok).str[6:10], errors="coerce")

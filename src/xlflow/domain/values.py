@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-_AMOUNT = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_AMOUNT = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
 _MONTH_FORMS = (
-    re.compile(r"^(\d{4})(\d{2})$"),
-    re.compile(r"^(\d{4})[-/.年](\d{1,2})月?$"),
-    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
-    re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:\s+00:00(?::00)?)?$"),
+    re.compile(r"^([0-9]{4})([0-9]{2})$"),
+    re.compile(r"^([0-9]{4})[-/.年]([0-9]{1,2})月?$"),
+    re.compile(r"^([0-9]{4})([0-9]{2})([0-9]{2})$"),
+    re.compile(r"^([0-9]{4})[-/.年]([0-9]{1,2})[-/.月]([0-9]{1,2})日?(?:\s+00:00(?::00)?)?$"),
 )
 
 
@@ -30,7 +30,7 @@ def parse_amount(text: str, signed: bool = False) -> tuple[int | None, str | Non
 
 
 def parse_year(text: str, first: int, last: int) -> tuple[int | None, str | None]:
-    if not re.fullmatch(r"\d{4}", text):
+    if not re.fullmatch(r"[0-9]{4}", text):
         return None, ""
     year = int(text)
     if not first <= year <= last:

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from xlflow.findings import catalogue
-from xlflow.outputs.layout import open_book, output_columns, set_widths, titled_sheet, write_head
+from xlflow.findings import catalogue, column_letter
+from xlflow.outputs.layout import head_rows, output_columns, widths
+from xlflow.outputs.xlsxfast import MAX_SHEET_ROWS, Column, Sheet, Style, cell_row, render_rows, write_workbook
 from xlflow.validation.declaration import Checked
 
 NUMERIC_TYPES = ("year", "amount", "signed_amount")
+MONEY_TYPES = ("amount", "signed_amount")
 CHANGE_LOG = "修改记录"
+LOG_HEADERS = [("原表行号", 9), ("本表行号", 9), ("列", 12), ("单元格", 9), ("更正前", 22), ("更正后", 22),
+               ("代码", 7), ("说明", 26)]  # fmt: skip
+
+
+def _styles(kind: str | None, key: str | None) -> tuple[int, int]:
+    """(style of an unchanged cell, style of a changed cell) for a column."""
+    if kind in MONEY_TYPES:
+        return Style.MONEY, Style.CHANGED_MONEY
+    if key == "id_number":
+        return Style.TEXT, Style.CHANGED_TEXT
+    return Style.NONE, Style.CHANGED
 
 
 def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None) -> int:
@@ -19,63 +33,73 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None) 
     table = checked.table
     if rows is None:
         rows = table.frame.index[~table.frame.index.isin(checked.error_rows)]
-    wb = open_book(path)
-    title = wb.add_format({"bold": True, "font_size": 14})
-    header = wb.add_format({"bold": True, "border": 1, "bg_color": "#DDEBF7", "align": "center"})
-    changed = wb.add_format({"bg_color": "#FFF2CC"})
-    changed_num = wb.add_format({"bg_color": "#FFF2CC", "num_format": "0.00"})
-    money = wb.add_format({"num_format": "0.00"})
-    ws = wb.add_worksheet(table.spec.title[:31])
     columns = output_columns(table)
-    set_widths(ws, table, columns)
-    first = write_head(ws, table, columns, title, header)
-    ws.freeze_panes(first, 0)
     key_of = {c: k for k, c in table.keys.items()}
     types = {c.key: c.type for c in table.spec.columns}
-    fixes = checked.fixes[checked.fixes["row"].isin(rows)]
-    touched = set(zip(fixes["row"], fixes["key"], strict=True))
-    data = [(c, key_of.get(c)) for c in columns]
     positions = table.frame.index.get_indexer(rows)
-    # Plain lists: per-cell pandas access would cost more than writing the cell.
-    texts = [(checked.values[k] if k in checked.values else table.frame[c]).to_numpy()[positions].tolist()
-             for c, k in data]
-    numbers = [table.numeric[c].to_numpy()[positions].tolist() for c, _ in data]
-    kinds = [types.get(k) for _, k in data]
-    out_row = first
-    out_rows = {}
-    for i, r in enumerate(rows.tolist()):
-        for out_col, (_, key) in enumerate(data):
-            text = texts[out_col][i]
-            mark = (r, key) in touched if touched else False
-            if text == "":
-                if mark:
-                    ws.write_blank(out_row, out_col, None, changed)
-                continue
-            kind = kinds[out_col]
-            if kind in NUMERIC_TYPES or (key != "id_number" and not mark and numbers[out_col][i]):
-                fmt = changed_num if mark else (money if kind in ("amount", "signed_amount") else None)
-                ws.write_number(out_row, out_col, float(text), fmt)
-            else:
-                ws.write_string(out_row, out_col, text, changed if mark else None)
-        out_rows[r] = out_row + 1
-        out_row += 1
-    _change_log(wb, fixes, table, out_rows, header)
-    wb.close()
+    fixes = checked.fixes[checked.fixes["row"].isin(rows)]
+    row_numbers = rows.to_numpy()
+    data = []
+    for c in columns:
+        key = key_of.get(c)
+        source = checked.values[key] if key in checked.values else table.frame[c]
+        kind = types.get(key)
+        if kind in NUMERIC_TYPES:
+            number = True
+        elif key == "id_number":
+            number = False
+        else:  # numbers the clerk typed in other columns stay numbers
+            number = table.numeric[c].to_numpy()[positions]
+        plain, changed = _styles(kind, key)
+        marked = np.isin(row_numbers, fixes.loc[fixes["key"] == key, "row"].to_numpy())
+        style = np.where(marked, changed, plain) if marked.any() else plain
+        data.append(Column(source.to_numpy()[positions], number, style))
+    heads = head_rows(table, columns)
+    first = len(heads) + 1
+    body = Sheet(
+        name=table.spec.title[:31],
+        rows=[*heads, *render_rows(first, data, len(rows))],
+        last_row=first + len(rows) - 1,
+        last_col=len(columns) - 1,
+        widths=widths(table, columns),
+        column_styles={i: Style.TEXT for i, c in enumerate(columns) if key_of.get(c) == "id_number"},
+        freeze_rows=len(heads),
+    )
+    out_rows = pd.Series(np.arange(first, first + len(rows)), index=rows)
+    write_workbook(path, [body, *_change_log(fixes, table, out_rows)])
     return len(rows)
 
 
-def _change_log(wb, fixes: pd.DataFrame, table, out_rows: dict, header) -> None:
-    ws = titled_sheet(wb, CHANGE_LOG, [("原表行号", 9), ("本表行号", 9), ("列", 12), ("单元格", 12),
-                                       ("更正前", 22), ("更正后", 22), ("代码", 8), ("说明", 30)], header)
+def _change_log(fixes: pd.DataFrame, table, out_rows: pd.Series) -> list[Sheet]:
+    """The 修改记录 sheet(s): one row per fix; split over sheets past Excel's row limit."""
+    fixes = fixes.sort_values("row", kind="stable")
     names = {code: info.name for code, info in catalogue().items()}
-    for i, (row, key, before, after, code) in enumerate(
-        fixes.sort_values(["row"], kind="stable").itertuples(index=False), start=1
-    ):
-        ws.write_number(i, 0, int(row))
-        ws.write_number(i, 1, out_rows[row])
-        ws.write_string(i, 2, table.spec.column(key).header)
-        ws.write_string(i, 3, table.cell(key, int(row)))
-        ws.write_string(i, 4, str(before))
-        ws.write_string(i, 5, str(after))
-        ws.write_string(i, 6, code)
-        ws.write_string(i, 7, names[code])
+    headers = {c.key: c.header for c in table.spec.columns}
+    letters = {k: column_letter(c) for k, c in table.keys.items()}
+    rows = fixes["row"].to_numpy()
+    keys = fixes["key"]
+    columns = [
+        Column(rows.astype(str).astype(object), True),
+        Column(out_rows.reindex(rows).to_numpy().astype(str).astype(object), True),
+        Column(keys.map(headers).to_numpy(dtype=object)),
+        Column((keys.map(letters) + fixes["row"].astype(str)).to_numpy(dtype=object)),
+        Column(fixes["before"].astype(str).to_numpy(dtype=object)),
+        Column(fixes["after"].astype(str).to_numpy(dtype=object)),
+        Column(fixes["code"].to_numpy(dtype=object)),
+        Column(fixes["code"].map(names).to_numpy(dtype=object)),
+    ]
+    per_sheet = MAX_SHEET_ROWS - 1
+    sheets = []
+    for part, start in enumerate(range(0, max(len(fixes), 1), per_sheet), start=1):
+        stop = min(start + per_sheet, len(fixes))
+        sliced = [Column(c.values[start:stop], c.number) for c in columns]
+        sheets.append(Sheet(
+            name=CHANGE_LOG if part == 1 else f"{CHANGE_LOG}{part}",
+            rows=[cell_row(1, [(h, Style.HEADER) for h, _ in LOG_HEADERS]),
+                  *render_rows(2, sliced, stop - start)],
+            last_row=stop - start + 1,
+            last_col=len(LOG_HEADERS) - 1,
+            widths=[w for _, w in LOG_HEADERS],
+            freeze_rows=1,
+        ))
+    return sheets

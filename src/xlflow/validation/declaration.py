@@ -20,7 +20,7 @@ from xlflow.settings import Settings
 from xlflow.validation.engine import cell_findings, fix_findings, parse_column
 from xlflow.validation.schemas import row_schema, schema_failures
 
-_SCIENTIFIC = r"^\d(\.\d+)?[eE]\+?\d+$"
+_SCIENTIFIC = r"^[0-9](\.[0-9]+)?[eE]\+?[0-9]+$"
 
 
 @dataclass
@@ -134,7 +134,8 @@ def _fill_and_compare(table, values, cents, rule, has_rule, findings):
         given = cents.get(key, pd.Series(np.nan, index=values.index))
         empty = values[key] == "" if key in values else pd.Series(True, index=values.index)
         differs = has_rule & ~empty & given.notna() & (given != expected)
-        findings += cell_findings(table, key, differs, "P04", values.get(key), detail=expected.map(cents_text))
+        findings += cell_findings(table, key, differs, "P04", values.get(key),
+                                  detail=expected[differs].map(cents_text))
         fill = has_rule & empty
         if key in values:
             filled = expected[fill].map(cents_text)
@@ -149,7 +150,7 @@ def _fill_and_compare(table, values, cents, rule, has_rule, findings):
         rule_total = rule[list(AMOUNT_KEYS)].sum(axis=1, min_count=5)
         differs = has_rule & ~empty & given.notna() & (given != rule_total)
         findings += cell_findings(table, "total", differs, "P04", values["total"],
-                                  detail=rule_total.map(cents_text))
+                                  detail=rule_total[differs].map(cents_text))
         fill = has_rule & empty & amounts["total"].notna()
         filled = amounts["total"][fill].map(cents_text)
         findings += cell_findings(table, "total", fill, "X06", values["total"], detail=filled)

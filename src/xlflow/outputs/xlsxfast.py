@@ -1,0 +1,272 @@
+"""A small streaming .xlsx writer for the bulk rows of the corrected and error workbooks.
+
+xlsxwriter spends ~18 µs on each cell (measured: 80k write_number calls took 2.0 s), which alone
+misses the 100k-row target several times over. Here each column of a chunk of rows is rendered to
+cell XML with whole-array string operations, text as inline strings, and streamed into the zip.
+Only what these two workbooks need: a fixed style table, column widths, a frozen header, text that
+is always text (never a formula).
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+import pandas as pd
+
+from xlflow.findings import column_letter
+
+MAX_SHEET_ROWS = 1_048_576
+CHUNK_ROWS = 32_768
+
+
+class Style:
+    """Indexes into the fixed cellXfs table of STYLES_XML."""
+
+    NONE = 0
+    TITLE = 1
+    HEADER = 2
+    CHANGED = 3
+    CHANGED_MONEY = 4
+    MONEY = 5
+    BAD = 6
+    FEEDBACK = 7
+    TEXT = 8
+    CHANGED_TEXT = 9
+
+
+STYLES_XML = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">
+<fonts count="4">
+<font><sz val="11"/><name val="宋体"/><family val="3"/><charset val="134"/></font>
+<font><b/><sz val="14"/><name val="宋体"/><family val="3"/><charset val="134"/></font>
+<font><b/><sz val="11"/><name val="宋体"/><family val="3"/><charset val="134"/></font>
+<font><sz val="11"/><color rgb="FF9C0006"/><name val="宋体"/><family val="3"/><charset val="134"/></font>
+</fonts>
+<fills count="5">
+<fill><patternFill patternType="none"/></fill>
+<fill><patternFill patternType="gray125"/></fill>
+<fill><patternFill patternType="solid"><fgColor rgb="FFDDEBF7"/><bgColor indexed="64"/></patternFill></fill>
+<fill><patternFill patternType="solid"><fgColor rgb="FFFFF2CC"/><bgColor indexed="64"/></patternFill></fill>
+<fill><patternFill patternType="solid"><fgColor rgb="FFFFC7CE"/><bgColor indexed="64"/></patternFill></fill>
+</fills>
+<borders count="2">
+<border><left/><right/><top/><bottom/><diagonal/></border>
+<border><left style="thin"><color auto="1"/></left><right style="thin"><color auto="1"/></right>\
+<top style="thin"><color auto="1"/></top><bottom style="thin"><color auto="1"/></bottom><diagonal/></border>
+</borders>
+<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>
+<cellXfs count="10">
+<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>
+<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>
+<xf numFmtId="0" fontId="2" fillId="2" borderId="1" xfId="0" applyFont="1" applyFill="1" applyBorder="1" \
+applyAlignment="1"><alignment horizontal="center" vertical="center" wrapText="1"/></xf>
+<xf numFmtId="0" fontId="0" fillId="3" borderId="0" xfId="0" applyFill="1"/>
+<xf numFmtId="2" fontId="0" fillId="3" borderId="0" xfId="0" applyNumberFormat="1" applyFill="1"/>
+<xf numFmtId="2" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>
+<xf numFmtId="0" fontId="3" fillId="4" borderId="0" xfId="0" applyFont="1" applyFill="1"/>
+<xf numFmtId="0" fontId="3" fillId="0" borderId="0" xfId="0" applyFont="1" applyAlignment="1">\
+<alignment vertical="top" wrapText="1"/></xf>
+<xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>
+<xf numFmtId="49" fontId="0" fillId="3" borderId="0" xfId="0" applyNumberFormat="1" applyFill="1"/>
+</cellXfs>
+<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>
+</styleSheet>
+"""
+
+_NEEDS_ESCAPE = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _escape_one(text: str) -> str:
+    """XML-escape; control characters become _xHHHH_ (as Excel writes them), a literal _xHHHH_ is
+    protected with _x005F_ so Excel shows it as typed."""
+    text = re.sub(r"_(x[0-9A-Fa-f]{4}_)", r"_x005F_\1", text)
+    text = _CONTROL.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
+    return escape(text)
+
+
+def _escaped(values: np.ndarray) -> np.ndarray:
+    series = pd.Series(values, dtype=object)
+    mask = series.str.contains(_NEEDS_ESCAPE).fillna(False).to_numpy(dtype=bool)
+    if not mask.any():
+        return values
+    out = values.copy()
+    out[mask] = [_escape_one(v) for v in values[mask]]
+    return out
+
+
+def _number_texts(values: np.ndarray) -> np.ndarray:
+    """Cell text of numbers → the <v> content; each distinct value is formatted once."""
+    codes, uniques = pd.factorize(values)
+    formatted = np.array([format(float(u), ".15g") if u != "" else "" for u in uniques] + [""], dtype=object)
+    return formatted[codes]
+
+
+@dataclass
+class Column:
+    """One column of a block of rows. ``values`` are cell texts ('' for empty)."""
+
+    values: np.ndarray
+    number: bool | np.ndarray = False  # write as a number (where True)
+    style: int | np.ndarray = Style.NONE
+
+
+def _style_attr(style: int | np.ndarray, n: int) -> np.ndarray | str:
+    if isinstance(style, np.ndarray):
+        attrs = np.full(n, "", dtype=object)
+        marked = style != 0
+        attrs[marked] = ' s="' + style[marked].astype(str).astype(object) + '"'
+        return attrs
+    return f' s="{style}"' if style else ""
+
+
+def render_rows(first_row: int, columns: list[Column], n: int, extra_row_attr: str = "") -> Iterator[str]:
+    """XML <row> elements for ``n`` rows starting at Excel row ``first_row``, chunk by chunk."""
+    letters = [column_letter(i) for i in range(len(columns))]
+    for start in range(0, n, CHUNK_ROWS):
+        stop = min(start + CHUNK_ROWS, n)
+        numbers = np.arange(first_row + start, first_row + stop).astype(str).astype(object)
+        row_xml = '<row r="' + numbers + '"' + extra_row_attr + ">"
+        for letter, col in zip(letters, columns, strict=True):
+            values = np.asarray(col.values[start:stop], dtype=object)
+            style = col.style[start:stop] if isinstance(col.style, np.ndarray) else col.style
+            number = col.number[start:stop] if isinstance(col.number, np.ndarray) else col.number
+            head = '<c r="' + letter + numbers + '"' + _style_attr(style, stop - start)
+            empty = values == ""
+            if number is True:
+                frag = head + "><v>" + _number_texts(values) + "</v></c>"
+            else:
+                frag = head + ' t="inlineStr"><is><t xml:space="preserve">' + _escaped(values) + "</t></is></c>"
+                if isinstance(number, np.ndarray) and number.any():
+                    as_number = number & ~empty
+                    frag[as_number] = head[as_number] + "><v>" + _number_texts(values[as_number]) + "</v></c>"
+            if empty.any():
+                if isinstance(style, np.ndarray):
+                    styled = style != 0
+                else:
+                    styled = np.full(len(values), bool(style))
+                blank = np.full(len(values), "", dtype=object)
+                keep = empty & styled
+                if keep.any():
+                    heads = head if isinstance(head, np.ndarray) else np.full(len(values), head, dtype=object)
+                    blank[keep] = heads[keep] + "/>"
+                frag = np.where(empty, blank, frag)
+            row_xml = row_xml + frag
+        yield "".join(row_xml + "</row>")
+
+
+def cell_row(row: int, cells: list[tuple[str, int]]) -> str:
+    """One small row of text cells [(text, style)] (titles, header rows)."""
+    parts = [f'<row r="{row}">']
+    for i, (text, style) in enumerate(cells):
+        if text == "" and not style:
+            continue
+        attr = f' s="{style}"' if style else ""
+        ref = f"{column_letter(i)}{row}"
+        if text == "":
+            parts.append(f'<c r="{ref}"{attr}/>')
+        else:
+            text = _escape_one(text)
+            parts.append(f'<c r="{ref}"{attr} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>')
+    parts.append("</row>")
+    return "".join(parts)
+
+
+@dataclass
+class Sheet:
+    name: str
+    rows: Iterable[str]  # rendered <row> elements, in order
+    last_row: int
+    last_col: int
+    widths: list[float] = field(default_factory=list)
+    column_styles: dict[int, int] = field(default_factory=dict)
+    freeze_rows: int = 0
+
+
+def _sheet_head(sheet: Sheet, selected: bool) -> str:
+    dim = f"A1:{column_letter(max(sheet.last_col, 0))}{max(sheet.last_row, 1)}"
+    pane = ""
+    if sheet.freeze_rows:
+        top = f"A{sheet.freeze_rows + 1}"
+        pane = (f'<pane ySplit="{sheet.freeze_rows}" topLeftCell="{top}" activePane="bottomLeft" state="frozen"/>'
+                f'<selection pane="bottomLeft" activeCell="{top}" sqref="{top}"/>')
+    cols = "".join(
+        f'<col min="{i + 1}" max="{i + 1}" width="{w}" customWidth="1"'
+        + (f' style="{sheet.column_styles[i]}"' if i in sheet.column_styles else "") + "/>"
+        for i, w in enumerate(sheet.widths)
+    )
+    tab = ' tabSelected="1"' if selected else ""
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+        f'<dimension ref="{dim}"/><sheetViews><sheetView workbookViewId="0"'
+        f"{tab}>{pane}</sheetView></sheetViews>"
+        '<sheetFormatPr defaultRowHeight="15"/>' + (f"<cols>{cols}</cols>" if cols else "") + "<sheetData>"
+    )
+
+
+_SHEET_TAIL = ('</sheetData><pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" '
+               'footer="0.3"/></worksheet>')
+
+
+def write_workbook(path: Path, sheets: list[Sheet]) -> None:
+    """Write ``sheets`` to an .xlsx at ``path`` (streamed; memory stays flat)."""
+    n = len(sheets)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        overrides = "".join(
+            f'<Override PartName="/xl/worksheets/sheet{i}.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+            for i in range(1, n + 1)
+        )
+        zf.writestr("[Content_Types].xml", (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/xl/workbook.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            '<Override PartName="/xl/styles.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+            f"{overrides}</Types>"
+        ))
+        zf.writestr("_rels/.rels", (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+            'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+        ))
+        entries = "".join(
+            f'<sheet name="{escape(s.name, {chr(34): "&quot;"})}" sheetId="{i}" r:id="rId{i}"/>'
+            for i, s in enumerate(sheets, start=1)
+        )
+        zf.writestr("xl/workbook.xml", (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+            f"<bookViews><workbookView/></bookViews><sheets>{entries}</sheets></workbook>"
+        ))
+        rels = "".join(
+            f'<Relationship Id="rId{i}" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+            f'relationships/worksheet" Target="worksheets/sheet{i}.xml"/>'
+            for i in range(1, n + 1)
+        )
+        zf.writestr("xl/_rels/workbook.xml.rels", (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f'{rels}<Relationship Id="rId{n + 1}" Type="http://schemas.openxmlformats.org/officeDocument/'
+            '2006/relationships/styles" Target="styles.xml"/></Relationships>'
+        ))
+        zf.writestr("xl/styles.xml", STYLES_XML)
+        for i, sheet in enumerate(sheets, start=1):
+            with zf.open(f"xl/worksheets/sheet{i}.xml", "w", force_zip64=True) as fh:
+                fh.write(_sheet_head(sheet, selected=i == 1).encode("utf-8"))
+                for chunk in sheet.rows:
+                    fh.write(chunk.encode("utf-8"))
+                fh.write(_SHEET_TAIL.encode("utf-8"))
