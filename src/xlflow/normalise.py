@@ -30,7 +30,9 @@ COMPACT = {"id", "year", "tier", "hukou", "identity", "identity_name", "amount",
            "month", "person_class", "seq", "name"}  # fmt: skip
 HALFWIDTH = COMPACT - {"name", "identity_name"}
 # Values that no fix can change, by type: checked first because ID and name columns are mostly unique.
-_CLEAN = {"id": re.compile(r"[0-9]{17}[0-9X]"), "name": re.compile(r"[\u3400-\u9fff·]+")}
+_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
+_CLEAN = {"id": re.compile(r"[0-9]{17}[0-9X]"), "name": re.compile(r"[\u3400-\u9fff·]+"), "seq": _NUMBER,
+          "year": _NUMBER, "amount": _NUMBER, "signed_amount": _NUMBER}
 
 
 @dataclass(frozen=True)
@@ -82,17 +84,23 @@ def normalise(table: Table, types: dict[str, str], vocab: Vocabulary):
         column = table.text(key)
         codes, uniques = pd.factorize(column, sort=False)
         clean = _CLEAN.get(kind)
-        results = [
-            (u, []) if clean is not None and clean.fullmatch(u) else fix_value(kind, u, vocab) for u in uniques
-        ]
-        finals = np.array([r[0] for r in results] + [""], dtype=object)
+        if clean is None:
+            dirty = range(len(uniques))
+        else:
+            match = clean.fullmatch
+            dirty = [i for i, u in enumerate(uniques) if not match(u)]
+        finals = np.append(np.asarray(uniques, dtype=object), "")
+        steps = {}
+        for i in dirty:
+            final, done = fix_value(kind, uniques[i], vocab)
+            if done:
+                finals[i] = final
+                steps[i] = done
         fixed[key] = pd.Series(finals[codes], index=column.index, dtype=object)
-        changed = [i for i, r in enumerate(results) if r[1]]
-        if changed:
-            rows = column.index[np.isin(codes, changed)]
-            row_codes = codes[np.isin(codes, changed)]
-            for row, code in zip(rows, row_codes, strict=True):
-                for fix, before, after in results[code][1]:
+        if steps:
+            hit = np.isin(codes, list(steps))
+            for row, code in zip(column.index[hit], codes[hit], strict=True):
+                for fix, before, after in steps[code]:
                     logs.append((int(row), key, before, after, fix))
     frame = pd.DataFrame(fixed, index=table.frame.index)
     fixes = pd.DataFrame(logs, columns=["row", "key", "before", "after", "code"])

@@ -375,9 +375,15 @@ def _convert_column(column: tuple) -> tuple[Any, Any]:
     if bool in types:  # True == 1 would merge with 1 when factorised: convert cell by cell
         return [cell_text(v) for v in column], [type(v) in (int, float) for v in column]
     codes, uniques = pd.factorize(np.array(column, dtype=object))
-    texts = np.array([cell_text(u) for u in uniques] + [""], dtype=object)
-    numbers = np.array([type(u) in (int, float) for u in uniques] + [False], dtype=bool)
-    return texts[codes], numbers[codes]
+    uniques = np.asarray(uniques, dtype=object)
+    numbers = np.array([type(u) in (int, float) for u in uniques], dtype=bool)
+    texts = np.empty(len(uniques), dtype=object)
+    # Whole numbers below 1e15 (years, 序号, most amounts) are formatted as a block.
+    values = np.array([float(u) if n else 0.5 for u, n in zip(uniques, numbers, strict=True)])
+    whole = numbers & (values == np.floor(values)) & (np.abs(values) < 1e15)
+    texts[whole] = values[whole].astype(np.int64).astype(str)
+    texts[~whole] = [cell_text(u) for u in uniques[~whole]]
+    return np.append(texts, "")[codes], np.append(numbers, False)[codes]
 
 
 def _header_values(spec: KindSpec, rows: list[list[Any]], sheet: RawSheet) -> dict:

@@ -52,8 +52,7 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None) 
             number = table.numeric[c].to_numpy()[positions]
         plain, changed = _styles(kind, key)
         marked = np.isin(row_numbers, fixes.loc[fixes["key"] == key, "row"].to_numpy())
-        style = np.where(marked, changed, plain) if marked.any() else plain
-        data.append(Column(source.to_numpy()[positions], number, style))
+        data.append(Column(source.to_numpy()[positions], number, plain, marked if marked.any() else None, changed))
     heads = head_rows(table, columns)
     first = len(heads) + 1
     body = Sheet(

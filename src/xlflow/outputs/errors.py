@@ -33,8 +33,8 @@ def write_errors(checked: Checked, path: Path) -> int:
         values = table.frame[c].to_numpy()[positions]
         number = False if c == id_column else table.numeric[c].to_numpy()[positions]
         marked = np.isin(row_numbers, bad_cells.get(column_letter(c), []))
-        style = np.where(marked, Style.BAD, Style.TEXT if c == id_column else Style.NONE)
-        data.append(Column(values, number, style))
+        plain = Style.TEXT if c == id_column else Style.NONE
+        data.append(Column(values, number, plain, marked if marked.any() else None, Style.BAD))
     feedback = np.array(["\n".join(messages[r]) for r in row_numbers], dtype=object)
     data.append(Column(feedback, False, Style.FEEDBACK))
     heads = head_rows(table, columns, extra_headers=(FEEDBACK_HEADER,))

@@ -91,21 +91,8 @@ def _escape_one(text: str) -> str:
     return escape(text)
 
 
-def _escaped(values: np.ndarray) -> np.ndarray:
-    series = pd.Series(values, dtype=object)
-    mask = series.str.contains(_NEEDS_ESCAPE).fillna(False).to_numpy(dtype=bool)
-    if not mask.any():
-        return values
-    out = values.copy()
-    out[mask] = [_escape_one(v) for v in values[mask]]
-    return out
-
-
-def _number_texts(values: np.ndarray) -> np.ndarray:
-    """Cell text of numbers → the <v> content; each distinct value is formatted once."""
-    codes, uniques = pd.factorize(values)
-    formatted = np.array([format(float(u), ".15g") if u != "" else "" for u in uniques] + [""], dtype=object)
-    return formatted[codes]
+def _number_text(text: str) -> str:
+    return format(float(text), ".15g")
 
 
 @dataclass
@@ -114,51 +101,64 @@ class Column:
 
     values: np.ndarray
     number: bool | np.ndarray = False  # write as a number (where True)
-    style: int | np.ndarray = Style.NONE
+    style: int = Style.NONE
+    marked: np.ndarray | None = None  # rows written with ``marked_style`` instead
+    marked_style: int = Style.NONE
 
 
-def _style_attr(style: int | np.ndarray, n: int) -> np.ndarray | str:
-    if isinstance(style, np.ndarray):
-        attrs = np.full(n, "", dtype=object)
-        marked = style != 0
-        attrs[marked] = ' s="' + style[marked].astype(str).astype(object) + '"'
-        return attrs
+def _body(text: str, number: bool, attr: str) -> str:
+    """Everything of a cell after ``<c r="A1"``."""
+    if text == "":
+        return attr + "/>"
+    if number:
+        return f"{attr}><v>{_number_text(text)}</v></c>"
+    if _NEEDS_ESCAPE.search(text):
+        text = _escape_one(text)
+    return f'{attr} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+
+
+def _attr(style: int) -> str:
     return f' s="{style}"' if style else ""
 
 
-def render_rows(first_row: int, columns: list[Column], n: int, extra_row_attr: str = "") -> Iterator[str]:
-    """XML <row> elements for ``n`` rows starting at Excel row ``first_row``, chunk by chunk."""
-    letters = [column_letter(i) for i in range(len(columns))]
+def _fragments(col: Column, start: int, stop: int) -> np.ndarray:
+    """The cell bodies of rows start..stop; each distinct value is rendered once."""
+    values = np.asarray(col.values[start:stop], dtype=object)
+    scalar_number = col.number if isinstance(col.number, bool) else False
+    attr = _attr(col.style)
+    codes, uniques = pd.factorize(values)
+    rendered = [_body(u, scalar_number, attr) for u in uniques] + [attr + "/>"]
+    frags = np.array(rendered, dtype=object)[codes]
+    if isinstance(col.number, np.ndarray):
+        rows = np.flatnonzero(col.number[start:stop] & (values != ""))
+        if len(rows):
+            sub_codes, sub_uniques = pd.factorize(values[rows])
+            frags[rows] = np.array([_body(u, True, attr) for u in sub_uniques], dtype=object)[sub_codes]
+    if col.marked is not None:
+        marked = col.marked[start:stop]
+        numbers = col.number[start:stop] if isinstance(col.number, np.ndarray) else None
+        mattr = _attr(col.marked_style)
+        for r in np.flatnonzero(marked):
+            number = bool(numbers[r]) if numbers is not None else scalar_number
+            frags[r] = _body(values[r], number, mattr)
+    return frags
+
+
+def render_rows(first_row: int, columns: list[Column], n: int) -> Iterator[str]:
+    """XML <row> elements for ``n`` rows starting at Excel row ``first_row``, chunk by chunk.
+
+    Each row is one str.format of a template; the cells' bodies come from :func:`_fragments`.
+    An empty cell is written as ``<c r="X9"/>`` so that the template stays fixed.
+    """
+    template = '<row r="{0}">' + "".join(
+        f'<c r="{column_letter(i)}{{0}}"{{{i + 1}}}' for i in range(len(columns))
+    ) + "</row>"
+    fill = template.format
     for start in range(0, n, CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, n)
-        numbers = np.arange(first_row + start, first_row + stop).astype(str).astype(object)
-        row_xml = '<row r="' + numbers + '"' + extra_row_attr + ">"
-        for letter, col in zip(letters, columns, strict=True):
-            values = np.asarray(col.values[start:stop], dtype=object)
-            style = col.style[start:stop] if isinstance(col.style, np.ndarray) else col.style
-            number = col.number[start:stop] if isinstance(col.number, np.ndarray) else col.number
-            head = '<c r="' + letter + numbers + '"' + _style_attr(style, stop - start)
-            empty = values == ""
-            if number is True:
-                frag = head + "><v>" + _number_texts(values) + "</v></c>"
-            else:
-                frag = head + ' t="inlineStr"><is><t xml:space="preserve">' + _escaped(values) + "</t></is></c>"
-                if isinstance(number, np.ndarray) and number.any():
-                    as_number = number & ~empty
-                    frag[as_number] = head[as_number] + "><v>" + _number_texts(values[as_number]) + "</v></c>"
-            if empty.any():
-                if isinstance(style, np.ndarray):
-                    styled = style != 0
-                else:
-                    styled = np.full(len(values), bool(style))
-                blank = np.full(len(values), "", dtype=object)
-                keep = empty & styled
-                if keep.any():
-                    heads = head if isinstance(head, np.ndarray) else np.full(len(values), head, dtype=object)
-                    blank[keep] = heads[keep] + "/>"
-                frag = np.where(empty, blank, frag)
-            row_xml = row_xml + frag
-        yield "".join(row_xml + "</row>")
+        frags = [_fragments(col, start, stop) for col in columns]
+        numbers = range(first_row + start, first_row + stop)
+        yield "".join([fill(*cells) for cells in zip(numbers, *frags, strict=True)])
 
 
 def cell_row(row: int, cells: list[tuple[str, int]]) -> str:
