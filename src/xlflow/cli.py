@@ -139,13 +139,19 @@ def validate(files: tuple[Path, ...], rules: Path | None, out_dir: Path | None,
     Validate filled declaration workbooks and write the corrected, error and summary workbooks.
     Exit 0: no error; 1: at least one error finding; 2: an input is unusable or bad usage.
     """
-    from xlflow.pipeline import process_workbook
+    from xlflow import opening
     from xlflow.settings import load_settings
 
     settings = load_settings(settings_path)
+    # The first file is parsed in the background while pandas, pandera and the rule table load.
+    opening.prefetch(files[0], settings.limits())
+    from xlflow.pipeline import process_workbook
+
     book = _rulebook(rules)
     worst = 0
-    for path in files:
+    for i, path in enumerate(files):
+        if i + 1 < len(files):
+            opening.prefetch(files[i + 1], settings.limits())
         try:
             result = process_workbook(path, book, out_dir, settings)
         except XlflowError:

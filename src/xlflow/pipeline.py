@@ -14,7 +14,6 @@ from xlflow.kinds import kind_spec
 from xlflow.outputs.corrected import write_corrected
 from xlflow.outputs.errors import write_errors
 from xlflow.outputs.summary import totals, write_summary
-from xlflow.reading import Limits
 from xlflow.rules import RuleBook
 from xlflow.settings import Settings
 from xlflow.validation.declaration import check_declaration
@@ -53,7 +52,7 @@ def process_workbook(
     settings = settings or Settings()
     today = today or dt.date.today()
     path = Path(path)
-    limits = Limits(max_rows=settings.max_rows, max_file_bytes=settings.max_file_mb * 2**20)
+    limits = settings.limits()
     result = CheckResult(file=str(path), kind=None)
     table = read_for_check(path, [kind_spec("declaration")], limits, result)
     outputs = output_paths(path, out_dir)

@@ -6,12 +6,8 @@ be read at all raises :class:`UnreadableWorkbook`, which becomes an F01 finding 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
-import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -19,33 +15,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import python_calamine as calamine
 
 from xlflow.findings import column_letter
 from xlflow.kinds import KindSpec, all_specs
+from xlflow.opening import DEFAULT_LIMITS, Limits, RawSheet, open_sheets
 
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods", ".csv"}
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_file_bytes: int = 200 * 2**20
-    max_expanded_bytes: int = 3 * 2**30
-    max_ratio: int = 250  # a member this many times its compressed size is a zip bomb
-    max_rows: int = 1_048_576
-    header_scan_rows: int = 40
-    chunk_rows: int = 65_536
-
-
-DEFAULT_LIMITS = Limits()
-
-
-class UnreadableWorkbook(Exception):
-    """The file cannot be read as a spreadsheet; ``detail`` is Chinese, for the F01 message."""
-
-    def __init__(self, detail: str):
-        super().__init__(detail)
-        self.detail = detail
 
 
 class KindNotRecognised(Exception):
@@ -128,105 +103,6 @@ def header_text(value: Any) -> str:
 
 
 # ---------------------------------------------------------------- opening, safely
-
-
-def _check_zip(path: Path, limits: Limits) -> None:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            infos = zf.infolist()
-            total = sum(i.file_size for i in infos)
-            if total > limits.max_expanded_bytes:
-                raise UnreadableWorkbook("文件解压后超过大小上限，可能是压缩炸弹")
-            for info in infos:
-                if info.file_size > 2**20 and info.file_size > limits.max_ratio * max(
-                    info.compress_size, 1
-                ):
-                    raise UnreadableWorkbook("文件压缩比异常，可能是压缩炸弹，已拒绝读取")
-                if info.filename.endswith((".xml", ".rels", ".vml")):
-                    with zf.open(info) as fh:
-                        head = fh.read(4096)
-                    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
-                        raise UnreadableWorkbook("文件中含有 XML 实体声明，出于安全考虑已拒绝读取")
-    except zipfile.BadZipFile as exc:
-        raise UnreadableWorkbook("文件已损坏，不是有效的 Excel 文件") from exc
-
-
-def _sniff(path: Path, limits: Limits) -> str:
-    """'zip', 'ole' or 'text'; refuses what cannot be a spreadsheet."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise UnreadableWorkbook("找不到文件或没有读取权限") from exc
-    if size == 0:
-        raise UnreadableWorkbook("文件是空的（0 字节）")
-    if size > limits.max_file_bytes:
-        mib = limits.max_file_bytes // 2**20
-        raise UnreadableWorkbook(f"文件大小超过上限 {mib} MB")
-    with open(path, "rb") as fh:
-        magic = fh.read(8)
-    if magic.startswith(b"PK\x03\x04"):
-        _check_zip(path, limits)
-        return "zip"
-    if magic.startswith(b"\xd0\xcf\x11\xe0"):
-        if path.suffix.lower() in (".xlsx", ".xlsm"):
-            raise UnreadableWorkbook("文件设置了打开密码（已加密），请去掉密码后另存再提交")
-        return "ole"
-    if path.suffix.lower() in (".csv", ".txt"):
-        return "text"
-    raise UnreadableWorkbook("不是电子表格文件（支持 .xlsx、.xlsm、.xls、.ods、.csv）")
-
-
-def _decode_csv(raw: bytes) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise UnreadableWorkbook("CSV 文件编码无法识别，请另存为 UTF-8 或 Excel 格式")
-
-
-@dataclass
-class RawSheet:
-    name: str
-    first_row: int  # 0-based sheet row of the first row yielded
-    first_col: int
-    _rows: Any  # callable → iterator of lists
-
-    def rows(self) -> Iterator[list[Any]]:
-        return self._rows()
-
-
-def open_sheets(path: Path, limits: Limits = DEFAULT_LIMITS) -> list[RawSheet]:
-    """Every sheet of the file, each able to yield its rows (lists of raw values)."""
-    path = Path(path)
-    kind = _sniff(path, limits)
-    if kind == "text":
-        text = _decode_csv(path.read_bytes())
-        try:
-            dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
-        except csv.Error:
-            dialect = csv.excel
-        rows = list(csv.reader(io.StringIO(text), dialect))
-        return [RawSheet(path.stem, 0, 0, lambda: iter(rows))]
-    try:
-        book = calamine.CalamineWorkbook.from_path(str(path))
-        sheets = []
-        for meta in book.sheets_metadata:
-            if str(meta.typ) not in ("SheetTypeEnum.WorkSheet", "WorkSheet"):
-                continue
-            sheet = book.get_sheet_by_name(meta.name)
-            start = sheet.start or (0, 0)
-            sheets.append(
-                RawSheet(meta.name, start[0], start[1], lambda s=sheet: iter(s.iter_rows()))
-            )
-        return sheets
-    except calamine.PasswordError as exc:
-        raise UnreadableWorkbook("文件设置了打开密码（已加密），请去掉密码后另存再提交") from exc
-    except (calamine.CalamineError, ValueError, OSError) as exc:
-        raise UnreadableWorkbook("文件已损坏或格式不受支持，无法读取内容") from exc
-
-
-# ---------------------------------------------------------------- finding the table
 
 
 def _name_index(spec: KindSpec) -> dict[str, str]:

@@ -15,7 +15,7 @@ from xlflow.domain.values import cents_text, parse_amount, parse_month
 from xlflow.findings import Finding, make
 from xlflow.kinds import AMOUNT_KEYS, kind_spec
 from xlflow.normalise import Vocabulary, normalise
-from xlflow.reading import DEFAULT_LIMITS, Limits
+from xlflow.opening import DEFAULT_LIMITS, Limits
 from xlflow.validation.engine import cell_findings, fix_findings, parse_column, read_for_check
 from xlflow.validation.result import CheckResult
 from xlflow.validation.schemas import row_schema, schema_failures

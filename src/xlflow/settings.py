@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xlflow.errors import SettingsError
+from xlflow.opening import Limits
 
 SETTINGS_FILE = "xlflow.toml"
 
@@ -25,6 +26,9 @@ class Settings:
     archive: str = "已处理"
     failed: str = "无法处理"
     ledger: str = "台账.sqlite"
+
+    def limits(self) -> Limits:
+        return Limits(max_rows=self.max_rows, max_file_bytes=self.max_file_mb * 2**20)
 
 
 def load_settings(path: Path | None) -> Settings:

@@ -112,9 +112,16 @@ def _body(text: str, number: bool, attr: str) -> str:
         return attr + "/>"
     if number:
         return f"{attr}><v>{_number_text(text)}</v></c>"
+    return f'{attr} t="inlineStr"><is>{_t(text)}</is></c>'
+
+
+def _t(text: str) -> str:
+    """The <t> element of an inline string; spaces at either end are kept with xml:space."""
     if _NEEDS_ESCAPE.search(text):
         text = _escape_one(text)
-    return f'{attr} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+    if text[:1].isspace() or text[-1:].isspace():
+        return f'<t xml:space="preserve">{text}</t>'
+    return f"<t>{text}</t>"
 
 
 def _attr(style: int) -> str:
@@ -172,8 +179,7 @@ def cell_row(row: int, cells: list[tuple[str, int]]) -> str:
         if text == "":
             parts.append(f'<c r="{ref}"{attr}/>')
         else:
-            text = _escape_one(text)
-            parts.append(f'<c r="{ref}"{attr} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>')
+            parts.append(f'<c r="{ref}"{attr} t="inlineStr"><is>{_t(text)}</is></c>')
     parts.append("</row>")
     return "".join(parts)
 

@@ -11,7 +11,8 @@ import pandas as pd
 
 from xlflow.findings import Finding, make
 from xlflow.kinds import KindSpec
-from xlflow.reading import KindNotRecognised, Limits, Table, UnreadableWorkbook, read_table
+from xlflow.opening import Limits, UnreadableWorkbook
+from xlflow.reading import KindNotRecognised, Table, read_table
 from xlflow.validation.result import CheckResult
 
 
