@@ -86,6 +86,17 @@ def test_error_code_at_the_cell(tmp_path, book, change, code, cell):
     assert result.exit_code == 1 and result.error_rows == {6}
 
 
+def test_c11_formula_without_cached_value(tmp_path, book):
+    path = declaration(tmp_path, [row(amounts=(0, 12, 9.9, 8.1, "=50+50", 130)), row(id_number=pid(seq="777"))])
+    wb = load_workbook(path)
+    wb.active["E7"] = '="特困人员"'  # openpyxl saves formulas without their results
+    wb.save(path)
+    result = process_workbook(path, book, tmp_path / "out", today=TODAY)
+    assert found(result, "C11") == [(6, "L6"), (7, "E7")]
+    assert found(result, "C01") == []
+    assert "F9" in next(f.message for f in result.findings if f.code == "C11")
+
+
 def test_p05_duplicate_person_and_year(tmp_path, book):
     result = run(tmp_path, book, [row(), row()])
     assert found(result, "P05") == [(7, "C7")]

@@ -7,7 +7,9 @@ background thread while the rest of xlflow is still importing: see :func:`prefet
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -100,6 +102,7 @@ class RawSheet:
     first_row: int  # 0-based sheet row of the first row yielded
     first_col: int
     _rows: Any  # callable → iterator of lists
+    formula_blank: frozenset[tuple[int, int]] = frozenset()  # (Excel row, column) of C11 cells
 
     def rows(self) -> Iterator[list[Any]]:
         return self._rows()
@@ -123,17 +126,15 @@ def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
                 continue
             sheet = book.get_sheet_by_name(meta.name)
             start = sheet.start or (0, 0)
+            blank = formulas_without_value(path, meta.name) if kind == "zip" else set()
             sheets.append(
-                RawSheet(meta.name, start[0], start[1], lambda s=sheet: iter(s.iter_rows()))
+                RawSheet(meta.name, start[0], start[1], lambda s=sheet: iter(s.iter_rows()), frozenset(blank))
             )
         return sheets
     except calamine.PasswordError as exc:
         raise UnreadableWorkbook("文件设置了打开密码（已加密），请去掉密码后另存再提交") from exc
     except (calamine.CalamineError, ValueError, OSError) as exc:
         raise UnreadableWorkbook("文件已损坏或格式不受支持，无法读取内容") from exc
-
-
-# ---------------------------------------------------------------- finding the table
 
 
 _pool: ThreadPoolExecutor | None = None
@@ -156,3 +157,79 @@ def open_sheets(path: Path, limits: Limits = DEFAULT_LIMITS) -> list[RawSheet]:
     if pending is not None:
         return pending.result()
     return _open_sheets(Path(path), limits)
+
+
+_FORMULA = re.compile(rb"<f[ >/]")
+_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]+)"[^>]*?(?:/>|>(.*?)</c>)', re.S)
+_VALUE = re.compile(rb"<v>[^<]|<is>")
+
+
+def _sheet_part(zf: zipfile.ZipFile, sheet_name: str) -> str | None:
+    """The zip member of the worksheet called ``sheet_name`` (workbook.xml + its rels)."""
+    try:
+        book = zf.read("xl/workbook.xml").decode("utf-8", "replace")
+        rels = zf.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+    except KeyError:
+        return None
+    rid = None
+    for m in re.finditer(r"<sheet\b[^>]*>", book):
+        tag = m.group()
+        name = re.search(r'name="([^"]*)"', tag)
+        if name and html.unescape(name.group(1)) == sheet_name:
+            found = re.search(r'r:id="([^"]*)"', tag)
+            rid = found.group(1) if found else None
+    for m in re.finditer(r"<Relationship\b[^>]*>", rels):
+        tag = m.group()
+        if rid and f'Id="{rid}"' in tag:
+            target = re.search(r'Target="([^"]*)"', tag).group(1)
+            return target.lstrip("/") if target.startswith("/") else "xl/" + target
+    return None
+
+
+def formulas_without_value(path: Path, sheet_name: str, chunk: int = 1 << 22) -> set[tuple[int, int]]:
+    """(Excel row, 0-based column) of formula cells that have no cached value (C11).
+
+    Excel and WPS save each formula's last result; a file written by a program that does not
+    calculate (or saved with calculation off) has none, and the cell reads as empty.
+    """
+    found: set[tuple[int, int]] = set()
+    try:
+        with zipfile.ZipFile(path) as zf:
+            part = _sheet_part(zf, sheet_name)
+            if part is None:
+                return found
+            with zf.open(part) as fh:
+                tail = b""
+                while block := fh.read(chunk):
+                    data = tail + block
+                    cut = data.rfind(b"</row>") + len(b"</row>") if b"</row>" in data else 0
+                    tail = data[cut:]
+                    if _has_formula(data, cut):
+                        found |= _scan_cells(data[:cut])
+                if _FORMULA.search(tail):
+                    found |= _scan_cells(tail)
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return found
+    return found
+
+
+def _has_formula(data: bytes, end: int) -> bool:
+    at = data.find(b"<f", 0, end)
+    while at != -1:
+        if data[at + 2 : at + 3] in (b" ", b">", b"/"):
+            return True
+        at = data.find(b"<f", at + 2, end)
+    return False
+
+
+def _scan_cells(data: bytes) -> set[tuple[int, int]]:
+    out = set()
+    for m in _CELL.finditer(data):
+        inner = m.group(3)
+        if inner and _FORMULA.search(inner) and not _VALUE.search(inner):
+            letters = m.group(1).decode()
+            col = 0
+            for ch in letters:
+                col = col * 26 + ord(ch) - 64
+            out.add((int(m.group(2)), col - 1))
+    return out

@@ -58,11 +58,22 @@ def header_findings(table: Table) -> list[Finding]:
     return out
 
 
+def formula_findings(table: Table) -> list[Finding]:
+    """C11 for each formula cell of a known column that was saved without its value."""
+    columns = {c: k for k, c in table.keys.items()}
+    out = []
+    for row, col in sorted(table.formula_blank):
+        if col in columns and row in table.frame.index:
+            key = columns[col]
+            out.append(make("C11", row=row, column=table.spec.column(key).header, cell=table.cell(key, row), value=""))
+    return out
+
+
 def check_declaration(table: Table, book: RuleBook, settings: Settings, today_year: int) -> Checked:
     spec = table.spec
     types = {c.key: c.type for c in spec.columns if c.key in table.keys}
     values, fixes = normalise(table, types, vocabulary(book))
-    findings = header_findings(table) + fix_findings(fixes, table)
+    findings = header_findings(table) + fix_findings(fixes, table) + formula_findings(table)
     checked = values.where(values != "", None)
 
     ids = values["id_number"]
@@ -88,6 +99,9 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
         if code == "ID":
             findings += _id_findings(table, values["id_number"], mask, today_year)
         else:
+            if code == "C01" and table.formula_blank:  # an empty cell that holds a formula is reported once, as C11
+                col = table.keys[key]
+                mask &= np.array([(r, col) not in table.formula_blank for r in values.index], dtype=bool)
             detail = "长度不对或含有数字、符号" if code == "C10" else ""
             findings += cell_findings(table, key, mask, code, values[key], detail=detail)
 
