@@ -274,3 +274,31 @@ def test_random_cells_never_crash_and_rows_are_conserved(tmp_path_factory, book,
     bad = load_workbook(result.outputs["errors"]).active.max_row - 5
     assert ok + bad == result.rows
     assert bad == len(result.error_rows)
+
+
+def test_split_rows_writes_complete_parts(tmp_path):
+    rows = [row(name="张三", id_number=pid(seq=f"{n:03d}")) for n in range(5)]
+    path = declaration(tmp_path, rows)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["validate", str(path), "--out", str(out), "--split-rows", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    parts = json.loads(result.stdout)["outputs"]["corrected"]
+    assert [p.rsplit("/", 1)[-1] for p in parts] == ["decl_更正_1.xlsx", "decl_更正_2.xlsx", "decl_更正_3.xlsx"]
+    sizes = []
+    for part in parts:
+        ws = load_workbook(part)["批量缴费申报表"]
+        assert ws["A2"].value == "申报单位*" and ws["B5"].value == "姓名"
+        sizes.append(ws.max_row - 5)
+    assert sizes == [2, 2, 1]
+    assert not (out / "decl_更正.xlsx").exists()
+    again = CliRunner().invoke(main, ["validate", str(path), "--out", str(out)])
+    assert again.exit_code == 0
+    assert sorted(p.name for p in out.glob("decl_更正*")) == ["decl_更正.xlsx"]  # stale parts removed
+
+
+def test_progress_reports_each_stage(tmp_path, book):
+    from xlflow.pipeline import STAGES
+
+    seen = []
+    process_workbook(declaration(tmp_path, [row()]), book, tmp_path / "out", today=TODAY, progress=seen.append)
+    assert seen == list(STAGES)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import logging
+import os
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from xlflow.errors import OutputError
@@ -41,20 +44,59 @@ def template_fingerprint(path: Path) -> str | None:
     return m.group(1) if m else None
 
 
+STAGES = ("读取", "检查", "写更正表", "写错误表", "写汇总表")
+
+
+def _atomic(target: Path, write: Callable[[Path], object]) -> None:
+    """Write to a temporary name, then rename: a crash never leaves a half-written output."""
+    temp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.xlsx")
+    try:
+        write(temp)
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _write_corrected_parts(checked, target: Path, split_rows: int | None, source: Path) -> list[Path]:
+    rows = checked.table.frame.index[~checked.table.frame.index.isin(checked.error_rows)]
+    if not split_rows or len(rows) <= split_rows:
+        _atomic(target, lambda p: write_corrected(checked, p))
+        parts = [target]
+    else:
+        parts = []
+        for n, start in enumerate(range(0, len(rows), split_rows), start=1):
+            part = target.with_name(f"{target.stem}_{n}{target.suffix}")
+            _atomic(part, lambda p, r=rows[start:start + split_rows]: write_corrected(checked, p, r))
+            parts.append(part)
+    # A corrected file or part left by an earlier run of the same input would be mistaken for this one's.
+    stale = [target, *target.parent.glob(f"{glob.escape(target.stem)}_[0-9]*{target.suffix}")]
+    for old in stale:
+        if old not in parts and old.resolve() != source.resolve() and old.exists():
+            old.unlink()
+    return parts
+
+
 def process_workbook(
     path: Path,
     book: RuleBook,
     out_dir: Path | None = None,
     settings: Settings | None = None,
     today: dt.date | None = None,
+    split_rows: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> CheckResult:
-    """Validate one declaration workbook and write its corrected, error and summary workbooks."""
+    """Validate one declaration workbook and write its corrected, error and summary workbooks.
+
+    ``split_rows`` writes the corrected rows as parts of at most that many rows (NAME_更正_1.xlsx,
+    ...). ``progress`` is called with the name of each stage as it starts.
+    """
+    step = progress or (lambda stage: None)
     settings = settings or Settings()
     today = today or dt.date.today()
     path = Path(path)
-    limits = settings.limits()
     result = CheckResult(file=str(path), kind=None)
-    table = read_for_check(path, [kind_spec("declaration")], limits, result)
+    step(STAGES[0])
+    table = read_for_check(path, [kind_spec("declaration")], settings.limits(), result)
     outputs = output_paths(path, out_dir)
     if table is None:
         log.info("%s: unusable (%s)", path.name, ",".join(f.code for f in result.findings))
@@ -62,15 +104,21 @@ def process_workbook(
     stored = template_fingerprint(path)
     if stored and stored != book.fingerprint:
         result.findings.append(make("F07", value=stored, detail=book.fingerprint))
+    step(STAGES[1])
     checked = check_declaration(table, book, settings, today.year)
     result.findings = result.findings + checked.findings
     result.totals = totals(checked)
     try:
         outputs["corrected"].parent.mkdir(parents=True, exist_ok=True)
-        write_corrected(checked, outputs["corrected"])
-        write_errors(checked, outputs["errors"])
-        write_summary(result, checked, outputs["summary"], book)
+        step(STAGES[2])
+        parts = _write_corrected_parts(checked, outputs["corrected"], split_rows, path)
+        step(STAGES[3])
+        _atomic(outputs["errors"], lambda p: write_errors(checked, p))
+        step(STAGES[4])
+        _atomic(outputs["summary"], lambda p: write_summary(result, checked, p, book))
     except OSError as exc:
         raise OutputError(f"无法写出结果文件到 {outputs['corrected'].parent}：{exc.strerror}") from exc
     result.outputs = {k: str(v) for k, v in outputs.items()}
+    if parts != [outputs["corrected"]]:
+        result.outputs["corrected"] = [str(p) for p in parts]
     return result
