@@ -249,7 +249,9 @@ def _convert_column(column: tuple) -> tuple[Any, Any]:
     """Raw cells → (texts, numeric mask or None). Distinct values are converted once."""
     types = set(map(type, column))
     if types == {str}:
-        return column, None
+        # calamine makes a new str for every cell: share one object per distinct value (memory).
+        codes, uniques = pd.factorize(np.array(column, dtype=object))
+        return np.asarray(uniques, dtype=object)[codes], None
     if bool in types:  # True == 1 would merge with 1 when factorised: convert cell by cell
         return [cell_text(v) for v in column], [type(v) in (int, float) for v in column]
     codes, uniques = pd.factorize(np.array(column, dtype=object))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,7 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None) 
     first = len(heads) + 1
     body = Sheet(
         name=table.spec.title[:31],
-        rows=[*heads, *render_rows(first, data, len(rows))],
+        rows=itertools.chain(heads, render_rows(first, data, len(rows))),
         last_row=first + len(rows) - 1,
         last_col=len(columns) - 1,
         widths=widths(table, columns),
@@ -94,8 +95,8 @@ def _change_log(fixes: pd.DataFrame, table, out_rows: pd.Series) -> list[Sheet]:
         sliced = [Column(c.values[start:stop], c.number) for c in columns]
         sheets.append(Sheet(
             name=CHANGE_LOG if part == 1 else f"{CHANGE_LOG}{part}",
-            rows=[cell_row(1, [(h, Style.HEADER) for h, _ in LOG_HEADERS]),
-                  *render_rows(2, sliced, stop - start)],
+            rows=itertools.chain([cell_row(1, [(h, Style.HEADER) for h, _ in LOG_HEADERS])],
+                                 render_rows(2, sliced, stop - start)),
             last_row=stop - start + 1,
             last_col=len(LOG_HEADERS) - 1,
             widths=[w for _, w in LOG_HEADERS],

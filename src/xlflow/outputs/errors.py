@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def write_errors(checked: Checked, path: Path) -> int:
     first = len(heads) + 1
     sheet = Sheet(
         name=table.spec.title[:31],
-        rows=[*heads, *render_rows(first, data, len(rows))],
+        rows=itertools.chain(heads, render_rows(first, data, len(rows))),
         last_row=first + len(rows) - 1,
         last_col=len(columns),
         widths=[*widths(table, columns), 60],
