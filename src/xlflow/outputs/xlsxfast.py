@@ -9,7 +9,9 @@ is always text (never a formula).
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -128,19 +130,40 @@ def _attr(style: int) -> str:
     return f' s="{style}"' if style else ""
 
 
+# Values whose cell XML needs no escaping, no xml:space and no number reformatting.
+_PLAIN_TEXT = re.compile(r"(?!.*_x[0-9A-Fa-f]{4}_)[^&<>\x00-\x1f\ufffe\uffff\s]"
+                         r"(?:[^&<>\x00-\x1f\ufffe\uffff]*[^&<>\x00-\x1f\ufffe\uffff\s])?", re.S)
+_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]{0,8})(?:\.[0-9]{0,5}[1-9])?")
+
+
+def _render(uniques: np.ndarray, number: bool, attr: str) -> np.ndarray:
+    """Cell bodies of distinct values: plain ones by whole-array concatenation, the rest one by one."""
+    match = (_PLAIN_NUMBER if number else _PLAIN_TEXT).fullmatch
+    plain = np.fromiter((match(u) is not None for u in uniques), dtype=bool, count=len(uniques))
+    out = np.empty(len(uniques), dtype=object)
+    if plain.any():
+        if number:
+            out[plain] = attr + "><v>" + uniques[plain] + "</v></c>"
+        else:
+            out[plain] = attr + ' t="inlineStr"><is><t>' + uniques[plain] + "</t></is></c>"
+    if not plain.all():
+        out[~plain] = [_body(u, number, attr) for u in uniques[~plain]]
+    return out
+
+
 def _fragments(col: Column, start: int, stop: int) -> np.ndarray:
     """The cell bodies of rows start..stop; each distinct value is rendered once."""
     values = np.asarray(col.values[start:stop], dtype=object)
     scalar_number = col.number if isinstance(col.number, bool) else False
     attr = _attr(col.style)
     codes, uniques = pd.factorize(values)
-    rendered = [_body(u, scalar_number, attr) for u in uniques] + [attr + "/>"]
-    frags = np.array(rendered, dtype=object)[codes]
+    rendered = np.append(_render(np.asarray(uniques, dtype=object), scalar_number, attr), attr + "/>")
+    frags = rendered[codes]
     if isinstance(col.number, np.ndarray):
         rows = np.flatnonzero(col.number[start:stop] & (values != ""))
         if len(rows):
             sub_codes, sub_uniques = pd.factorize(values[rows])
-            frags[rows] = np.array([_body(u, True, attr) for u in sub_uniques], dtype=object)[sub_codes]
+            frags[rows] = _render(np.asarray(sub_uniques, dtype=object), True, attr)[sub_codes]
     if col.marked is not None:
         marked = col.marked[start:stop]
         numbers = col.number[start:stop] if isinstance(col.number, np.ndarray) else None
@@ -272,7 +295,32 @@ def write_workbook(path: Path, sheets: list[Sheet]) -> None:
         zf.writestr("xl/styles.xml", STYLES_XML)
         for i, sheet in enumerate(sheets, start=1):
             with zf.open(f"xl/worksheets/sheet{i}.xml", "w", force_zip64=True) as fh:
-                fh.write(_sheet_head(sheet, selected=i == 1).encode("utf-8"))
-                for chunk in sheet.rows:
-                    fh.write(chunk.encode("utf-8"))
-                fh.write(_SHEET_TAIL.encode("utf-8"))
+                _stream(fh, sheet, selected=i == 1)
+
+
+def _stream(fh, sheet: Sheet, selected: bool) -> None:
+    """Render rows here while a second thread compresses and writes them (zlib releases the GIL)."""
+    chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+    failure: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            while (data := chunks.get()) is not None:
+                fh.write(data)
+        except BaseException as exc:  # reported in the rendering thread below
+            failure.append(exc)
+            while chunks.get() is not None:
+                pass
+
+    thread = threading.Thread(target=writer, name="xlflow-zip", daemon=True)
+    thread.start()
+    try:
+        chunks.put(_sheet_head(sheet, selected).encode("utf-8"))
+        for chunk in sheet.rows:
+            chunks.put(chunk.encode("utf-8"))
+        chunks.put(_SHEET_TAIL.encode("utf-8"))
+    finally:
+        chunks.put(None)
+        thread.join()
+    if failure:
+        raise failure[0]

@@ -1,0 +1,56 @@
+"""The streaming writer: what goes in as text comes back as the same text, numbers as numbers."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import python_calamine
+from openpyxl import load_workbook
+
+from xlflow.outputs.xlsxfast import Column, Sheet, Style, cell_row, render_rows, write_workbook
+
+TEXTS = ["张三", "a & b", "<tag>", " 前后空格 ", "=SUM(A1:A9)", "_x0041_", "", "O'Brien \"q\"", "行1\n行2"]
+NUMBERS = ["9.9", "0.10", "100", "430102199001011000", "12.123456789", "-5", ""]
+
+
+def write(tmp_path, columns, n):
+    path = tmp_path / "t.xlsx"
+    head = cell_row(1, [("文本", Style.HEADER), ("数字", Style.HEADER)])
+    write_workbook(path, [Sheet("表", itertools.chain([head], render_rows(2, columns, n)), n + 1, 1,
+                                widths=[12, 12], freeze_rows=1)])
+    return path
+
+
+def test_text_and_numbers_round_trip(tmp_path):
+    n = max(len(TEXTS), len(NUMBERS))
+    texts = np.array(TEXTS + [""] * (n - len(TEXTS)), dtype=object)
+    numbers = np.array(NUMBERS + [""] * (n - len(NUMBERS)), dtype=object)
+    path = write(tmp_path, [Column(texts), Column(numbers, True, Style.MONEY)], n)
+    ws = load_workbook(path)["表"]
+    assert ws.freeze_panes == "A2" and ws["A1"].value == "文本"
+    got = [ws.cell(r, 1).value for r in range(2, n + 2)]
+    plain = [t if t else None for t in TEXTS]
+    assert got[:5] + got[6:len(TEXTS)] == plain[:5] + plain[6:]  # openpyxl does not decode _x005F_
+    assert ws["A6"].data_type == "s"  # text that looks like a formula stays text
+    values = [ws.cell(r, 2).value for r in range(2, len(NUMBERS) + 2)]
+    assert values == [9.9, 0.1, 100, float("430102199001011000"), 12.123456789, -5, None]
+    assert ws["B2"].number_format == "0.00"
+    rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("表").to_python()
+    assert rows[2][0] == "a & b" and rows[4][0] == " 前后空格 "
+    assert rows[6][0] == "_x0041_"  # Excel and calamine show a literal _x0041_ as typed
+
+
+def test_marked_cells_get_their_style_and_number_mask(tmp_path):
+    values = np.array(["1", "2", "x"], dtype=object)
+    col = Column(values, np.array([True, False, False]), Style.NONE, np.array([False, True, False]), Style.BAD)
+    path = write(tmp_path, [col, Column(np.array(["", "", ""], dtype=object))], 3)
+    ws = load_workbook(path)["表"]
+    assert ws["A2"].value == 1 and ws["A3"].value == "2" and ws["A4"].value == "x"
+    assert ws["A3"].fill.fgColor.rgb == "FFFFC7CE" and ws["A2"].fill.fgColor.rgb != "FFFFC7CE"
+
+
+def test_control_characters_are_escaped_not_lost(tmp_path):
+    path = write(tmp_path, [Column(np.array(["a\x01b"], dtype=object)), Column(np.array([""], dtype=object))], 1)
+    rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("表").to_python()
+    assert rows[1][0] in ("a\x01b", "a_x0001_b")
