@@ -128,7 +128,7 @@ def declaration_rows(rng: random.Random) -> list[list]:
         amts = amounts(identity, hukou, tier, year) if rng.random() < 0.6 else [None] * 6
         rows.append([make_name(rng), make_id(rng, born), hukou, identity, year, tier, *amts, None])
     # The mistakes clerks make, one or two of each:
-    rows[1][1] = int(rows[1][1][:15] + "000") if rows[1][1][-1] != "X" else rows[1][1]  # C02
+    rows[1][1] = int(rows[1][1][:15] + "000")  # C02: Excel kept 15 digits of a number
     rows[2][1] = rows[2][1][:17] + "x"  # X03 (then C04 unless the check char is X)
     rows[3][1] = rows[3][1].translate(str.maketrans("0123456789", "０１２３４５６７８９"))  # X02
     rows[4][0] = " " + rows[4][0] + "\u3000"  # X01

@@ -103,6 +103,7 @@ class RawSheet:
     first_col: int
     _rows: Any  # callable → iterator of lists
     formula_blank: frozenset[tuple[int, int]] = frozenset()  # (Excel row, column) of C11 cells
+    is_csv: bool = False  # a CSV has no room for the header block above the table
 
     def rows(self) -> Iterator[list[Any]]:
         return self._rows()
@@ -117,7 +118,7 @@ def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
         except csv.Error:
             dialect = csv.excel
         rows = list(csv.reader(io.StringIO(text), dialect))
-        return [RawSheet(path.stem, 0, 0, lambda: iter(rows))]
+        return [RawSheet(path.stem, 0, 0, lambda: iter(rows), is_csv=True)]
     try:
         book = calamine.CalamineWorkbook.from_path(str(path))
         sheets = []

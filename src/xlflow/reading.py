@@ -53,6 +53,7 @@ class Table:
     duplicate_keys: dict[str, list[int]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)  # required column keys not found
     formula_blank: frozenset[tuple[int, int]] = frozenset()  # (row, column) of formulas with no value
+    is_csv: bool = False
     title_rows: list[list[str]] = field(default_factory=list)  # rows above the header, as text
 
     def text(self, key: str) -> pd.Series:
@@ -185,6 +186,7 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
         missing=[c.key for c in spec.required_columns if c.key not in keys],
         title_rows=title_rows,
         formula_blank=sheet.formula_blank,
+        is_csv=sheet.is_csv,
     )
     table.header_values = _header_values(spec, head[:head_index], sheet)
     return table

@@ -25,13 +25,6 @@ def upgrade_15(id15: str) -> str:
     return body + check_char(body)
 
 
-def mask(id_number: str) -> str:
-    """The ID as it may appear in logs: area code and check character hidden in the middle."""
-    if len(id_number) < 8:
-        return "*" * len(id_number)
-    return id_number[:4] + "*" * (len(id_number) - 8) + id_number[-4:]
-
-
 def inspect_ids(ids: pd.Series, today_year: int) -> pd.DataFrame:
     """For each non-empty ID: ``code`` (C03..C06 or "") and ``detail`` for the message.
 
