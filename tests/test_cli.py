@@ -53,3 +53,17 @@ def test_catalogue_messages_are_chinese_and_codes_complete():
     for info in catalogue().values():
         assert any("\u4e00" <= ch <= "\u9fff" for ch in info.message), info.code
         assert info.severity in ("error", "warning", "fixed")
+
+
+def test_row_checks_match_the_column_specs():
+    from xlflow.kinds import KIND_NAMES, kind_spec
+    from xlflow.validation.schemas import row_checks
+
+    for kind in KIND_NAMES:
+        spec = kind_spec(kind)
+        checks = row_checks(kind)
+        for key, names in checks.items():
+            spec.column(key)  # raises KeyError for a column the kind does not have
+            assert set(names) <= {"C01", "C07", "C10", "ID", "R06"}, (kind, key)
+        required = {c.key for c in spec.required_columns}
+        assert {k for k, names in checks.items() if "C01" in names} == required, kind

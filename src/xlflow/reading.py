@@ -20,8 +20,6 @@ from xlflow.findings import column_letter
 from xlflow.kinds import KindSpec, all_specs
 from xlflow.opening import DEFAULT_LIMITS, Limits, RawSheet, open_sheets
 
-SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods", ".csv"}
-
 
 class KindNotRecognised(Exception):
     """No sheet has a header row of a known kind (F02)."""

@@ -7,6 +7,8 @@ The frame checked holds the fixed text of each column (None when empty) and, for
 from __future__ import annotations
 
 import re
+import tomllib
+from functools import cache
 
 import pandas as pd
 import pandera.pandas as pa
@@ -14,12 +16,12 @@ from pandera.errors import SchemaErrors
 
 from xlflow.domain.idcard import inspect_ids
 from xlflow.kinds import KindSpec
+from xlflow.paths import data_dir
 
 NAME_PATTERN = re.compile(
     r"^[\u3400-\u9fff\uf900-\ufaff][\u3400-\u9fff\uf900-\ufaff·•・.]{1,29}$"
     r"|^[A-Za-z][A-Za-z .·'-]{1,49}$"
 )
-CODED_TYPES = ("hukou", "tier", "identity", "person_class")
 
 
 def _required(series: pd.Series) -> pd.Series:
@@ -39,24 +41,34 @@ def _name_ok(series: pd.Series) -> pd.Series:
     return series.str.match(NAME_PATTERN).astype(bool)
 
 
+@cache
+def row_checks(kind: str) -> dict[str, list[str]]:
+    """{column key: [check names]} of ``kind``, from validators/row_checks.toml."""
+    with open(data_dir("validators") / "row_checks.toml", "rb") as fh:
+        return tomllib.load(fh)[kind]
+
+
 def row_schema(spec: KindSpec, allowed: dict[str, list[str]]) -> pa.DataFrameSchema:
-    """The row checks of ``spec``; ``allowed`` gives the permitted values of each coded type."""
+    """The row checks of ``spec`` as one pandera schema; ``allowed`` gives each coded type's values."""
     columns: dict[str, pa.Column] = {}
-    for col in spec.columns:
+    for key, names in row_checks(spec.kind).items():
+        col = spec.column(key)
         checks = []
-        if col.required:
-            checks.append(pa.Check(_required, name="C01", ignore_na=False))
-        if col.type in CODED_TYPES and col.type in allowed:
-            checks.append(pa.Check(_member_of(allowed[col.type]), name="C07"))
-        if col.type == "id":
-            checks.append(pa.Check(_id_ok, name="ID"))
-        if col.type == "name":
-            checks.append(pa.Check(_name_ok, name="C10"))
-        columns[col.key] = pa.Column(checks=checks, nullable=True, required=False)
-        if col.type == "amount" and spec.kind == "rules":
-            columns[f"{col.key}:cents"] = pa.Column(
-                checks=[pa.Check(lambda s: s >= 0, name="R06")], nullable=True, required=False
-            )
+        for name in names:
+            if name == "C01":
+                checks.append(pa.Check(_required, name="C01", ignore_na=False))
+            elif name == "C07":
+                checks.append(pa.Check(_member_of(allowed[col.type]), name="C07"))
+            elif name == "C10":
+                checks.append(pa.Check(_name_ok, name="C10"))
+            elif name == "ID":
+                checks.append(pa.Check(_id_ok, name="ID"))
+            elif name == "R06":  # on the parsed amount, not the text
+                columns[f"{key}:cents"] = pa.Column(checks=[pa.Check(lambda s: s >= 0, name="R06")],
+                                                    nullable=True, required=False)
+            else:
+                raise ValueError(f"unknown row check {name!r} for {spec.kind}.{key}")
+        columns[key] = pa.Column(checks=checks, nullable=True, required=False)
     return pa.DataFrameSchema(columns, name=spec.kind)
 
 
