@@ -310,3 +310,31 @@ def test_legacy_xls_and_ods_give_the_same_result(tmp_path, book, name):
     other = process_workbook(EXAMPLES / "other-formats" / name, book, tmp_path / "b", today=TODAY)
     assert other.rows == reference.rows and other.error_rows == reference.error_rows
     assert [(f.row, f.code) for f in other.findings] == [(f.row, f.code) for f in reference.findings]
+
+
+def test_table_on_another_sheet_in_another_order_with_blank_rows(tmp_path, book):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "说明"
+    wb.active.append(["这是说明页"])
+    ws = wb.create_sheet("数据")
+    order = ["备注", "缴费档次", " 姓名 *", "身份证号", "缴费年度", "户籍", "缴费身份", "村组"]
+    ws.append(["某镇 2025 年批量缴费申报表"])
+    ws.append(["申报单位：某镇", None, "经办人：刘敏", None, "申报日期：2026-11-20"])
+    ws.append(order)
+    ws.append(["", "一档", "张三", pid(), 2025, "农业户籍", "贫困人口一级", "一组"])
+    ws.append([])
+    ws.append([None, "一档", "李四", pid(seq="456"), 2025, "农业户籍", "外星人", "二组"])
+    ws.append([])
+    ws.append([])
+    path = tmp_path / "other.xlsx"
+    wb.save(path)
+    result = process_workbook(path, book, tmp_path / "out", today=TODAY)
+    assert result.rows == 2 and result.error_rows == {6}
+    assert found(result, "C07") == [(6, "G6")]
+    assert not [f for f in result.findings if f.code == "F04"]  # "标签：值" in one cell is read
+    ws_ok = load_workbook(result.outputs["corrected"])["批量缴费申报表"]
+    headers = [c.value for c in ws_ok[3]]
+    assert headers[:8] == order  # the clerk's own columns, order and extra 村组 kept
+    assert [c.value for c in ws_ok[4]][7] == "一组"

@@ -43,10 +43,11 @@ class Table:
     spec: KindSpec
     sheet: str
     header_row: int  # Excel row number of the header row
-    headers: list[str]  # header text of every column, in sheet order ('' where none)
+    headers: list[str]  # header text of every column, in sheet order, as matched ('' where none)
     keys: dict[str, int]  # field key → 0-based column index
     frame: pd.DataFrame  # one str column per sheet column (named by column index), '' when empty
     numeric: pd.DataFrame  # True where the raw cell was a number
+    raw_headers: list[str] = field(default_factory=list)  # the header cells exactly as written
     header_values: dict[str, HeaderValue] = field(default_factory=dict)
     duplicate_keys: dict[str, list[int]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)  # required column keys not found
@@ -167,6 +168,7 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
     offset = sheet.first_col
     keys = {k: c + offset for k, c in keys.items()}
     headers = [""] * offset + headers
+    raw = [""] * offset + [cell_text(v) for v in head[head_index]]
     title_rows = [[cell_text(v) for v in row] for row in head[:head_index]]
     frame, numeric = _read_body(sheet, head_index, len(headers), offset, limits)
     header_row = sheet.first_row + head_index + 1
@@ -177,6 +179,7 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
         sheet=sheet.name,
         header_row=header_row,
         headers=headers + [""] * (frame.shape[1] - len(headers)),
+        raw_headers=raw + [""] * (frame.shape[1] - len(raw)),
         keys=keys,
         frame=frame,
         numeric=numeric,

@@ -23,7 +23,7 @@ def head_rows(table: Table, columns: list[int], extra_headers: tuple[str, ...] =
     for i, texts in enumerate(table.title_rows, start=1):
         style = Style.TITLE if i == 1 else Style.NONE
         rows.append(cell_row(i, [(t, style if t else Style.NONE) for t in texts]))
-    headers = [(table.headers[c], Style.HEADER) for c in columns]
+    headers = [(table.raw_headers[c], Style.HEADER) for c in columns]
     headers += [(h, Style.HEADER) for h in extra_headers]
     rows.append(cell_row(len(table.title_rows) + 1, headers))
     return rows
