@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
