@@ -255,15 +255,18 @@ def test_csv_in_gbk(tmp_path, book):
     assert {f.code for f in result.findings} == {"X06"}  # a CSV has no header block: no F04
 
 
-TOKENS = ["一档", "1档", "第十四档", "农村户籍", "城镇", "贫困人口一级", "051", "特困人员", "2025年", "2025", "１９８０",
-          " ", "\u3000张三", "=1+1", "x", "0", "-1", "9.999", "八十", pid(), pid()[:15], pid()[:-1] + "x",
+TOKENS = ["一档", "1档", "第十四档", "农村户籍", "城镇", "贫困人口一级", "051", "特困人员", "2025年", "2025",
+          "１９８０", " ", "\u3000张三", "=1+1", "x", "0", "-1", "9.999", "八十", pid(), pid()[:15], pid()[:-1] + "x",
           "430321198001011230", "<b>&amp;</b>", "_x0041_"]  # fmt: skip
 cell_values = st.one_of(st.none(), st.text(max_size=20), st.integers(-10**18, 10**18),
                         st.floats(allow_nan=False, allow_infinity=False), st.booleans(),
                         st.sampled_from(TOKENS), st.sampled_from(TOKENS))  # fmt: skip
 
 
-@settings(max_examples=int(os.environ.get("XLFLOW_HYPOTHESIS_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+EXAMPLES_PER_PROPERTY = int(os.environ.get("XLFLOW_HYPOTHESIS_EXAMPLES", "40"))
+
+
+@settings(max_examples=EXAMPLES_PER_PROPERTY, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.lists(cell_values, min_size=14, max_size=14), min_size=1, max_size=6))
 def test_random_cells_never_crash_and_rows_are_conserved(tmp_path_factory, book, rows):
     tmp = tmp_path_factory.mktemp("h")
@@ -348,8 +351,7 @@ def test_table_on_another_sheet_in_another_order_with_blank_rows(tmp_path, book)
     assert [c.value for c in ws_ok[4]][7] == "一组"
 
 
-@settings(max_examples=int(os.environ.get("XLFLOW_HYPOTHESIS_EXAMPLES", "40")), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@settings(max_examples=EXAMPLES_PER_PROPERTY, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(0, 999), st.dictionaries(st.integers(1, 13), cell_values, max_size=2)),
                 min_size=1, max_size=6))  # fmt: skip
 def test_mutated_valid_rows_keep_the_invariants(tmp_path_factory, book, changes):
