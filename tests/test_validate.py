@@ -263,10 +263,11 @@ cell_values = st.one_of(st.none(), st.text(max_size=20), st.integers(-10**18, 10
                         st.sampled_from(TOKENS), st.sampled_from(TOKENS))  # fmt: skip
 
 
-EXAMPLES_PER_PROPERTY = int(os.environ.get("XLFLOW_HYPOTHESIS_EXAMPLES", "40"))
+PROPERTY = settings(max_examples=int(os.environ.get("XLFLOW_HYPOTHESIS_EXAMPLES", "40")), deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@settings(max_examples=EXAMPLES_PER_PROPERTY, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@PROPERTY
 @given(st.lists(st.lists(cell_values, min_size=14, max_size=14), min_size=1, max_size=6))
 def test_random_cells_never_crash_and_rows_are_conserved(tmp_path_factory, book, rows):
     tmp = tmp_path_factory.mktemp("h")
@@ -351,7 +352,7 @@ def test_table_on_another_sheet_in_another_order_with_blank_rows(tmp_path, book)
     assert [c.value for c in ws_ok[4]][7] == "一组"
 
 
-@settings(max_examples=EXAMPLES_PER_PROPERTY, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@PROPERTY
 @given(st.lists(st.tuples(st.integers(0, 999), st.dictionaries(st.integers(1, 13), cell_values, max_size=2)),
                 min_size=1, max_size=6))  # fmt: skip
 def test_mutated_valid_rows_keep_the_invariants(tmp_path_factory, book, changes):
