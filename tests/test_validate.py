@@ -376,3 +376,16 @@ def test_mutated_valid_rows_keep_the_invariants(tmp_path_factory, book, changes)
         again = process_workbook(result.outputs["corrected"], book, tmp / "again", today=TODAY)
         assert [(f.code, f.value) for f in again.findings if f.severity != "warning"] == []
         assert again.valid_rows == ok
+
+
+def test_identity_names_with_xml_characters_survive(tmp_path, rules_file):
+    from conftest import rule
+
+    rows = []
+    for hukou in ("农业户籍", "城镇户籍"):
+        rows += [rule("一档", "普通参保人员", hukou, 100, 12, 9.9, 8.1, 0),
+                 rule("一档", "低保<A>&一级", hukou, 0, 12, 9.9, 8.1, 100)]  # fmt: skip
+    own = load_rulebook(rules_file(rows))
+    result = run(tmp_path, own, [row(identity="低保<A>&一级")])
+    assert result.exit_code == 0
+    assert load_workbook(result.outputs["corrected"]).active["E6"].value == "低保<A>&一级"

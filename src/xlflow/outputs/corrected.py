@@ -14,6 +14,8 @@ from xlflow.outputs.xlsxfast import MAX_SHEET_ROWS, Column, Sheet, Style, cell_r
 from xlflow.validation.declaration import Checked
 
 NUMERIC_TYPES = ("year", "amount", "signed_amount")
+# Columns whose values in a row without errors passed a check that admits no &, <, > or edge spaces.
+VOUCHED_TYPES = ("id", "name", "hukou", "tier", "person_class")  # identities come from the rule table: not vouched
 MONEY_TYPES = ("amount", "signed_amount")
 CHANGE_LOG = "修改记录"
 LOG_HEADERS = [("原表行号", 9), ("本表行号", 9), ("列", 12), ("单元格", 9), ("更正前", 22), ("更正后", 22),
@@ -53,7 +55,8 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None) 
             number = table.numeric[c].to_numpy()[positions]
         plain, changed = _styles(kind, key)
         marked = np.isin(row_numbers, fixes.loc[fixes["key"] == key, "row"].to_numpy())
-        data.append(Column(source.to_numpy()[positions], number, plain, marked if marked.any() else None, changed))
+        data.append(Column(source.to_numpy()[positions], number, plain, marked if marked.any() else None, changed,
+                           plain=kind in VOUCHED_TYPES))
     heads = head_rows(table, columns)
     first = len(heads) + 1
     body = Sheet(

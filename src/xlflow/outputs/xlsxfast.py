@@ -106,6 +106,7 @@ class Column:
     style: int = Style.NONE
     marked: np.ndarray | None = None  # rows written with ``marked_style`` instead
     marked_style: int = Style.NONE
+    plain: bool = False  # the caller vouches that no text needs escaping or xml:space (checked values)
 
 
 def _body(text: str, number: bool, attr: str) -> str:
@@ -136,10 +137,13 @@ _PLAIN_TEXT = re.compile(r"(?!.*_x[0-9A-Fa-f]{4}_)[^&<>\x00-\x1f\ufffe\uffff\s]"
 _PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]{0,8})(?:\.[0-9]{0,5}[1-9])?")
 
 
-def _render(uniques: np.ndarray, number: bool, attr: str) -> np.ndarray:
+def _render(uniques: np.ndarray, number: bool, attr: str, vouched: bool = False) -> np.ndarray:
     """Cell bodies of distinct values: plain ones by whole-array concatenation, the rest one by one."""
-    match = (_PLAIN_NUMBER if number else _PLAIN_TEXT).fullmatch
-    plain = np.fromiter((match(u) is not None for u in uniques), dtype=bool, count=len(uniques))
+    if vouched and not number:
+        plain = uniques != ""
+    else:
+        match = (_PLAIN_NUMBER if number else _PLAIN_TEXT).fullmatch
+        plain = np.fromiter((match(u) is not None for u in uniques), dtype=bool, count=len(uniques))
     out = np.empty(len(uniques), dtype=object)
     if plain.any():
         if number:
@@ -157,7 +161,7 @@ def _fragments(col: Column, start: int, stop: int) -> np.ndarray:
     scalar_number = col.number if isinstance(col.number, bool) else False
     attr = _attr(col.style)
     codes, uniques = pd.factorize(values)
-    rendered = np.append(_render(np.asarray(uniques, dtype=object), scalar_number, attr), attr + "/>")
+    rendered = np.append(_render(np.asarray(uniques, dtype=object), scalar_number, attr, col.plain), attr + "/>")
     frags = rendered[codes]
     if isinstance(col.number, np.ndarray):
         rows = np.flatnonzero(col.number[start:stop] & (values != ""))
