@@ -24,7 +24,6 @@ DATA = HERE / "data"
 sys.path.insert(0, str(HERE.parent / "examples"))
 from make_examples import DECL_COLUMNS, IDENTITIES, amounts, make_id, make_name  # noqa: E402
 
-
 FULL_SHEET = 1_048_576 - 5  # Excel's last row, less the title, header block and header rows
 
 
