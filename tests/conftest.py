@@ -52,3 +52,12 @@ def rules_file(tmp_path):
         return write_workbook(tmp_path / name, [["某县征缴规则表"], headers, *rows])
 
     return build
+
+
+@pytest.fixture(scope="session")
+def book():
+    """The bundled example rule table, loaded once."""
+    from xlflow.paths import example_rules
+    from xlflow.rules import load_rulebook
+
+    return load_rulebook(example_rules())

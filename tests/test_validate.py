@@ -15,7 +15,6 @@ from openpyxl import load_workbook
 from conftest import EXAMPLES, write_workbook
 from xlflow.cli import main
 from xlflow.domain.idcard import check_char
-from xlflow.paths import example_rules
 from xlflow.pipeline import process_workbook
 from xlflow.rules import load_rulebook
 
@@ -38,11 +37,6 @@ def declaration(tmp_path, rows, head=True, name="decl.xlsx"):
     block = [["批量缴费申报表"], ["申报单位*", None, "某镇", None, None, "经办人*", "刘敏"],
              ["申报日期*", None, "2026-11-20"], []] if head else []  # fmt: skip
     return write_workbook(tmp_path / name, [*block, COLUMNS, *rows])
-
-
-@pytest.fixture(scope="module")
-def book():
-    return load_rulebook(example_rules())
 
 
 def run(tmp_path, book, rows, **kw):

@@ -170,7 +170,8 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
     headers = [""] * offset + headers
     raw = [""] * offset + [cell_text(v) for v in head[head_index]]
     title_rows = [[cell_text(v) for v in row] for row in head[:head_index]]
-    frame, numeric = _read_body(sheet, head_index, len(headers), offset, limits)
+    seq = keys.get("seq")
+    frame, numeric = _read_body(sheet, head_index, len(headers), offset, limits, seq)
     header_row = sheet.first_row + head_index + 1
     frame.index = frame.index + header_row + 1
     numeric.index = frame.index
@@ -193,7 +194,7 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
     return table
 
 
-def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits: Limits):
+def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits: Limits, seq: int | None):
     """Rows below the header → (text frame, numeric mask), column-wise and chunked for memory."""
     text_chunks: list[pd.DataFrame] = []
     num_chunks: list[pd.DataFrame] = []
@@ -221,7 +222,8 @@ def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits
                 pd.DataFrame({c: pd.Series(dtype=bool) for c in cols}))
     frame = pd.concat(text_chunks)
     numeric = pd.concat(num_chunks)
-    blank = (frame == "").all(axis=1)
+    # A row whose only filled cell is 序号 (a pre-numbered sheet) is blank too.
+    blank = (frame.drop(columns=[seq]) if seq is not None else frame).eq("").all(axis=1)
     return frame[~blank], numeric[~blank]
 
 

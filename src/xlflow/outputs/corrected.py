@@ -9,24 +9,25 @@ import numpy as np
 import pandas as pd
 
 from xlflow.findings import catalogue, column_letter
-from xlflow.outputs.layout import head_rows, output_columns, widths
+from xlflow.outputs.layout import TEXT_FORMAT_TYPES, head_rows, output_columns, text_columns, widths
 from xlflow.outputs.xlsxfast import MAX_SHEET_ROWS, Column, Sheet, Style, cell_row, render_rows, write_workbook
 from xlflow.validation.declaration import Checked
 
 NUMERIC_TYPES = ("year", "amount", "signed_amount")
 # Columns whose values in a row without errors passed a check that admits no &, <, > or edge spaces.
 VOUCHED_TYPES = ("id", "name", "hukou", "tier", "person_class")  # identities come from the rule table: not vouched
+TEXT_TYPES = ("id", "name", "hukou", "tier", "identity", "identity_name", "person_class")
 MONEY_TYPES = ("amount", "signed_amount")
 CHANGE_LOG = "修改记录"
 LOG_HEADERS = [("原表行号", 9), ("本表行号", 9), ("列", 12), ("单元格", 9), ("更正前", 22), ("更正后", 22),
                ("代码", 7), ("说明", 26)]  # fmt: skip
 
 
-def _styles(kind: str | None, key: str | None) -> tuple[int, int]:
+def _styles(kind: str | None) -> tuple[int, int]:
     """(style of an unchanged cell, style of a changed cell) for a column."""
     if kind in MONEY_TYPES:
         return Style.MONEY, Style.CHANGED_MONEY
-    if key == "id_number":
+    if kind in TEXT_FORMAT_TYPES:
         return Style.TEXT, Style.CHANGED_TEXT
     return Style.NONE, Style.CHANGED
 
@@ -49,12 +50,13 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None) 
         kind = types.get(key)
         if kind in NUMERIC_TYPES:
             number = True
-        elif key == "id_number":
-            number = False
-        else:  # numbers the clerk typed in other columns stay numbers
+        elif kind in TEXT_TYPES:
+            number = False  # a coded or checked text column: 20 became 农业户籍, 1 became 一档
+        else:  # numbers the clerk typed in 序号, 备注 and extra columns stay numbers
             number = table.numeric[c].to_numpy()[positions]
-        plain, changed = _styles(kind, key)
-        marked = np.isin(row_numbers, fixes.loc[fixes["key"] == key, "row"].to_numpy())
+        plain, changed = _styles(kind)
+        fixed_rows = fixes.loc[fixes["key"] == key, "row"].to_numpy(dtype=np.int64)
+        marked = np.isin(row_numbers.astype(np.int64), fixed_rows)
         data.append(Column(source.to_numpy()[positions], number, plain, marked if marked.any() else None, changed,
                            plain=kind in VOUCHED_TYPES))
     heads = head_rows(table, columns)
@@ -65,7 +67,7 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None) 
         last_row=first + len(rows) - 1,
         last_col=len(columns) - 1,
         widths=widths(table, columns),
-        column_styles={i: Style.TEXT for i, c in enumerate(columns) if key_of.get(c) == "id_number"},
+        column_styles={i: Style.TEXT for i, c in enumerate(columns) if c in text_columns(table)},
         freeze_rows=len(heads),
     )
     out_rows = pd.Series(np.arange(first, first + len(rows)), index=rows)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from xlflow.findings import column_letter
-from xlflow.outputs.layout import FEEDBACK_HEADER, head_rows, output_columns, widths
+from xlflow.outputs.layout import FEEDBACK_HEADER, head_rows, output_columns, text_columns, widths
 from xlflow.outputs.xlsxfast import Column, Sheet, Style, render_rows, write_workbook
 from xlflow.validation.declaration import Checked
 
@@ -28,14 +28,16 @@ def write_errors(checked: Checked, path: Path) -> int:
     columns = output_columns(table)
     positions = table.frame.index.get_indexer(rows)
     row_numbers = rows.to_numpy()
-    id_column = table.keys.get("id_number")
+    texts = text_columns(table)
     data = []
     for c in columns:
         values = table.frame[c].to_numpy()[positions]
-        number = False if c == id_column else table.numeric[c].to_numpy()[positions]
-        marked = np.isin(row_numbers, bad_cells.get(column_letter(c), []))
-        plain = Style.TEXT if c == id_column else Style.NONE
-        data.append(Column(values, number, plain, marked if marked.any() else None, Style.BAD))
+        # As the clerk wrote it: a number stays a number (an ID stored as a number is not padded into
+        # a text that could pass its check digit), in a text-formatted cell where the template has one.
+        number = table.numeric[c].to_numpy()[positions]
+        marked = np.isin(row_numbers.astype(np.int64), np.asarray(bad_cells.get(column_letter(c), []), dtype=np.int64))
+        plain, bad = (Style.TEXT, Style.BAD_TEXT) if c in texts else (Style.NONE, Style.BAD)
+        data.append(Column(values, number, plain, marked if marked.any() else None, bad))
     feedback = np.array(["\n".join(messages[r]) for r in row_numbers], dtype=object)
     data.append(Column(feedback, False, Style.FEEDBACK))
     heads = head_rows(table, columns, extra_headers=(FEEDBACK_HEADER,))
@@ -46,7 +48,7 @@ def write_errors(checked: Checked, path: Path) -> int:
         last_row=first + len(rows) - 1,
         last_col=len(columns),
         widths=[*widths(table, columns), 60],
-        column_styles={columns.index(id_column): Style.TEXT} if id_column in columns else {},
+        column_styles={i: Style.TEXT for i, c in enumerate(columns) if c in texts},
         freeze_rows=len(heads),
     )
     write_workbook(path, [sheet])

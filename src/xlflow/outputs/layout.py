@@ -8,6 +8,13 @@ from xlflow.outputs.xlsxfast import Style, cell_row
 from xlflow.reading import Table
 
 FEEDBACK_HEADER = "反馈信息"
+# Column types the template formats as text (@): kept as text in both outputs, marked or not, so that
+# an ID re-typed into the cell is not turned into a number again.
+TEXT_FORMAT_TYPES = ("id", "name", "text", "month")
+
+
+def text_columns(table: Table) -> set[int]:
+    return {table.keys[c.key] for c in table.spec.columns if c.type in TEXT_FORMAT_TYPES and c.key in table.keys}
 
 
 def output_columns(table: Table) -> list[int]:

@@ -40,6 +40,7 @@ class Style:
     FEEDBACK = 7
     TEXT = 8
     CHANGED_TEXT = 9
+    BAD_TEXT = 10
 
 
 STYLES_XML = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
@@ -63,7 +64,7 @@ STYLES_XML = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <top style="thin"><color auto="1"/></top><bottom style="thin"><color auto="1"/></bottom><diagonal/></border>
 </borders>
 <cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>
-<cellXfs count="10">
+<cellXfs count="11">
 <xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>
 <xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>
 <xf numFmtId="0" fontId="2" fillId="2" borderId="1" xfId="0" applyFont="1" applyFill="1" applyBorder="1" \
@@ -76,6 +77,7 @@ applyAlignment="1"><alignment horizontal="center" vertical="center" wrapText="1"
 <alignment vertical="top" wrapText="1"/></xf>
 <xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>
 <xf numFmtId="49" fontId="0" fillId="3" borderId="0" xfId="0" applyNumberFormat="1" applyFill="1"/>
+<xf numFmtId="49" fontId="3" fillId="4" borderId="0" xfId="0" applyNumberFormat="1" applyFont="1" applyFill="1"/>
 </cellXfs>
 <cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>
 </styleSheet>
@@ -109,11 +111,19 @@ class Column:
     plain: bool = False  # the caller vouches that no text needs escaping or xml:space (checked values)
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _body(text: str, number: bool, attr: str) -> str:
-    """Everything of a cell after ``<c r="A1"``."""
+    """Everything of a cell after ``<c r="A1"``; a value that is not a number is written as text."""
     if text == "":
         return attr + "/>"
-    if number:
+    if number and _is_number(text):
         return f"{attr}><v>{_number_text(text)}</v></c>"
     return f'{attr} t="inlineStr"><is>{_t(text)}</is></c>'
 

@@ -80,7 +80,9 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
     checked = values.where(values != "", None)
 
     ids = values["id_number"]
-    as_number = table.is_number("id_number") | ids.str.match(_SCIENTIFIC)
+    # A 15-digit number is exact (Excel keeps 15 digits): it is upgraded by X04, not refused.
+    exact = table.text("id_number").str.fullmatch(r"[0-9]{15}")
+    as_number = (table.is_number("id_number") & ~exact) | ids.str.match(_SCIENTIFIC)
     findings += cell_findings(table, "id_number", as_number & (ids != ""), "C02", ids)
     checked.loc[as_number, "id_number"] = None  # reported once, as C02
 
@@ -102,6 +104,8 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
         if code == "ID":
             findings += _id_findings(table, values["id_number"], mask, today_year)
         else:
+            if code == "C01" and key == "id_number":  # a number-stored ID is not empty: it is C02
+                mask &= ~as_number
             if code == "C01" and table.formula_blank:  # an empty cell that holds a formula is reported once, as C11
                 col = table.keys[key]
                 mask &= np.array([(r, col) not in table.formula_blank for r in values.index], dtype=bool)
