@@ -29,7 +29,10 @@ from make_examples import DECL_COLUMNS, IDENTITIES, amounts, make_id, make_name 
 FULL_SHEET = 1_048_576 - 5  # Excel's last row, less the title, header block and header rows
 
 
-def generate(rows: int, path: Path, seed: int = 7) -> Path:
+VARIANTS = ("filled", "empty", "bad")  # amounts filled (~5% errors), amounts left empty, every row an error
+
+
+def generate(rows: int, path: Path, seed: int = 7, variant: str = "filled") -> Path:
     if path.exists():
         return path
     rng = random.Random(seed)
@@ -46,7 +49,11 @@ def generate(rows: int, path: Path, seed: int = 7) -> Path:
         combo = rng.choice(combos)
         values = [r + 1, make_name(rng), make_id(rng, rng.randint(1966, 2008)), combo[1], combo[0],
                   combo[3], combo[2], *cache[combo], None]  # fmt: skip
-        if rng.random() < 0.05:  # a planted error
+        if variant == "empty":
+            values[7:13] = [None] * 6
+        elif variant == "bad":
+            values[2] = values[2][:-1] + ("0" if values[2][-1] != "0" else "1")
+        elif rng.random() < 0.05:  # a planted error
             k = rng.randrange(4)
             if k == 0:
                 values[2] = values[2][:-1] + ("0" if values[2][-1] != "0" else "1")

@@ -72,3 +72,83 @@ def test_fake_legacy_formats_give_f01(tmp_path, name):
     path.write_bytes(b"PK\x03\x04" + b"\0" * 100)
     result = validate(path, tmp_path)
     assert result.exit_code == 2 and "F01" in result.output
+
+
+def far_corner(tmp_path, cell, name="far.xlsx"):
+    from openpyxl import load_workbook
+
+    path = declaration(tmp_path, [row()], name=name)
+    wb = load_workbook(path)
+    wb.active[cell] = "x"
+    wb.save(path)
+    return path
+
+
+@pytest.mark.parametrize("cell", ["XFD1048576", "CV1048576"])
+def test_a_far_corner_cell_is_refused_before_reading(tmp_path, cell):
+    result = validate(far_corner(tmp_path, cell), tmp_path)
+    assert result.exit_code == 2 and "F01" in result.output and cell in result.output
+    rules = CliRunner().invoke(main, ["rules", "check", str(far_corner(tmp_path, cell, "rules.xlsx"))])
+    assert rules.exit_code == 2 and cell in rules.output
+
+
+def test_a_near_cell_outside_the_table_is_read(tmp_path):
+    result = validate(far_corner(tmp_path, "P200"), tmp_path)
+    assert result.exit_code == 1 and "共 2 条" in result.output  # a stray cell is a row the clerk sees
+
+
+def test_a_zip_bomb_under_the_size_and_ratio_limits_is_refused(tmp_path):
+    """Few cells but megabytes of XML (text Excel could not hold in a cell): refused by bytes per cell."""
+    import random
+
+    good = declaration(tmp_path, [row()])
+    bomb = tmp_path / "bomb2.xlsx"
+    rng = random.Random(1)
+    filler = "".join(rng.choice("abcdefghij") for _ in range(3 * 2**20)).encode()
+    rewrite_member(good, bomb, "xl/worksheets/sheet1.xml",
+                   lambda d: d.replace(b"</sheetData>", b"</sheetData><!--" + filler + b"-->"))
+    info = zipfile.ZipFile(bomb).getinfo("xl/worksheets/sheet1.xml")
+    assert info.file_size < 250 * info.compress_size  # under the ratio limit
+    result = validate(bomb, tmp_path)
+    assert result.exit_code == 2 and "压缩炸弹" in result.output
+
+
+def test_blank_rows_above_the_table_keep_rows_right(tmp_path):
+    from conftest import write_workbook
+    from test_validate import COLUMNS
+
+    rows = [[], [], ["批量缴费申报表"], ["申报单位*", None, "某镇", None, None, "经办人*", "刘敏"],
+            ["申报日期*", None, "2026-11-20"], [], COLUMNS, row(), row(id_number="123")]  # fmt: skip
+    path = write_workbook(tmp_path / "d.xlsx", rows)
+    result = process_workbook(path, _book(), tmp_path / "out", today=TODAY)
+    assert [(f.code, f.row, f.cell) for f in result.findings] == [("C03", 9, "C9")]
+
+
+def test_header_far_below_blank_rows_is_found(tmp_path):
+    from conftest import write_workbook
+    from test_validate import COLUMNS
+
+    path = write_workbook(tmp_path / "d.xlsx", [[] for _ in range(49)] + [COLUMNS, row(id_number="123")])
+    result = process_workbook(path, _book(), tmp_path / "out", today=TODAY)
+    assert [(f.code, f.cell) for f in result.findings if f.code != "F04"] == [("C03", "C51")]
+
+
+def _book():
+    from xlflow.paths import example_rules
+    from xlflow.rules import load_rulebook
+
+    return load_rulebook(example_rules())
+
+
+def test_thirty_thousand_identical_rules_are_checked_in_linear_memory(tmp_path, rules_file):
+    import resource
+
+    from conftest import good_rules, rule
+    from xlflow.rules import check_rules
+
+    path = rules_file(good_rules() + [rule("一档", "贫困人口一级", "农业户籍", 0, 12, 9.9, 8.1, 100)] * 3000)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result, _ = check_rules(path)
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert sum(1 for f in result.findings if f.code == "R01") == 3000  # every copy but the first
+    assert grown_mib < 400  # the pairwise merge needed 2.4 GB here

@@ -6,10 +6,13 @@ Run ``python -m xlflow.findings`` to print the catalogue as Markdown (docs/findi
 from __future__ import annotations
 
 import tomllib
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
+
+import numpy as np
 
 from xlflow.paths import data_dir
 
@@ -68,6 +71,180 @@ def make(
     shown = None if value is None else str(value)
     message = render(code, column=column, value=shown, **params)
     return Finding(code, info.severity, message, row, column, cell, shown)
+
+
+@dataclass
+class FindingBlock:
+    """Findings of one code in one column for many rows, held as arrays (a full sheet can have millions).
+
+    ``params`` fill the message; each is one value for the block or an array aligned with ``rows``.
+    Messages are rendered only when a finding is looked at.
+    """
+
+    code: str
+    column: str | None
+    letter: str | None  # the column's letter; the cell is letter + row
+    rows: np.ndarray  # int64 Excel row numbers
+    values: np.ndarray  # object: the value quoted per row
+    params: dict[str, Any]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def finding(self, i: int) -> Finding:
+        row = int(self.rows[i])
+        params = {k: (v[i] if isinstance(v, np.ndarray) else v) for k, v in self.params.items()}
+        cell = f"{self.letter}{row}" if self.letter else None
+        return make(self.code, row=row, column=self.column, cell=cell, value=self.values[i], **params)
+
+
+class Findings:
+    """Every finding of a check, in the order the clerk reads them: by row, then cell, then code.
+
+    Behaves as a list of :class:`Finding` (iterate, index, slice, compare, ``+=``), while counting,
+    error rows and per-row messages work on the arrays without building a Finding for each row.
+    """
+
+    def __init__(self, items: Iterable[Finding | FindingBlock] = ()):
+        self._blocks: list[FindingBlock] = []
+        self._order: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.extend(items)
+
+    # ------------------------------------------------------------------ building
+    def append(self, item: Finding | FindingBlock) -> None:
+        if isinstance(item, Finding):
+            params = {"_message": item.message, "_severity": item.severity}
+            item = FindingBlock(item.code, item.column, None, np.array([-1 if item.row is None else item.row]),
+                                np.array([item.value], dtype=object), {**params, "_cell": item.cell})
+        if len(item):
+            self._blocks.append(item)
+            self._order = None
+
+    def extend(self, items: Iterable[Finding | FindingBlock]) -> None:
+        if isinstance(items, Findings):
+            items = items._blocks
+        for item in items:
+            self.append(item)
+
+    def __iadd__(self, items):
+        self.extend(items if isinstance(items, (list, tuple, Findings)) else [items])
+        return self
+
+    def __add__(self, items):
+        out = Findings(self._blocks)
+        out += items
+        return out
+
+    def __radd__(self, items):
+        out = Findings(items)
+        out += self
+        return out
+
+    def sort(self, key=None) -> None:
+        """Kept for list compatibility: findings are always read in row, cell, code order."""
+
+    # ------------------------------------------------------------------ reading
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._blocks)
+
+    def __bool__(self) -> bool:
+        return bool(self._blocks)
+
+    def _sorted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, block index, offset) of every finding in reading order."""
+        if self._order is None:
+            if not self._blocks:
+                empty = np.array([], dtype=np.int64)
+                self._order = (empty, empty, empty)
+                return self._order
+            letters = sorted({(len(b.letter or ""), b.letter or "") for b in self._blocks})
+            letter_rank = {v: i for i, (_, v) in enumerate(letters)}
+            codes = {c: i for i, c in enumerate(sorted({b.code for b in self._blocks}))}
+            rows = np.concatenate([b.rows for b in self._blocks]).astype(np.int64)
+            src = np.concatenate([np.full(len(b), i, dtype=np.int32) for i, b in enumerate(self._blocks)])
+            off = np.concatenate([np.arange(len(b), dtype=np.int64) for b in self._blocks])
+            lrank = np.array([letter_rank[b.letter or ""] for b in self._blocks])[src]
+            crank = np.array([codes[b.code] for b in self._blocks])[src]
+            order = np.lexsort((crank, lrank, np.maximum(rows, 0)))
+            self._order = (rows[order], src[order], off[order])
+        return self._order
+
+    def _finding(self, src: int, off: int) -> Finding:
+        block = self._blocks[src]
+        if "_message" in block.params:
+            row = int(block.rows[off])
+            return Finding(block.code, block.params["_severity"], block.params["_message"],
+                           None if row < 0 else row, block.column, block.params["_cell"], block.values[off])
+        return block.finding(off)
+
+    def __iter__(self) -> Iterator[Finding]:
+        _, src, off = self._sorted()
+        for s, o in zip(src.tolist(), off.tolist(), strict=True):
+            yield self._finding(s, o)
+
+    def __getitem__(self, index):
+        _, src, off = self._sorted()
+        if isinstance(index, slice):
+            return [self._finding(s, o) for s, o in zip(src[index].tolist(), off[index].tolist(), strict=True)]
+        return self._finding(int(src[index]), int(off[index]))
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (list, tuple, Findings)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Findings({len(self)} findings)"
+
+    # ------------------------------------------------------------------ summaries
+    def severity_of(self, block: FindingBlock) -> str:
+        return block.params.get("_severity") or catalogue()[block.code].severity
+
+    def count(self, severity: str) -> int:
+        return sum(len(b) for b in self._blocks if self.severity_of(b) == severity)
+
+    def code_counts(self) -> Counter:
+        counts: Counter = Counter()
+        for b in self._blocks:
+            counts[b.code] += len(b)
+        return counts
+
+    def rows_of(self, *codes: str, severity: str | None = None) -> np.ndarray:
+        """Sorted distinct rows (file-level findings left out) with a finding of ``codes`` / ``severity``."""
+        parts = [b.rows for b in self._blocks
+                 if (not codes or b.code in codes) and (severity is None or self.severity_of(b) == severity)]
+        if not parts:
+            return np.array([], dtype=np.int64)
+        rows = np.unique(np.concatenate(parts).astype(np.int64))
+        return rows[rows >= 0]
+
+    def cells_of(self, severity: str) -> dict[str, np.ndarray]:
+        """{column letter: rows} of the cells that have a finding of ``severity``."""
+        parts: dict[str, list[np.ndarray]] = {}
+        for b in self._blocks:
+            if self.severity_of(b) != severity:
+                continue
+            if b.letter:
+                parts.setdefault(b.letter, []).append(b.rows)
+            elif b.params.get("_cell"):
+                cell = b.params["_cell"]
+                letter = cell.rstrip("0123456789")
+                parts.setdefault(letter, []).append(np.array([int(cell[len(letter):])]))
+        return {k: np.unique(np.concatenate(v).astype(np.int64)) for k, v in parts.items()}
+
+    def messages_by_row(self, rows: np.ndarray, skip_severity: str = "fixed") -> dict[int, list[Finding]]:
+        """{row: its findings in reading order} for ``rows`` (sorted), without ``skip_severity``."""
+        srows, src, off = self._sorted()
+        lo, hi = np.searchsorted(srows, rows[0], "left"), np.searchsorted(srows, rows[-1], "right")
+        out: dict[int, list[Finding]] = {}
+        wanted = set(rows.tolist())
+        skip = {i for i, b in enumerate(self._blocks) if self.severity_of(b) == skip_severity}
+        for r, s, o in zip(srows[lo:hi].tolist(), src[lo:hi].tolist(), off[lo:hi].tolist(), strict=True):
+            if r in wanted and s not in skip:
+                out.setdefault(r, []).append(self._finding(s, o))
+        return out
 
 
 def column_letter(index: int) -> str:

@@ -103,5 +103,5 @@ def normalise(table: Table, types: dict[str, str], vocab: Vocabulary):
                 for fix, before, after in steps[code]:
                     logs.append((int(row), key, before, after, fix))
     frame = pd.DataFrame(fixed, index=table.frame.index)
-    fixes = pd.DataFrame(logs, columns=["row", "key", "before", "after", "code"])
+    fixes = pd.DataFrame(logs, columns=["row", "key", "before", "after", "code"]).astype({"row": np.int64})
     return frame, fixes

@@ -11,9 +11,10 @@ import html
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,18 @@ import python_calamine as calamine
 @dataclass(frozen=True)
 class Limits:
     max_file_bytes: int = 200 * 2**20
-    max_expanded_bytes: int = 3 * 2**30
+    max_expanded_bytes: int = 2 * 2**30  # everything in the zip, unpacked
     max_ratio: int = 250  # a member this many times its compressed size is a zip bomb
     max_rows: int = 1_048_576
-    header_scan_rows: int = 40
+    max_cells: int = 16 * 2**20  # rows × columns a sheet may span: a full sheet of 16 columns
+    max_strings_bytes: int = 256 * 2**20  # the shared strings, unpacked
+    max_bytes_per_cell: int = 400  # a worksheet's XML per cell it holds (a real one needs < 100)
+    header_scan_rows: int = 40  # non-blank rows searched for the header row
     chunk_rows: int = 65_536
 
 
 DEFAULT_LIMITS = Limits()
+MAX_CELL_CHARS = 32_767  # Excel's limit for the text of one cell
 
 
 class UnreadableWorkbook(Exception):
@@ -41,29 +46,159 @@ class UnreadableWorkbook(Exception):
         self.detail = detail
 
 
-def _check_zip(path: Path, limits: Limits) -> None:
+ENTITY = "文件中含有 XML 实体声明，出于安全考虑已拒绝读取"
+BOMB = "文件解压后的内容远大于表格所需，可能是压缩炸弹，已拒绝读取"
+_SCAN_CHUNK = 1 << 22
+
+
+@dataclass
+class SheetScan:
+    """What one worksheet's XML holds, found before any reader allocates for it."""
+
+    cells: int = 0
+    rows: int = 0
+    max_row: int = 0
+    max_col: int = 0  # 1-based
+    formula_blank: set[tuple[int, int]] = field(default_factory=set)
+
+    @property
+    def span(self) -> int:
+        return max(self.max_row, self.rows) * max(self.max_col, 1)
+
+
+def _col_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n
+
+
+_LAST_ROW = re.compile(rb'<row [^>]*?r="([0-9]+)"')
+_CELL_REF = re.compile(rb'<c [^>]*?\br="([A-Z]{1,3})([0-9]+)"')
+_FAR_ROW = re.compile(rb'r="[A-Z]{0,3}([0-9]{7,})"')  # row 1,000,000 or below
+
+
+def _flattener(best: int) -> bytes:
+    """A bytes.translate table: columns up to ``best`` → 'A', letters beyond → '#', digits → '0'.
+
+    Searching the flattened XML for '<c r="#' or '<c r="AA' finds a cell beyond the widest column
+    seen so far at C speed; only then is the chunk read with a regex.
+    """
+    table = bytearray(range(256))
+    for i in range(26):
+        table[65 + i] = ord("A") if i < best else ord("#")
+    for d in range(48, 58):
+        table[d] = ord("0")
+    return bytes(table)
+
+
+def _scan_sheet(fh, limits: Limits, budget: int) -> tuple[SheetScan, int]:
+    """Stream a worksheet part: cells, rows, the farthest cell, formulas without a value."""
+    scan = SheetScan()
+    tail = b""
+    total = 0
+    while block := fh.read(_SCAN_CHUNK):
+        if total == 0 and (b"<!DOCTYPE" in block[:4096] or b"<!ENTITY" in block[:4096]):
+            raise UnreadableWorkbook(ENTITY)
+        total += len(block)
+        if total > budget:
+            raise UnreadableWorkbook(BOMB)
+        data = tail + block
+        cut = data.rfind(b"</row>")
+        cut = cut + len(b"</row>") if cut != -1 else 0
+        if cut == 0 and len(data) > 16 * _SCAN_CHUNK:
+            raise UnreadableWorkbook(BOMB)
+        tail = data[cut:]
+        _scan_block(scan, data[:cut])
+    _scan_block(scan, tail)
+    return scan, total
+
+
+def _scan_block(scan: SheetScan, data: bytes) -> None:
+    if not data:
+        return
+    if scan.max_col == 0:  # a first guess of the width from the first rows keeps the regex off the rest
+        for m in _CELL_REF.finditer(data, 0, data.find(b"</row>", 1 << 16) + 1 or len(data)):
+            scan.max_col = max(scan.max_col, _col_number(m.group(1)))
+    flat = data.translate(_flattener(scan.max_col))
+    cells = flat.count(b"<c ")
+    scan.cells += cells
+    scan.rows += flat.count(b"<row")
+    at = data.rfind(b"<row ")
+    if at != -1 and (m := _LAST_ROW.match(data, at)):
+        scan.max_row = max(scan.max_row, int(m.group(1)))
+    if flat.count(b'<c r="A0') != cells:  # a cell beyond the widest column so far (or written unusually)
+        for m in _CELL_REF.finditer(data):
+            scan.max_col = max(scan.max_col, _col_number(m.group(1)))
+            scan.max_row = max(scan.max_row, int(m.group(2)))
+    if b'0000000"' in flat:
+        for m in _FAR_ROW.finditer(data):
+            scan.max_row = max(scan.max_row, int(m.group(1)))
+    if _has_formula(data, len(data)):
+        scan.formula_blank |= _scan_cells(data)
+
+
+def _read_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> int:
+    """Unpack a member without keeping it; refuse once it passes ``cap`` bytes (sizes can lie)."""
+    total = 0
+    with zf.open(info) as fh:
+        head = fh.read(4096)
+        if info.filename.endswith((".xml", ".rels", ".vml")) and (b"<!DOCTYPE" in head or b"<!ENTITY" in head):
+            raise UnreadableWorkbook(ENTITY)
+        total = len(head)
+        while block := fh.read(_SCAN_CHUNK):
+            total += len(block)
+            if total > cap:
+                raise UnreadableWorkbook(BOMB)
+    return total
+
+
+def _check_zip(path: Path, limits: Limits) -> dict[str, SheetScan]:
+    """Refuse zip bombs, entity declarations and sheets too large to hold; scan every worksheet."""
+    scans: dict[str, SheetScan] = {}
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-            total = sum(i.file_size for i in infos)
-            if total > limits.max_expanded_bytes:
-                raise UnreadableWorkbook("文件解压后超过大小上限，可能是压缩炸弹")
+            if sum(i.file_size for i in infos) > limits.max_expanded_bytes:
+                raise UnreadableWorkbook(BOMB)
+            unpacked = 0
             for info in infos:
-                if info.file_size > 2**20 and info.file_size > limits.max_ratio * max(
-                    info.compress_size, 1
-                ):
-                    raise UnreadableWorkbook("文件压缩比异常，可能是压缩炸弹，已拒绝读取")
-                if info.filename.endswith((".xml", ".rels", ".vml")):
+                if info.file_size > 2**20 and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+                    raise UnreadableWorkbook(BOMB)
+                left = limits.max_expanded_bytes - unpacked
+                if re.fullmatch(r"xl/worksheets/[^/]+\.xml", info.filename):
                     with zf.open(info) as fh:
-                        head = fh.read(4096)
-                    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
-                        raise UnreadableWorkbook("文件中含有 XML 实体声明，出于安全考虑已拒绝读取")
+                        scan, size = _scan_sheet(fh, limits, left)
+                    if size > 2**20 + limits.max_bytes_per_cell * scan.cells:
+                        raise UnreadableWorkbook(BOMB)
+                    if scan.span > limits.max_cells:
+                        from_cell = f"{column_letter_of(scan.max_col)}{max(scan.max_row, scan.rows)}"
+                        raise UnreadableWorkbook(
+                            f"工作表的内容一直延伸到 {from_cell} 单元格（约 {scan.span:,} 个单元格），超出上限 "
+                            f"{limits.max_cells:,}。请删除表格以外的内容（或把表格复制到新文件）后再提交")
+                    scans[info.filename] = scan
+                else:
+                    cap = limits.max_strings_bytes if info.filename.endswith("sharedStrings.xml") else left
+                    size = _read_capped(zf, info, min(cap, left))
+                unpacked += size
     except zipfile.BadZipFile as exc:
         raise UnreadableWorkbook("文件已损坏，不是有效的 Excel 文件") from exc
+    except (zlib.error, EOFError) as exc:
+        raise UnreadableWorkbook("文件已损坏，不是有效的 Excel 文件") from exc
+    return scans
 
 
-def _sniff(path: Path, limits: Limits) -> str:
-    """'zip', 'ole' or 'text'; refuses what cannot be a spreadsheet."""
+def column_letter_of(number: int) -> str:
+    """1-based column number → letters (1 → A)."""
+    letters = ""
+    while number > 0:
+        number, rem = divmod(number - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters or "A"
+
+
+def _sniff(path: Path, limits: Limits) -> tuple[str, dict[str, SheetScan]]:
+    """('zip', 'ole' or 'text', worksheet scans of a zip); refuses what cannot be a spreadsheet."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -76,14 +211,13 @@ def _sniff(path: Path, limits: Limits) -> str:
     with open(path, "rb") as fh:
         magic = fh.read(8)
     if magic.startswith(b"PK\x03\x04"):
-        _check_zip(path, limits)
-        return "zip"
+        return "zip", _check_zip(path, limits)
     if magic.startswith(b"\xd0\xcf\x11\xe0"):
         if path.suffix.lower() in (".xlsx", ".xlsm"):
             raise UnreadableWorkbook("文件设置了打开密码（已加密），请去掉密码后另存再提交")
-        return "ole"
+        return "ole", {}
     if path.suffix.lower() in (".csv", ".txt"):
-        return "text"
+        return "text", {}
     raise UnreadableWorkbook("不是电子表格文件（支持 .xlsx、.xlsm、.xls、.ods、.csv）")
 
 
@@ -110,7 +244,7 @@ class RawSheet:
 
 
 def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
-    kind = _sniff(path, limits)
+    kind, scans = _sniff(path, limits)
     if kind == "text":
         text = _decode_csv(path.read_bytes())
         try:
@@ -120,16 +254,19 @@ def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
         rows = list(csv.reader(io.StringIO(text), dialect))
         return [RawSheet(path.stem, 0, 0, lambda: iter(rows), is_csv=True)]
     try:
+        parts = sheet_parts(path) if kind == "zip" else {}
         book = calamine.CalamineWorkbook.from_path(str(path))
         sheets = []
         for meta in book.sheets_metadata:
             if str(meta.typ) not in ("SheetTypeEnum.WorkSheet", "WorkSheet"):
                 continue
             sheet = book.get_sheet_by_name(meta.name)
+            # iter_rows yields every row from the sheet's first (blank rows above the table included)
+            # but only the columns from the first used one: the row offset is 0, the column offset is not.
             start = sheet.start or (0, 0)
-            blank = formulas_without_value(path, meta.name) if kind == "zip" else set()
+            blank = scans.get(parts.get(meta.name), SheetScan()).formula_blank
             sheets.append(
-                RawSheet(meta.name, start[0], start[1], lambda s=sheet: iter(s.iter_rows()), frozenset(blank))
+                RawSheet(meta.name, 0, start[1], lambda s=sheet: iter(s.iter_rows()), frozenset(blank))
             )
         return sheets
     except calamine.PasswordError as exc:
@@ -165,53 +302,28 @@ _CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]+)"[^>]*?(?:/>|>(.*?)</c>)', re.S)
 _VALUE = re.compile(rb"<v>[^<]|<is>")
 
 
-def _sheet_part(zf: zipfile.ZipFile, sheet_name: str) -> str | None:
-    """The zip member of the worksheet called ``sheet_name`` (workbook.xml + its rels)."""
-    try:
-        book = zf.read("xl/workbook.xml").decode("utf-8", "replace")
-        rels = zf.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
-    except KeyError:
-        return None
-    rid = None
-    for m in re.finditer(r"<sheet\b[^>]*>", book):
-        tag = m.group()
-        name = re.search(r'name="([^"]*)"', tag)
-        if name and html.unescape(name.group(1)) == sheet_name:
-            found = re.search(r'r:id="([^"]*)"', tag)
-            rid = found.group(1) if found else None
-    for m in re.finditer(r"<Relationship\b[^>]*>", rels):
-        tag = m.group()
-        if rid and f'Id="{rid}"' in tag:
-            target = re.search(r'Target="([^"]*)"', tag).group(1)
-            return target.lstrip("/") if target.startswith("/") else "xl/" + target
-    return None
-
-
-def formulas_without_value(path: Path, sheet_name: str, chunk: int = 1 << 22) -> set[tuple[int, int]]:
-    """(Excel row, 0-based column) of formula cells that have no cached value (C11).
-
-    Excel and WPS save each formula's last result; a file written by a program that does not
-    calculate (or saved with calculation off) has none, and the cell reads as empty.
-    """
-    found: set[tuple[int, int]] = set()
+def sheet_parts(path: Path) -> dict[str, str]:
+    """{sheet name: its zip member} from workbook.xml and its rels."""
     try:
         with zipfile.ZipFile(path) as zf:
-            part = _sheet_part(zf, sheet_name)
-            if part is None:
-                return found
-            with zf.open(part) as fh:
-                tail = b""
-                while block := fh.read(chunk):
-                    data = tail + block
-                    cut = data.rfind(b"</row>") + len(b"</row>") if b"</row>" in data else 0
-                    tail = data[cut:]
-                    if _has_formula(data, cut):
-                        found |= _scan_cells(data[:cut])
-                if _FORMULA.search(tail):
-                    found |= _scan_cells(tail)
-    except (zipfile.BadZipFile, KeyError, OSError):
-        return found
-    return found
+            book = zf.read("xl/workbook.xml").decode("utf-8", "replace")
+            rels = zf.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return {}
+    targets = {}
+    for m in re.finditer(r"<Relationship\b[^>]*>", rels):
+        rid = re.search(r'Id="([^"]*)"', m.group())
+        target = re.search(r'Target="([^"]*)"', m.group())
+        if rid and target:
+            t = target.group(1)
+            targets[rid.group(1)] = t.lstrip("/") if t.startswith("/") else "xl/" + t
+    out = {}
+    for m in re.finditer(r"<sheet\b[^>]*>", book):
+        name = re.search(r'name="([^"]*)"', m.group())
+        rid = re.search(r'r:id="([^"]*)"', m.group())
+        if name and rid and rid.group(1) in targets:
+            out[html.unescape(name.group(1))] = targets[rid.group(1)]
+    return out
 
 
 def _has_formula(data: bytes, end: int) -> bool:

@@ -20,6 +20,8 @@ from xlflow.findings import column_letter
 from xlflow.kinds import KindSpec, all_specs
 from xlflow.opening import DEFAULT_LIMITS, Limits, RawSheet, open_sheets
 
+MAX_HEAD_ROWS = 5_000  # rows searched for the header row, blank ones included
+
 
 class KindNotRecognised(Exception):
     """No sheet has a header row of a known kind (F02)."""
@@ -125,11 +127,15 @@ def _detect(sheets: list[RawSheet], specs: list[KindSpec], limits: Limits):
     best = None
     for sheet in sheets:
         head = []
-        for i, row in enumerate(sheet.rows()):
-            if i >= limits.header_scan_rows:
-                break
+        filled = 0
+        for row in sheet.rows():  # blank rows above the table do not count
             head.append(row)
+            filled += any(v not in ("", None) for v in row)
+            if filled >= limits.header_scan_rows or len(head) >= MAX_HEAD_ROWS:
+                break
         for i, row in enumerate(head):
+            if not any(v not in ("", None) for v in row):
+                continue
             headers = [header_text(v) for v in row]
             for spec in specs:
                 score = _score(spec, headers)

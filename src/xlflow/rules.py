@@ -120,7 +120,7 @@ def check_rules(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[CheckResul
         detail=pd.Series("开始年月 " + frame["start"] + " 晚于终止年月 " + frame["end"]),
     )  # fmt: skip
     key_headers = {spec.column(k).header for k in (*KEY_COLUMNS, "start", "end")}
-    bad_keys = {f.row for f in findings if f.severity == "error" and f.column in key_headers}
+    bad_keys = {f.row for f in findings if f.severity == "error" and f.column in key_headers and f.row}
     rules = pd.DataFrame(
         {
             "identity": frame["identity"], "hukou": frame["hukou"], "tier": frame["tier"],
@@ -137,8 +137,7 @@ def check_rules(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[CheckResul
         for r, t in zip(rules["row"], rules.itertuples(), strict=True)
     ]
     findings += table_checks(rules, table)
-    findings.sort(key=lambda f: (f.row or 0, f.code))
-    bad_rows = {f.row for f in findings if f.severity == "error" and f.row is not None}
+    bad_rows = set(findings.rows_of(severity="error").tolist())
     usable = rules[~rules["row"].isin(bad_rows)].reset_index(drop=True)
     usable = usable.astype({k: "int64" for k in AMOUNT_KEYS})
     return result, RuleBook(usable, Path(path).name, fingerprint(usable))
@@ -156,47 +155,85 @@ def fingerprint(rules: pd.DataFrame) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
-def _overlapping(a_start, a_end, b_start, b_end):
-    return (a_start <= b_end) & (b_start <= a_end)
+def _overlaps_by_group(left: pd.DataFrame, right: pd.DataFrame, keys: list[str], limit: int = 50):
+    """For each rule of ``left``, up to ``limit`` rules of ``right`` with the same ``keys`` whose period
+    overlaps it → {left position: [right positions]}, the latest-starting first. Never builds the pairs
+    of every rule with every other: 30,000 identical rules need a few MB, not gigabytes."""
+    out: dict[int, list[int]] = {}
+    groups = right.groupby(keys, sort=False).indices
+    for key, lpos in left.groupby(keys, sort=False).indices.items():
+        rpos = groups.get(key)
+        if rpos is None:
+            continue
+        order = rpos[np.argsort(right["start"].to_numpy()[rpos], kind="stable")]
+        starts = right["start"].to_numpy()[order]
+        ends = right["end"].to_numpy()[order]
+        lstart = left["start"].to_numpy()[lpos]
+        lend = left["end"].to_numpy()[lpos]
+        last = np.searchsorted(starts, lend, side="right")  # right rules starting by the left rule's end
+        for i, p, stop in zip(lpos.tolist(), lstart.tolist(), last.tolist(), strict=True):
+            hits = np.flatnonzero(ends[:stop] >= p)[-limit:]  # memory stays linear in the group
+            if len(hits):
+                out[i] = order[hits[::-1]].tolist()
+    return out
+
+
+def _first_overlaps(rules: pd.DataFrame) -> list[tuple[int, int]]:
+    """R01 pairs (later Excel row, earlier Excel row) of rules with one key whose periods overlap."""
+    pairs = {}
+    for idx in rules.groupby(KEY_COLUMNS, sort=False).indices.values():
+        if len(idx) < 2:
+            continue
+        sub = rules.iloc[idx]
+        order = np.lexsort((sub["row"].to_numpy(), sub["start"].to_numpy()))
+        starts, ends, rows = (sub[c].to_numpy()[order].tolist() for c in ("start", "end", "row"))
+        best_end, best_row = None, None
+        for start, end, row in zip(starts, ends, rows, strict=True):
+            if best_end is not None and start <= best_end:
+                later, earlier = max(row, best_row), min(row, best_row)
+                pairs.setdefault(later, earlier)
+            if best_end is None or end > best_end:
+                best_end, best_row = end, row
+    return sorted(pairs.items())
 
 
 def table_checks(rules: pd.DataFrame, table) -> list[Finding]:
     """R01 overlaps, R02 personal ≠ standard − 代缴, R05 missing 户口性质 counterpart, R07."""
     out: list[Finding] = []
-    described = rules["identity"] + " " + rules["hukou"] + " " + rules["tier"]
-    # R01: same identity × 户口性质 × tier, periods overlap.
-    pairs = rules.merge(rules, on=KEY_COLUMNS, suffixes=("", "_o"))
-    pairs = pairs[(pairs["row"] > pairs["row_o"]) &
-                  _overlapping(pairs["start"], pairs["end"], pairs["start_o"], pairs["end_o"])]  # fmt: skip
-    for r in pairs.drop_duplicates("row").itertuples():
-        out.append(make("R01", row=r.row, column="开始年月", cell=table.cell("start", r.row),
-                        value=f"{r.identity} {r.hukou} {r.tier}", detail=r.row_o))  # fmt: skip
+    rules = rules.reset_index(drop=True)
+    by_row = rules.set_index("row")
+    for row, other in _first_overlaps(rules):
+        r = by_row.loc[row]
+        out.append(make("R01", row=int(row), column="开始年月", cell=table.cell("start", int(row)),
+                        value=f"{r.identity} {r.hukou} {r.tier}", detail=int(other)))  # fmt: skip
     # R02 / R07: each 代缴 rule against the 普通参保人员 rule(s) of its 户口性质 × tier in force.
-    normal = rules[rules["identity"] == vocab.NORMAL_IDENTITY]
-    daijiao = rules[rules["identity"].map(vocab.identity_group).notna()]
-    both = daijiao.merge(normal, on=["hukou", "tier"], suffixes=("", "_n"))
-    both = both[_overlapping(both["start"], both["end"], both["start_n"], both["end_n"])]
-    comparable = both[both[["personal", "daijiao", "personal_n"]].notna().all(axis=1)]
-    wrong = comparable[comparable["personal"] != comparable["personal_n"] - comparable["daijiao"]]
-    for r in wrong.drop_duplicates("row").itertuples():
-        expected = r.personal_n - r.daijiao
-        detail = (f"{cents_text(r.personal_n)} − 政府代缴 {cents_text(r.daijiao)} = "
-                  f"{cents_text(expected)}（第 {r.row_n} 行）")  # fmt: skip
-        out.append(make("R02", row=r.row, column="个人缴费", cell=table.cell("personal", r.row),
-                        value=cents_text(r.personal), detail=detail))  # fmt: skip
-    orphans = daijiao[~daijiao["row"].isin(both["row"])]
-    for r in orphans.itertuples():
-        out.append(make("R07", row=r.row, column="缴费档次", cell=table.cell("tier", r.row),
-                        value=f"{r.hukou} {r.tier}", detail="在此期间"))  # fmt: skip
+    normal = rules[rules["identity"] == vocab.NORMAL_IDENTITY].reset_index(drop=True)
+    daijiao = rules[rules["identity"].map(vocab.identity_group).notna()].reset_index(drop=True)
+    matches = _overlaps_by_group(daijiao, normal, ["hukou", "tier"])
+    for i, r in enumerate(daijiao.itertuples()):
+        if i not in matches:
+            out.append(make("R07", row=r.row, column="缴费档次", cell=table.cell("tier", r.row),
+                            value=f"{r.hukou} {r.tier}", detail="在此期间"))  # fmt: skip
+            continue
+        for j in matches[i]:
+            n = normal.iloc[j]
+            if pd.isna(r.personal) or pd.isna(r.daijiao) or pd.isna(n.personal):
+                continue
+            expected = n.personal - r.daijiao
+            if r.personal != expected:
+                detail = (f"{cents_text(n.personal)} − 政府代缴 {cents_text(r.daijiao)} = "
+                          f"{cents_text(expected)}（第 {n.row} 行）")  # fmt: skip
+                out.append(make("R02", row=r.row, column="个人缴费", cell=table.cell("personal", r.row),
+                                value=cents_text(r.personal), detail=detail))  # fmt: skip
+                break
     # R05: a rule whose identity × tier has no rule for the other 户口性质 over its period.
     other = rules.assign(hukou=rules["hukou"].map({"农业户籍": "城镇户籍", "城镇户籍": "农业户籍"}))
-    twin = other.merge(rules, on=KEY_COLUMNS, suffixes=("", "_t"))
-    twin = twin[_overlapping(twin["start"], twin["end"], twin["start_t"], twin["end_t"])]
-    lonely = rules[~rules["row"].isin(twin["row"])]
-    for r in lonely.itertuples():
-        counterpart = "城镇户籍" if r.hukou == "农业户籍" else "农业户籍"
-        out.append(make("R05", row=r.row, column="户口性质", cell=table.cell("hukou", r.row),
-                        value=described[r.Index], detail=f"{r.identity} {counterpart} {r.tier}"))  # fmt: skip
+    twins = _overlaps_by_group(other, rules, KEY_COLUMNS, limit=1)
+    for i, r in enumerate(rules.itertuples()):
+        if i not in twins:
+            counterpart = "城镇户籍" if r.hukou == "农业户籍" else "农业户籍"
+            out.append(make("R05", row=r.row, column="户口性质", cell=table.cell("hukou", r.row),
+                            value=f"{r.identity} {r.hukou} {r.tier}", detail=f"{r.identity} {counterpart} {r.tier}"))
     return out
 
 

@@ -75,29 +75,103 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None) 
     return len(rows)
 
 
-def _change_log(fixes: pd.DataFrame, table, out_rows: pd.Series) -> list[Sheet]:
-    """The 修改记录 sheet(s): one row per fix; split over sheets past Excel's row limit."""
-    fixes = fixes.sort_values("row", kind="stable")
-    names = {code: info.name for code, info in catalogue().items()}
+def _grouped_fills(x06: pd.DataFrame, headers: dict, letters: dict) -> pd.DataFrame:
+    """Amount fills (X06) as one log row per data row: a row with six filled amounts reads as one line.
+
+    A row with a single filled amount keeps the plain form (its column, its cell, the amount).
+    """
+    rows = np.unique(x06["row"].to_numpy(dtype=np.int64))
+    order = [k for k in headers if k in set(x06["key"])]
+    combo = np.zeros(len(rows), dtype=np.int64)
+    wide = {}
+    for key in order:
+        part = x06[x06["key"] == key]
+        col = np.full(len(rows), "", dtype=object)
+        col[np.searchsorted(rows, part["row"].to_numpy(dtype=np.int64))] = part["after"].to_numpy(dtype=object)
+        codes, uniques = pd.factorize(col)
+        combo = combo * (len(uniques) + 1) + codes
+        wide[key] = col
+    _, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
+    column, letter_span, after = [], [], []
+    for i in first:
+        filled = [k for k in order if wide[k][i] != ""]
+        if len(filled) == 1:
+            column.append(headers[filled[0]])
+            after.append(wide[filled[0]][i])
+        else:
+            column.append("、".join(headers[k] for k in filled))
+            after.append("；".join(f"{headers[k]} {wide[k][i]}" for k in filled))
+        letter_span.append((letters[filled[0]], letters[filled[-1]]))
+    spans = np.array(letter_span, dtype=object)[inverse]
+    return pd.DataFrame({"row": rows, "column": np.array(column, dtype=object)[inverse],
+                         "first": [s[0] for s in spans], "last": [s[1] for s in spans], "before": "",
+                         "after": np.array(after, dtype=object)[inverse], "code": "X06"})
+
+
+def _log_entries(fixes: pd.DataFrame, table) -> pd.DataFrame:
+    """row, column, first and last column letter, before, after, code: one line per change."""
     headers = {c.key: c.header for c in table.spec.columns}
     letters = {k: column_letter(c) for k, c in table.keys.items()}
-    rows = fixes["row"].to_numpy()
-    keys = fixes["key"]
+    is_fill = (fixes["code"] == "X06").to_numpy()
+    others = fixes[~is_fill]
+    plain = pd.DataFrame({"row": others["row"].to_numpy(dtype=np.int64),
+                          "column": others["key"].map(headers).to_numpy(dtype=object),
+                          "first": others["key"].map(letters).to_numpy(dtype=object),
+                          "last": others["key"].map(letters).to_numpy(dtype=object),
+                          "before": others["before"].to_numpy(dtype=object),
+                          "after": others["after"].to_numpy(dtype=object),
+                          "code": others["code"].to_numpy(dtype=object)})
+    if is_fill.any():
+        plain = pd.concat([plain, _grouped_fills(fixes[is_fill], headers, letters)], ignore_index=True)
+    return plain.sort_values("row", kind="stable").reset_index(drop=True)
+
+
+class _Lazy:
+    """A column whose texts are made a chunk at a time (row numbers and cell names of a long log)."""
+
+    def __init__(self, n: int, make):
+        self.n, self.make = n, make
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, part: slice) -> np.ndarray:
+        return self.make(*part.indices(self.n)[:2])
+
+
+def _change_log(fixes: pd.DataFrame, table, out_rows: pd.Series) -> list[Sheet]:
+    """The 修改记录 sheet(s): one line per change, cells named as in this workbook; split over sheets
+    past Excel's row limit."""
+    entries = _log_entries(fixes, table)
+    names = {code: info.name for code, info in catalogue().items()}
+    rows = entries["row"].to_numpy(dtype=np.int64)
+    here = out_rows.reindex(rows).to_numpy(dtype=np.int64)
+    first, last = entries["first"].to_numpy(dtype=object), entries["last"].to_numpy(dtype=object)
+
+    def cells(a: int, b: int) -> np.ndarray:
+        r = here[a:b].astype(str).astype(object)
+        out = first[a:b] + r
+        span = first[a:b] != last[a:b]
+        out[span] = out[span] + ":" + last[a:b][span] + r[span]
+        return out
+
+    n = len(entries)
     columns = [
-        Column(rows.astype(str).astype(object), True),
-        Column(out_rows.reindex(rows).to_numpy().astype(str).astype(object), True),
-        Column(keys.map(headers).to_numpy(dtype=object)),
-        Column((keys.map(letters) + fixes["row"].astype(str)).to_numpy(dtype=object)),
-        Column(fixes["before"].astype(str).to_numpy(dtype=object)),
-        Column(fixes["after"].astype(str).to_numpy(dtype=object)),
-        Column(fixes["code"].to_numpy(dtype=object)),
-        Column(fixes["code"].map(names).to_numpy(dtype=object)),
+        Column(_Lazy(n, lambda a, b: rows[a:b].astype(str).astype(object)), True),
+        Column(_Lazy(n, lambda a, b: here[a:b].astype(str).astype(object)), True),
+        Column(entries["column"].to_numpy(dtype=object)),
+        Column(_Lazy(n, cells)),
+        Column(entries["before"].astype(str).to_numpy(dtype=object)),
+        Column(entries["after"].astype(str).to_numpy(dtype=object)),
+        Column(entries["code"].to_numpy(dtype=object)),
+        Column(entries["code"].map(names).to_numpy(dtype=object)),
     ]
     per_sheet = MAX_SHEET_ROWS - 1
     sheets = []
-    for part, start in enumerate(range(0, max(len(fixes), 1), per_sheet), start=1):
-        stop = min(start + per_sheet, len(fixes))
-        sliced = [Column(c.values[start:stop], c.number) for c in columns]
+    for part, start in enumerate(range(0, max(n, 1), per_sheet), start=1):
+        stop = min(start + per_sheet, n)
+        sliced = [Column(_Lazy(stop - start, lambda a, b, c=c, s=start: c.values[s + a:s + b]), c.number)
+                  for c in columns]
         sheets.append(Sheet(
             name=CHANGE_LOG if part == 1 else f"{CHANGE_LOG}{part}",
             rows=itertools.chain([cell_row(1, [(h, Style.HEADER) for h, _ in LOG_HEADERS])],

@@ -3,31 +3,51 @@
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from xlflow.findings import column_letter
+from xlflow.findings import Findings, column_letter
+from xlflow.opening import MAX_CELL_CHARS
 from xlflow.outputs.layout import FEEDBACK_HEADER, head_rows, output_columns, text_columns, widths
 from xlflow.outputs.xlsxfast import Column, Sheet, Style, render_rows, write_workbook
 from xlflow.validation.declaration import Checked
 
+CUT_NOTE = "……（反馈信息超过单元格上限，其余内容见汇总表）"
+
+
+class Feedback:
+    """The 反馈信息 of each error row, rendered a chunk at a time (a full sheet of errors stays small)."""
+
+    def __init__(self, findings: Findings, rows: np.ndarray):
+        self.findings = findings
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, part: slice) -> np.ndarray:
+        rows = self.rows[part]
+        if not len(rows):
+            return np.array([], dtype=object)
+        by_row = self.findings.messages_by_row(rows)
+        return np.array([feedback_text(by_row.get(r, [])) for r in rows.tolist()], dtype=object)
+
+
+def feedback_text(findings) -> str:
+    text = "\n".join(f"[{f.code}] {f.message}" for f in findings)
+    if len(text) > MAX_CELL_CHARS:
+        text = text[: MAX_CELL_CHARS - len(CUT_NOTE)] + CUT_NOTE
+    return text
+
 
 def write_errors(checked: Checked, path: Path) -> int:
     table = checked.table
-    error_rows = checked.error_rows
-    rows = table.frame.index[table.frame.index.isin(error_rows)]
-    messages: dict[int, list[str]] = defaultdict(list)
-    bad_cells: dict[str, list[int]] = defaultdict(list)  # column letter → rows
-    for f in checked.findings:
-        if f.row in error_rows and f.severity != "fixed":
-            messages[f.row].append(f"[{f.code}] {f.message}")
-            if f.severity == "error" and f.cell:
-                bad_cells[f.cell.rstrip("0123456789")].append(f.row)
+    rows = table.frame.index[table.frame.index.isin(checked.error_rows)]
+    bad_cells = checked.findings.cells_of("error")
     columns = output_columns(table)
     positions = table.frame.index.get_indexer(rows)
-    row_numbers = rows.to_numpy()
+    row_numbers = rows.to_numpy(dtype=np.int64)
     texts = text_columns(table)
     data = []
     for c in columns:
@@ -35,11 +55,10 @@ def write_errors(checked: Checked, path: Path) -> int:
         # As the clerk wrote it: a number stays a number (an ID stored as a number is not padded into
         # a text that could pass its check digit), in a text-formatted cell where the template has one.
         number = table.numeric[c].to_numpy()[positions]
-        marked = np.isin(row_numbers.astype(np.int64), np.asarray(bad_cells.get(column_letter(c), []), dtype=np.int64))
+        marked = np.isin(row_numbers, bad_cells.get(column_letter(c), np.array([], dtype=np.int64)))
         plain, bad = (Style.TEXT, Style.BAD_TEXT) if c in texts else (Style.NONE, Style.BAD)
         data.append(Column(values, number, plain, marked if marked.any() else None, bad))
-    feedback = np.array(["\n".join(messages[r]) for r in row_numbers], dtype=object)
-    data.append(Column(feedback, False, Style.FEEDBACK))
+    data.append(Column(Feedback(checked.findings, row_numbers), False, Style.FEEDBACK))
     heads = head_rows(table, columns, extra_headers=(FEEDBACK_HEADER,))
     first = len(heads) + 1
     sheet = Sheet(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -66,7 +65,7 @@ def _overview(wb, result: CheckResult, book, title, bold) -> None:
                       "rules": "征缴规则表"}.get(result.kind or "", "未识别")),
         ("数据行数", result.rows),
         ("通过", result.valid_rows),
-        ("错误行", len(result.error_rows)),
+        ("错误行", result.error_row_count),
         ("警告", result.count("warning")),
         ("自动更正", result.count("fixed")),
         ("征缴规则表", f"{book.source}（指纹 {book.fingerprint}）" if book else "—"),
@@ -84,11 +83,7 @@ def _overview(wb, result: CheckResult, book, title, bold) -> None:
 def _by_code(wb, result: CheckResult, header) -> None:
     ws = titled_sheet(wb, "问题分类", [("代码", 8), ("问题", 26), ("级别", 8), ("处数", 8),
                                         ("涉及行（前 20 个）", 60)], header)
-    counts = Counter(f.code for f in result.findings)
-    rows_of: dict[str, list[int]] = {}
-    for f in result.findings:
-        if f.row is not None:
-            rows_of.setdefault(f.code, []).append(f.row)
+    counts = result.findings.code_counts()
     info = catalogue()
     codes = sorted(counts, key=lambda c: (["error", "warning", "fixed"].index(info[c].severity), c))
     for i, code in enumerate(codes, start=1):
@@ -96,7 +91,7 @@ def _by_code(wb, result: CheckResult, header) -> None:
         ws.write_string(i, 1, info[code].name)
         ws.write_string(i, 2, SEVERITY_WORDS[info[code].severity])
         ws.write_number(i, 3, counts[code])
-        ws.write_string(i, 4, "、".join(str(r) for r in sorted(set(rows_of.get(code, [])))[:20]))
+        ws.write_string(i, 4, "、".join(str(r) for r in result.findings.rows_of(code)[:20].tolist()))
     if codes:
         chart = wb.add_chart({"type": "bar"})
         chart.add_series({"name": "处数", "categories": ["问题分类", 1, 1, len(codes), 1],

@@ -180,11 +180,15 @@ def _fragments(col: Column, start: int, stop: int) -> np.ndarray:
             frags[rows] = _render(np.asarray(sub_uniques, dtype=object), True, attr)[sub_codes]
     if col.marked is not None:
         marked = col.marked[start:stop]
-        numbers = col.number[start:stop] if isinstance(col.number, np.ndarray) else None
+        numbers = (col.number[start:stop] if isinstance(col.number, np.ndarray)
+                   else np.full(len(values), scalar_number))
         mattr = _attr(col.marked_style)
-        for r in np.flatnonzero(marked):
-            number = bool(numbers[r]) if numbers is not None else scalar_number
-            frags[r] = _body(values[r], number, mattr)
+        for as_number in (False, True):
+            rows = np.flatnonzero(marked & (numbers == as_number))
+            if len(rows):
+                sub_codes, sub_uniques = pd.factorize(values[rows])
+                rendered = np.append(_render(np.asarray(sub_uniques, dtype=object), as_number, mattr), mattr + "/>")
+                frags[rows] = rendered[sub_codes]
     return frags
 
 

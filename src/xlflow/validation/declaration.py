@@ -11,7 +11,7 @@ import pandas as pd
 from xlflow.domain import vocab
 from xlflow.domain.idcard import birth_years, inspect_ids
 from xlflow.domain.values import cents_text, parse_amount, parse_year
-from xlflow.findings import Finding, make
+from xlflow.findings import Finding, Findings, make
 from xlflow.kinds import AMOUNT_KEYS
 from xlflow.normalise import Vocabulary, normalise
 from xlflow.reading import Table
@@ -29,13 +29,14 @@ class Checked:
 
     table: Table
     values: pd.DataFrame  # fixed text per field key (amounts filled from the rule)
-    findings: list[Finding]
+    findings: Findings
     fixes: pd.DataFrame  # row, key, before, after, code (X01–X07 and X06)
     amounts: pd.DataFrame = field(default_factory=pd.DataFrame)  # cents per funding item + total
 
     @property
-    def error_rows(self) -> set[int]:
-        return {f.row for f in self.findings if f.severity == "error" and f.row is not None}
+    def error_rows(self) -> np.ndarray:
+        """Sorted row numbers that have at least one error."""
+        return self.findings.rows_of(severity="error")
 
 
 def vocabulary(book: RuleBook) -> Vocabulary:
@@ -76,7 +77,7 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
     spec = table.spec
     types = {c.key: c.type for c in spec.columns if c.key in table.keys}
     values, fixes = normalise(table, types, vocabulary(book))
-    findings = header_findings(table) + fix_findings(fixes, table) + formula_findings(table)
+    findings = Findings(header_findings(table) + fix_findings(fixes, table) + formula_findings(table))
     checked = values.where(values != "", None)
 
     ids = values["id_number"]
@@ -112,7 +113,7 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
             detail = "长度不对或含有数字、符号" if code == "C10" else ""
             findings += cell_findings(table, key, mask, code, values[key], detail=detail)
 
-    ok_id = ~values.index.isin([f.row for f in findings if f.code in ("C02", "C03", "C04", "C05", "C06")])
+    ok_id = ~values.index.isin(findings.rows_of("C02", "C03", "C04", "C05", "C06"))
     born = birth_years(values["id_number"]).where(ok_id)
     age = year - born
     young = (age < settings.min_age).fillna(False)
@@ -131,6 +132,7 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
     findings += cell_findings(table, "tier", no_rule, "P03", year.astype("Int64").astype(str), detail=label)
 
     fixes_x06, amounts = _fill_and_compare(table, values, cents, rule, keyed & ~no_rule, findings)
+    findings += fix_findings(fixes_x06, table)
     findings += _duplicates(table, values, year, rule, settings)
     fixes = pd.concat([fixes, fixes_x06], ignore_index=True) if len(fixes_x06) else fixes
     findings.sort(key=lambda f: (f.row or 0, f.cell or "", f.code))
@@ -146,6 +148,18 @@ def _id_findings(table: Table, ids: pd.Series, mask: pd.Series, today_year: int)
     return out
 
 
+def money_text(cents: pd.Series) -> pd.Series:
+    """Cents → '9.9' per row, each distinct amount formatted once (one shared str per amount)."""
+    codes, uniques = pd.factorize(cents)
+    texts = np.array([cents_text(u) for u in uniques] + [""], dtype=object)
+    return pd.Series(texts[codes], index=cents.index, dtype=object)
+
+
+def _fills(rows: pd.Index, key: str, after: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame({"row": rows.to_numpy(dtype=np.int64), "key": key, "before": "",
+                         "after": after.to_numpy(dtype=object), "code": "X06"})
+
+
 def _fill_and_compare(table, values, cents, rule, has_rule, findings):
     """X06 for empty amounts, P04 for amounts that differ from the rule; returns fixes, amounts."""
     fixes = []
@@ -156,12 +170,11 @@ def _fill_and_compare(table, values, cents, rule, has_rule, findings):
         empty = values[key] == "" if key in values else pd.Series(True, index=values.index)
         differs = has_rule & ~empty & given.notna() & (given != expected)
         findings += cell_findings(table, key, differs, "P04", values.get(key),
-                                  detail=expected[differs].map(cents_text))
+                                  detail=money_text(expected[differs]))
         fill = has_rule & empty
-        if key in values:
-            filled = expected[fill].map(cents_text)
-            findings += cell_findings(table, key, fill, "X06", values[key], detail=filled)
-            fixes += [(int(r), key, "", v, "X06") for r, v in filled.items()]
+        if key in values and fill.any():
+            filled = money_text(expected[fill])
+            fixes.append(_fills(filled.index, key, filled))
             values.loc[fill, key] = filled
         amounts[key] = given.where(~empty, expected)
     amounts["total"] = amounts[list(AMOUNT_KEYS)].sum(axis=1, min_count=5)
@@ -171,13 +184,16 @@ def _fill_and_compare(table, values, cents, rule, has_rule, findings):
         rule_total = rule[list(AMOUNT_KEYS)].sum(axis=1, min_count=5)
         differs = has_rule & ~empty & given.notna() & (given != rule_total)
         findings += cell_findings(table, "total", differs, "P04", values["total"],
-                                  detail=rule_total[differs].map(cents_text))
+                                  detail=money_text(rule_total[differs]))
         fill = has_rule & empty & amounts["total"].notna()
-        filled = amounts["total"][fill].map(cents_text)
-        findings += cell_findings(table, "total", fill, "X06", values["total"], detail=filled)
-        fixes += [(int(r), "total", "", v, "X06") for r, v in filled.items()]
-        values.loc[fill, "total"] = filled
-    return pd.DataFrame(fixes, columns=["row", "key", "before", "after", "code"]), amounts
+        if fill.any():
+            filled = money_text(amounts["total"][fill])
+            fixes.append(_fills(filled.index, "total", filled))
+            values.loc[fill, "total"] = filled
+    if not fixes:
+        return pd.DataFrame({"row": np.array([], dtype=np.int64), "key": [], "before": [], "after": [],
+                             "code": []}), amounts
+    return pd.concat(fixes, ignore_index=True), amounts
 
 
 def _duplicates(table, values, year, rule, settings: Settings) -> list[Finding]:

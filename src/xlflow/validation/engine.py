@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xlflow.findings import Finding, make
+from xlflow.findings import FindingBlock, column_letter, make
 from xlflow.kinds import KindSpec
 from xlflow.opening import Limits, UnreadableWorkbook
 from xlflow.reading import KindNotRecognised, Table, read_table
@@ -61,34 +61,29 @@ def parse_column(
     )
 
 
-def fix_findings(fixes: pd.DataFrame, table: Table) -> list[Finding]:
+def fix_findings(fixes: pd.DataFrame, table: Table) -> list[FindingBlock]:
+    """The fixes as findings: one block per column and code, sharing the fixes' arrays."""
     out = []
-    for row, key, before, after, code in fixes.itertuples(index=False):
-        header = table.spec.column(key).header
-        out.append(
-            make(code, row=row, column=header, cell=table.cell(key, row), value=before, detail=after)
-        )
+    for (key, code), group in fixes.groupby(["key", "code"], sort=False, observed=True):
+        out.append(FindingBlock(code, table.spec.column(key).header, column_letter(table.keys[key]),
+                                group["row"].to_numpy(dtype=np.int64), group["before"].to_numpy(dtype=object),
+                                {"detail": group["after"].to_numpy(dtype=object)}))
     return out
 
 
 def cell_findings(
-    table: Table, key: str, mask: pd.Series, code: str, shown: pd.Series, **params: Any
-) -> list[Finding]:
-    """One finding of ``code`` for each row where ``mask`` holds; ``shown`` is the value quoted."""
+    table: Table, key: str, mask: pd.Series, code: str, shown: pd.Series | None, **params: Any
+) -> list[FindingBlock]:
+    """Findings of ``code`` for each row where ``mask`` holds; ``shown`` is the value quoted."""
     col = table.spec.column(key)
-    rows = mask.index[mask.to_numpy(dtype=bool)]
-    extra = {k: v for k, v in params.items() if not isinstance(v, pd.Series)}
-    per_row = {k: v for k, v in params.items() if isinstance(v, pd.Series)}
-    return [
-        make(
-            code,
-            row=int(r),
-            column=col.header,
-            cell=table.cell(key, int(r)),
-            value=shown.get(r),
-            hint=col.hint,
-            **extra,
-            **{k: v.get(r) for k, v in per_row.items()},
-        )
-        for r in rows
-    ]
+    hit = mask.to_numpy(dtype=bool)
+    if not hit.any():
+        return []
+    rows = mask.index[hit]
+    values = (shown.reindex(rows).to_numpy(dtype=object) if shown is not None
+              else np.full(len(rows), None, dtype=object))
+    extra: dict[str, Any] = {"hint": col.hint}
+    for k, v in params.items():
+        extra[k] = v.reindex(rows).to_numpy(dtype=object) if isinstance(v, pd.Series) else v
+    return [FindingBlock(code, col.header, column_letter(table.keys[key]), rows.to_numpy(dtype=np.int64),
+                         values, extra)]

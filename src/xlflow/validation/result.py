@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from xlflow.findings import Finding
+from xlflow.findings import Findings
+
+JSON_FINDINGS = 1000  # findings listed in --json; the counts and the workbooks cover every one
 
 
 @dataclass
@@ -13,21 +15,25 @@ class CheckResult:
     file: str
     kind: str | None
     rows: int = 0
-    findings: list[Finding] = field(default_factory=list)
+    findings: Findings = field(default_factory=Findings)
     outputs: dict[str, Any] = field(default_factory=dict)
     totals: dict[str, Any] = field(default_factory=dict)
     unusable: bool = False  # the file could not be used at all (F01/F02/F03/F05 ...)
 
     @property
     def error_rows(self) -> set[int]:
-        return {f.row for f in self.findings if f.severity == "error" and f.row is not None}
+        return set(self.findings.rows_of(severity="error").tolist())
+
+    @property
+    def error_row_count(self) -> int:
+        return len(self.findings.rows_of(severity="error"))
 
     @property
     def valid_rows(self) -> int:
-        return 0 if self.unusable else self.rows - len(self.error_rows)
+        return 0 if self.unusable else self.rows - self.error_row_count
 
     def count(self, severity: str) -> int:
-        return sum(1 for f in self.findings if f.severity == severity)
+        return self.findings.count(severity)
 
     @property
     def has_errors(self) -> bool:
@@ -44,21 +50,25 @@ class CheckResult:
             first = next((f for f in self.findings if f.severity == "error"), None)
             return f"文件无法处理：[{first.code}] {first.message}" if first else "文件无法处理"
         return (
-            f"共 {self.rows:,} 条：通过 {self.valid_rows:,} 条，错误 {len(self.error_rows):,} 条，"
+            f"共 {self.rows:,} 条：通过 {self.valid_rows:,} 条，错误 {self.error_row_count:,} 条，"
             f"警告 {self.count('warning'):,} 处，自动更正 {self.count('fixed'):,} 处"
         )
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, max_findings: int = JSON_FINDINGS) -> dict[str, Any]:
+        """The result as data; at most ``max_findings`` findings are listed (the workbooks hold all)."""
+        listed = self.findings[:max_findings]
         return {
             "file": self.file,
             "kind": self.kind,
             "rows": self.rows,
             "valid_rows": self.valid_rows,
-            "error_rows": len(self.error_rows),
+            "error_rows": self.error_row_count,
             "findings": [
                 {k: f.as_dict()[k] for k in ("row", "column", "cell", "code", "severity", "message")}
-                for f in self.findings
+                for f in listed
             ],
+            "findings_total": len(self.findings),
+            "findings_left_out": len(self.findings) - len(listed),
             "outputs": self.outputs,
             "totals": self.totals,
         }
