@@ -238,12 +238,12 @@ class Findings:
         """{row: its findings in reading order} for ``rows`` (sorted), without ``skip_severity``."""
         srows, src, off = self._sorted()
         lo, hi = np.searchsorted(srows, rows[0], "left"), np.searchsorted(srows, rows[-1], "right")
+        keep = np.array([self.severity_of(b) != skip_severity for b in self._blocks])
+        pick = np.isin(srows[lo:hi], rows) & keep[src[lo:hi]]
         out: dict[int, list[Finding]] = {}
-        wanted = set(rows.tolist())
-        skip = {i for i, b in enumerate(self._blocks) if self.severity_of(b) == skip_severity}
-        for r, s, o in zip(srows[lo:hi].tolist(), src[lo:hi].tolist(), off[lo:hi].tolist(), strict=True):
-            if r in wanted and s not in skip:
-                out.setdefault(r, []).append(self._finding(s, o))
+        picked = (srows[lo:hi][pick].tolist(), src[lo:hi][pick].tolist(), off[lo:hi][pick].tolist())
+        for r, s, o in zip(*picked, strict=True):
+            out.setdefault(r, []).append(self._finding(s, o))
         return out
 
 

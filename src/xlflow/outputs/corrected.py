@@ -42,6 +42,7 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None) 
     types = {c.key: c.type for c in table.spec.columns}
     positions = table.frame.index.get_indexer(rows)
     fixes = checked.fixes[checked.fixes["row"].isin(rows)]
+    fills = checked.fills
     row_numbers = rows.to_numpy()
     data = []
     for c in columns:
@@ -56,6 +57,8 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None) 
             number = table.numeric[c].to_numpy()[positions]
         plain, changed = _styles(kind)
         fixed_rows = fixes.loc[fixes["key"] == key, "row"].to_numpy(dtype=np.int64)
+        if key in fills:
+            fixed_rows = np.concatenate([fixed_rows, fills[key][0]])
         marked = np.isin(row_numbers.astype(np.int64), fixed_rows)
         data.append(Column(source.to_numpy()[positions], number, plain, marked if marked.any() else None, changed,
                            plain=kind in VOUCHED_TYPES))
@@ -71,28 +74,30 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None) 
         freeze_rows=len(heads),
     )
     out_rows = pd.Series(np.arange(first, first + len(rows)), index=rows)
-    write_workbook(path, [body, *_change_log(fixes, table, out_rows)])
+    write_workbook(path, [body, *_change_log(fixes, fills, table, out_rows)])
     return len(rows)
 
 
-def _grouped_fills(x06: pd.DataFrame, headers: dict, letters: dict) -> pd.DataFrame:
-    """Amount fills (X06) as one log row per data row: a row with six filled amounts reads as one line.
+def _grouped_fills(fills: dict, rows_kept: np.ndarray, headers: dict, letters: dict) -> pd.DataFrame:
+    """Amount fills (X06) as one log line per data row: a row with six filled amounts reads as one line.
 
     A row with a single filled amount keeps the plain form (its column, its cell, the amount).
     """
-    rows = np.unique(x06["row"].to_numpy(dtype=np.int64))
-    order = [k for k in headers if k in set(x06["key"])]
+    order = [k for k in headers if k in fills]
+    rows = np.unique(np.concatenate([fills[k][0] for k in order]))
+    rows = rows[np.isin(rows, rows_kept)]
     combo = np.zeros(len(rows), dtype=np.int64)
     wide = {}
     for key in order:
-        part = x06[x06["key"] == key]
+        at, after = fills[key]
+        keep = np.isin(at, rows)
         col = np.full(len(rows), "", dtype=object)
-        col[np.searchsorted(rows, part["row"].to_numpy(dtype=np.int64))] = part["after"].to_numpy(dtype=object)
+        col[np.searchsorted(rows, at[keep])] = after[keep]
         codes, uniques = pd.factorize(col)
         combo = combo * (len(uniques) + 1) + codes
         wide[key] = col
     _, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
-    column, letter_span, after = [], [], []
+    column, firsts, lasts, after = [], [], [], []
     for i in first:
         filled = [k for k in order if wide[k][i] != ""]
         if len(filled) == 1:
@@ -101,19 +106,18 @@ def _grouped_fills(x06: pd.DataFrame, headers: dict, letters: dict) -> pd.DataFr
         else:
             column.append("、".join(headers[k] for k in filled))
             after.append("；".join(f"{headers[k]} {wide[k][i]}" for k in filled))
-        letter_span.append((letters[filled[0]], letters[filled[-1]]))
-    spans = np.array(letter_span, dtype=object)[inverse]
-    return pd.DataFrame({"row": rows, "column": np.array(column, dtype=object)[inverse],
-                         "first": [s[0] for s in spans], "last": [s[1] for s in spans], "before": "",
-                         "after": np.array(after, dtype=object)[inverse], "code": "X06"})
+        firsts.append(letters[filled[0]])
+        lasts.append(letters[filled[-1]])
+    pick = lambda values: np.array(values, dtype=object)[inverse]  # noqa: E731
+    return pd.DataFrame({"row": rows, "column": pick(column), "first": pick(firsts), "last": pick(lasts),
+                         "before": "", "after": pick(after), "code": "X06"})
 
 
-def _log_entries(fixes: pd.DataFrame, table) -> pd.DataFrame:
+def _log_entries(fixes: pd.DataFrame, fills: dict, rows_kept: np.ndarray, table) -> pd.DataFrame:
     """row, column, first and last column letter, before, after, code: one line per change."""
     headers = {c.key: c.header for c in table.spec.columns}
     letters = {k: column_letter(c) for k, c in table.keys.items()}
-    is_fill = (fixes["code"] == "X06").to_numpy()
-    others = fixes[~is_fill]
+    others = fixes
     plain = pd.DataFrame({"row": others["row"].to_numpy(dtype=np.int64),
                           "column": others["key"].map(headers).to_numpy(dtype=object),
                           "first": others["key"].map(letters).to_numpy(dtype=object),
@@ -121,8 +125,8 @@ def _log_entries(fixes: pd.DataFrame, table) -> pd.DataFrame:
                           "before": others["before"].to_numpy(dtype=object),
                           "after": others["after"].to_numpy(dtype=object),
                           "code": others["code"].to_numpy(dtype=object)})
-    if is_fill.any():
-        plain = pd.concat([plain, _grouped_fills(fixes[is_fill], headers, letters)], ignore_index=True)
+    if fills:
+        plain = pd.concat([plain, _grouped_fills(fills, rows_kept, headers, letters)], ignore_index=True)
     return plain.sort_values("row", kind="stable").reset_index(drop=True)
 
 
@@ -139,10 +143,10 @@ class _Lazy:
         return self.make(*part.indices(self.n)[:2])
 
 
-def _change_log(fixes: pd.DataFrame, table, out_rows: pd.Series) -> list[Sheet]:
+def _change_log(fixes: pd.DataFrame, fills: dict, table, out_rows: pd.Series) -> list[Sheet]:
     """The 修改记录 sheet(s): one line per change, cells named as in this workbook; split over sheets
     past Excel's row limit."""
-    entries = _log_entries(fixes, table)
+    entries = _log_entries(fixes, fills, out_rows.index.to_numpy(dtype=np.int64), table)
     names = {code: info.name for code, info in catalogue().items()}
     rows = entries["row"].to_numpy(dtype=np.int64)
     here = out_rows.reindex(rows).to_numpy(dtype=np.int64)

@@ -11,7 +11,7 @@ import pandas as pd
 from xlflow.domain import vocab
 from xlflow.domain.idcard import birth_years, inspect_ids
 from xlflow.domain.values import cents_text, parse_amount, parse_year
-from xlflow.findings import Finding, Findings, make
+from xlflow.findings import Finding, FindingBlock, Findings, column_letter, make
 from xlflow.kinds import AMOUNT_KEYS
 from xlflow.normalise import Vocabulary, normalise
 from xlflow.reading import Table
@@ -30,8 +30,9 @@ class Checked:
     table: Table
     values: pd.DataFrame  # fixed text per field key (amounts filled from the rule)
     findings: Findings
-    fixes: pd.DataFrame  # row, key, before, after, code (X01–X07 and X06)
+    fixes: pd.DataFrame  # row, key, before, after, code of the text fixes (X01–X05, X07)
     amounts: pd.DataFrame = field(default_factory=pd.DataFrame)  # cents per funding item + total
+    fills: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # X06: key → (rows, amount)
 
     @property
     def error_rows(self) -> np.ndarray:
@@ -131,12 +132,10 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
     label = values["identity"] + " " + values["hukou"] + " " + values["tier"]
     findings += cell_findings(table, "tier", no_rule, "P03", year.astype("Int64").astype(str), detail=label)
 
-    fixes_x06, amounts = _fill_and_compare(table, values, cents, rule, keyed & ~no_rule, findings)
-    findings += fix_findings(fixes_x06, table)
+    fills, amounts = _fill_and_compare(table, values, cents, rule, keyed & ~no_rule, findings)
+    findings += fill_findings(fills, table)
     findings += _duplicates(table, values, year, rule, settings)
-    fixes = pd.concat([fixes, fixes_x06], ignore_index=True) if len(fixes_x06) else fixes
-    findings.sort(key=lambda f: (f.row or 0, f.cell or "", f.code))
-    return Checked(table, values, findings, fixes, amounts)
+    return Checked(table, values, findings, fixes, amounts, fills)
 
 
 def _id_findings(table: Table, ids: pd.Series, mask: pd.Series, today_year: int) -> list[Finding]:
@@ -155,14 +154,9 @@ def money_text(cents: pd.Series) -> pd.Series:
     return pd.Series(texts[codes], index=cents.index, dtype=object)
 
 
-def _fills(rows: pd.Index, key: str, after: pd.Series) -> pd.DataFrame:
-    return pd.DataFrame({"row": rows.to_numpy(dtype=np.int64), "key": key, "before": "",
-                         "after": after.to_numpy(dtype=object), "code": "X06"})
-
-
 def _fill_and_compare(table, values, cents, rule, has_rule, findings):
-    """X06 for empty amounts, P04 for amounts that differ from the rule; returns fixes, amounts."""
-    fixes = []
+    """X06 for empty amounts, P04 for amounts that differ from the rule; returns fills, amounts."""
+    fills: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     amounts = pd.DataFrame(index=values.index)
     for key in AMOUNT_KEYS:
         expected = rule[key]
@@ -174,7 +168,7 @@ def _fill_and_compare(table, values, cents, rule, has_rule, findings):
         fill = has_rule & empty
         if key in values and fill.any():
             filled = money_text(expected[fill])
-            fixes.append(_fills(filled.index, key, filled))
+            fills[key] = (filled.index.to_numpy(dtype=np.int64), filled.to_numpy(dtype=object))
             values.loc[fill, key] = filled
         amounts[key] = given.where(~empty, expected)
     amounts["total"] = amounts[list(AMOUNT_KEYS)].sum(axis=1, min_count=5)
@@ -188,12 +182,17 @@ def _fill_and_compare(table, values, cents, rule, has_rule, findings):
         fill = has_rule & empty & amounts["total"].notna()
         if fill.any():
             filled = money_text(amounts["total"][fill])
-            fixes.append(_fills(filled.index, "total", filled))
+            fills["total"] = (filled.index.to_numpy(dtype=np.int64), filled.to_numpy(dtype=object))
             values.loc[fill, "total"] = filled
-    if not fixes:
-        return pd.DataFrame({"row": np.array([], dtype=np.int64), "key": [], "before": [], "after": [],
-                             "code": []}), amounts
-    return pd.concat(fixes, ignore_index=True), amounts
+    return fills, amounts
+
+
+def fill_findings(fills: dict[str, tuple[np.ndarray, np.ndarray]], table: Table) -> list[FindingBlock]:
+    """X06 per filled cell, sharing the fills' arrays (a full sheet of empty amounts is 6 million)."""
+    empty = np.array([""], dtype=object)
+    return [FindingBlock("X06", table.spec.column(key).header, column_letter(table.keys[key]), rows,
+                         np.broadcast_to(empty, rows.shape), {"detail": after})
+            for key, (rows, after) in fills.items()]
 
 
 def _duplicates(table, values, year, rule, settings: Settings) -> list[Finding]:
