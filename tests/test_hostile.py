@@ -152,3 +152,94 @@ def test_thirty_thousand_identical_rules_are_checked_in_linear_memory(tmp_path, 
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert sum(1 for f in result.findings if f.code == "R01") == 3000  # every copy but the first
     assert grown_mib < 400  # the pairwise merge needed 2.4 GB here
+
+
+def test_a_five_thousand_digit_amount_is_a_finding(tmp_path):
+    from test_validate import found, run
+
+    result = run(tmp_path, _book(), [row(amounts=("9" * 5000, 12, 9.9, 8.1, 100, 130))])
+    assert found(result, "C08") == [(6, "H6")] and "数值过大" in result.findings[0].message
+
+
+def test_text_past_the_cell_limit_is_cut_with_a_finding(tmp_path):
+    from openpyxl import load_workbook
+
+    from test_validate import found, run
+
+    long_row = row()
+    long_row[13] = "长" * 40_000
+    result = run(tmp_path, _book(), [long_row])
+    assert found(result, "C12") == [(6, "N6")]
+    assert "32767" in result.findings[0].message and len(result.findings[0].message) < 300
+    ws = load_workbook(result.outputs["errors"]).active
+    assert len(ws["N6"].value) <= 32_767 and ws["N6"].value.endswith("已截断）")
+    assert len(ws["O6"].value) <= 32_767
+
+
+def test_csv_with_a_huge_field_is_read(tmp_path):
+    from test_validate import COLUMNS, pid
+
+    path = tmp_path / "long.csv"
+    cells = ["1", "张三", pid(), "农业户籍", "贫困人口一级", "2025", "一档", "", "", "", "", "", "", "x" * 140_000]
+    path.write_text(",".join(COLUMNS) + "\n" + ",".join(cells) + "\n", encoding="utf-8")
+    result = process_workbook(path, _book(), tmp_path / "out", today=TODAY)
+    assert [f.code for f in result.findings if f.severity == "error"] == ["C12"]
+
+
+def test_excel_error_values_are_their_own_finding(tmp_path):
+    from test_validate import pid, run
+
+    r1, r2, r3 = row(), row(id_number=pid(seq="222")), row(id_number=pid(seq="333"))
+    r1[13], r2[7], r3[4] = "#N/A", "#NUM!", "#REF!"  # openpyxl stores these as error cells
+    result = run(tmp_path, _book(), [r1, r2, r3])
+    assert [(f.code, f.cell) for f in result.findings] == [("C13", "N6"), ("C13", "H7"), ("C13", "E8")]
+    assert "#NUM!" in result.findings[1].message
+    from openpyxl import load_workbook
+
+    ws = load_workbook(result.outputs["errors"]).active
+    assert (ws["N6"].value, ws["H7"].value) == ("#N/A", "#NUM!")  # never replaced silently
+
+
+def test_a_hidden_sheet_is_never_chosen_silently(tmp_path):
+    from openpyxl import Workbook
+
+    from test_validate import COLUMNS, pid
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "申报"
+    for r in [["批量缴费申报表"], ["申报单位*", None, "某镇", None, None, "经办人*", "刘敏"],
+              ["申报日期*", None, "2026-11-20"], [], COLUMNS[:7], row()[:7]]:  # fmt: skip
+        ws.append(r)
+    hidden = wb.create_sheet("旧数据")
+    hidden.sheet_state = "veryHidden"
+    for r in [COLUMNS + ["村组"], row(id_number=pid(seq="999"))]:
+        hidden.append(r)
+    wb.save(tmp_path / "h.xlsx")
+    result = process_workbook(tmp_path / "h.xlsx", _book(), tmp_path / "out", today=TODAY)
+    assert result.rows == 1 and [(f.code, f.severity) for f in result.findings] == [("F08", "warning")]
+    assert "旧数据" in result.findings[0].message
+    from openpyxl import load_workbook
+
+    assert load_workbook(result.outputs["corrected"]).active["C6"].value == row()[2]
+
+
+def test_a_two_row_merged_header_is_one_header(tmp_path):
+    from conftest import write_workbook
+    from test_validate import COLUMNS
+
+    top = COLUMNS[:7] + ["缴费金额", None, None, None, None, None, "备注"]
+    sub = [None] * 7 + COLUMNS[7:13] + [None]
+    block = [["批量缴费申报表"], ["申报单位*", None, "某镇", None, None, "经办人*", "刘敏"],
+             ["申报日期*", None, "2026-11-20"]]
+    path = write_workbook(tmp_path / "m.xlsx", [*block, [], top, sub, row()])
+    result = process_workbook(path, _book(), tmp_path / "out", today=TODAY)
+    assert result.rows == 1 and result.findings == [] and result.exit_code == 0
+
+
+def test_out_pointing_at_a_file_and_a_folder_as_file_are_chinese(tmp_path):
+    path = declaration(tmp_path, [row()])
+    result = CliRunner().invoke(main, ["validate", str(path), "--out", str(path)])
+    assert result.exit_code == 2 and "应当是一个文件夹" in result.output
+    result = CliRunner().invoke(main, ["validate", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "文件夹" in result.output and "F01" in result.output

@@ -95,7 +95,7 @@ def rules() -> None:
 
 
 @rules.command("check")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出结果。 Print JSON to stdout.")
 def rules_check(path: Path, as_json: bool) -> None:
     """检查征缴规则表（R01–R07 等）。退出码：0 无错误，1 有错误，2 文件无法使用。
@@ -154,10 +154,10 @@ def _progress(path: Path):
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--rules", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="征缴规则表；不给则用自带的示例规则表。 Rule table.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
               help="结果文件夹，默认与输入文件相同。 Output folder (default: next to the input).")
 @click.option("--settings", "settings_path", type=click.Path(exists=True, path_type=Path),
               help="设置文件 xlflow.toml 或工作目录。 Settings file or workspace.")
@@ -174,6 +174,8 @@ def validate(files: tuple[Path, ...], rules: Path | None, out_dir: Path | None,
     from xlflow import opening
     from xlflow.settings import load_settings
 
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise XlflowError(f"--out 应当是一个文件夹，但 {out_dir} 是一个文件。请换一个文件夹名。")
     settings = load_settings(settings_path)
     # The first file is parsed in the background while pandas, pandera and the rule table load.
     opening.prefetch(files[0], settings.limits())

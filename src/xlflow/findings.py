@@ -17,6 +17,7 @@ import numpy as np
 from xlflow.paths import data_dir
 
 SEVERITIES = ("error", "warning", "fixed")
+QUOTE_CHARS = 60  # the longest value quoted in a message
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ def make(
     """Build a finding of ``code``; ``params`` fill the message template."""
     info = catalogue()[code]
     shown = None if value is None else str(value)
+    if shown is not None and len(shown) > QUOTE_CHARS:  # a 40,000-character cell is not quoted whole
+        shown = shown[:QUOTE_CHARS] + "…"
     message = render(code, column=column, value=shown, **params)
     return Finding(code, info.severity, message, row, column, cell, shown)
 
@@ -139,6 +142,25 @@ class Findings:
         out = Findings(items)
         out += self
         return out
+
+    def drop_at(self, cells: set[tuple[int, str]], keep: tuple[str, ...]) -> None:
+        """Remove findings at ``cells`` ((row, column letter)) except those of codes ``keep``: a cell
+        already reported for what it is (an Excel error value) gets no second, misleading finding."""
+        if not cells:
+            return
+        letters = {letter for _, letter in cells}
+        blocks = []
+        for b in self._blocks:
+            if b.code not in keep and b.letter in letters:
+                hit = np.array([(int(r), b.letter) in cells for r in b.rows], dtype=bool)
+                if hit.any():
+                    params = {k: (v[~hit] if isinstance(v, np.ndarray) and v.shape == b.rows.shape else v)
+                              for k, v in b.params.items()}
+                    b = FindingBlock(b.code, b.column, b.letter, b.rows[~hit], np.asarray(b.values)[~hit], params)
+            if len(b):
+                blocks.append(b)
+        self._blocks = blocks
+        self._order = None
 
     def sort(self, key=None) -> None:
         """Kept for list compatibility: findings are always read in row, cell, code order."""

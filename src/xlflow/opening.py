@@ -60,6 +60,7 @@ class SheetScan:
     max_row: int = 0
     max_col: int = 0  # 1-based
     formula_blank: set[tuple[int, int]] = field(default_factory=set)
+    error_cells: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) → "#N/A"
 
     @property
     def span(self) -> int:
@@ -75,6 +76,7 @@ def _col_number(letters: bytes) -> int:
 
 _LAST_ROW = re.compile(rb'<row [^>]*?r="([0-9]+)"')
 _CELL_REF = re.compile(rb'<c [^>]*?\br="([A-Z]{1,3})([0-9]+)"')
+_ERROR_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]+)"[^>]*?t="e"[^>]*>.*?<v>(#[A-Z0-9/!?]{1,7})</v>', re.S)
 _FAR_ROW = re.compile(rb'r="[A-Z]{0,3}([0-9]{7,})"')  # row 1,000,000 or below
 
 
@@ -136,6 +138,9 @@ def _scan_block(scan: SheetScan, data: bytes) -> None:
             scan.max_row = max(scan.max_row, int(m.group(1)))
     if _has_formula(data, len(data)):
         scan.formula_blank |= _scan_cells(data)
+    if b't="e"' in data:
+        for m in _ERROR_CELL.finditer(data):
+            scan.error_cells[(int(m.group(2)), _col_number(m.group(1)) - 1)] = m.group(3).decode("ascii", "replace")
 
 
 def _read_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> int:
@@ -199,6 +204,8 @@ def column_letter_of(number: int) -> str:
 
 def _sniff(path: Path, limits: Limits) -> tuple[str, dict[str, SheetScan]]:
     """('zip', 'ole' or 'text', worksheet scans of a zip); refuses what cannot be a spreadsheet."""
+    if path.is_dir():
+        raise UnreadableWorkbook("这是一个文件夹，不是文件。请给出要检查的表格文件")
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -238,6 +245,8 @@ class RawSheet:
     _rows: Any  # callable → iterator of lists
     formula_blank: frozenset[tuple[int, int]] = frozenset()  # (Excel row, column) of C11 cells
     is_csv: bool = False  # a CSV has no room for the header block above the table
+    error_cells: dict[tuple[int, int], str] = field(default_factory=dict)  # (Excel row, column) → "#N/A"
+    hidden: bool = False
 
     def rows(self) -> Iterator[list[Any]]:
         return self._rows()
@@ -251,7 +260,12 @@ def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
             dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
         except csv.Error:
             dialect = csv.excel
-        rows = list(csv.reader(io.StringIO(text), dialect))
+        csv.field_size_limit(max(csv.field_size_limit(), 16 * 2**20))  # long cells become C12, not a crash
+        try:
+            rows = list(csv.reader(io.StringIO(text), dialect))
+        except csv.Error as exc:
+            raise UnreadableWorkbook("CSV 文件格式有误（引号不配对或单元格过长），"
+                                     "请用 Excel 打开后另存为 .xlsx") from exc
         return [RawSheet(path.stem, 0, 0, lambda: iter(rows), is_csv=True)]
     try:
         parts = sheet_parts(path) if kind == "zip" else {}
@@ -264,10 +278,10 @@ def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
             # iter_rows yields every row from the sheet's first (blank rows above the table included)
             # but only the columns from the first used one: the row offset is 0, the column offset is not.
             start = sheet.start or (0, 0)
-            blank = scans.get(parts.get(meta.name), SheetScan()).formula_blank
-            sheets.append(
-                RawSheet(meta.name, 0, start[1], lambda s=sheet: iter(s.iter_rows()), frozenset(blank))
-            )
+            scan = scans.get(parts.get(meta.name), SheetScan())
+            sheets.append(RawSheet(meta.name, 0, start[1], lambda s=sheet: iter(s.iter_rows()),
+                                   frozenset(scan.formula_blank), error_cells=scan.error_cells,
+                                   hidden=str(meta.visible) not in ("SheetVisibleEnum.Visible", "Visible")))
         return sheets
     except calamine.PasswordError as exc:
         raise UnreadableWorkbook("文件设置了打开密码（已加密），请去掉密码后另存再提交") from exc

@@ -18,7 +18,9 @@ import pandas as pd
 
 from xlflow.findings import column_letter
 from xlflow.kinds import KindSpec, all_specs
-from xlflow.opening import DEFAULT_LIMITS, Limits, RawSheet, open_sheets
+from xlflow.opening import DEFAULT_LIMITS, MAX_CELL_CHARS, Limits, RawSheet, open_sheets
+
+CUT_NOTE = "……（超过单元格上限，已截断）"
 
 MAX_HEAD_ROWS = 5_000  # rows searched for the header row, blank ones included
 
@@ -56,6 +58,9 @@ class Table:
     formula_blank: frozenset[tuple[int, int]] = frozenset()  # (row, column) of formulas with no value
     is_csv: bool = False
     title_rows: list[list[str]] = field(default_factory=list)  # rows above the header, as text
+    error_cells: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) → "#N/A"
+    long_cells: dict[tuple[int, int], int] = field(default_factory=dict)  # (row, column) → characters
+    hidden_tables: list[tuple[str, str]] = field(default_factory=list)  # (sheet, kind title) of hidden sheets
 
     def text(self, key: str) -> pd.Series:
         return self.frame[self.keys[key]]
@@ -124,23 +129,40 @@ def _score(spec: KindSpec, headers: list[str]) -> tuple[float, int]:
 
 
 def _detect(sheets: list[RawSheet], specs: list[KindSpec], limits: Limits):
+    """The best header row of any sheet: visible sheets first, then the best score. Also returns the
+    hidden sheets that hold a table (reported as F08, never chosen silently over a visible one)."""
     best = None
+    hidden = []
     for sheet in sheets:
-        head = []
-        filled = 0
-        for row in sheet.rows():  # blank rows above the table do not count
-            head.append(row)
-            filled += any(v not in ("", None) for v in row)
-            if filled >= limits.header_scan_rows or len(head) >= MAX_HEAD_ROWS:
-                break
-        for i, row in enumerate(head):
-            if not any(v not in ("", None) for v in row):
-                continue
-            headers = [header_text(v) for v in row]
-            for spec in specs:
-                score = _score(spec, headers)
-                if score[0] >= 0.5 and score[1] >= 3 and (best is None or score > best[0]):
-                    best = (score, spec, sheet, i, head)
+        found = _best_in_sheet(sheet, specs, limits)
+        if found is None:
+            continue
+        if sheet.hidden:
+            hidden.append((sheet.name, found[1].title))
+        ranked = (not sheet.hidden, *found[0])
+        if best is None or ranked > best[0]:
+            best = (ranked, *found[1:])
+    return best, hidden
+
+
+def _best_in_sheet(sheet: RawSheet, specs: list[KindSpec], limits: Limits):
+    """(score, spec, sheet, header row index, rows read) of the sheet's best header row, or None."""
+    best = None
+    head = []
+    filled = 0
+    for row in sheet.rows():  # blank rows above the table do not count
+        head.append(row)
+        filled += any(v not in ("", None) for v in row)
+        if filled >= limits.header_scan_rows or len(head) >= MAX_HEAD_ROWS:
+            break
+    for i, row in enumerate(head):
+        if not any(v not in ("", None) for v in row):
+            continue
+        headers = [header_text(v) for v in row]
+        for spec in specs:
+            score = _score(spec, headers)
+            if score[0] >= 0.5 and score[1] >= 3 and (best is None or score > best[0]):
+                best = (score, spec, sheet, i, head)
     return best
 
 
@@ -150,17 +172,42 @@ def read_table(
     """Find the header row of a known kind in any sheet and read its table as text."""
     sheets = open_sheets(path, limits)
     specs = kinds or all_specs()
-    found = _detect(sheets, specs, limits)
+    found, hidden = _detect(sheets, specs, limits)
     if found is None:
         wanted = "、".join(s.title for s in specs)
         raise KindNotRecognised(f"应为：{wanted}")
     _, spec, sheet, head_index, head = found
-    return _build_table(spec, sheet, head_index, head, limits)
+    table = _build_table(spec, sheet, head_index, head, limits)
+    table.hidden_tables = [(name, title) for name, title in hidden if name != sheet.name]
+    if sheet.hidden:
+        table.hidden_tables.insert(0, (sheet.name, spec.title))
+    return table
+
+
+def _second_header_row(spec: KindSpec, head, head_index: int) -> list[str] | None:
+    """The row under a two-row (merged) header: every filled cell is a column name of the kind."""
+    if head_index + 1 >= len(head):
+        return None
+    names = _name_index(spec)
+    below = [header_text(v) for v in head[head_index + 1]]
+    filled = [t for t in below if t]
+    if filled and all(t in names for t in filled):
+        return below
+    return None
 
 
 def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -> Table:
     headers = [header_text(v) for v in head[head_index]]
+    raw_cells = [cell_text(v) for v in head[head_index]]
     names = _name_index(spec)
+    second = _second_header_row(spec, head, head_index)
+    if second is not None:  # e.g. 缴费金额 merged over 个人缴费 … 合计 on the row below
+        width = max(len(headers), len(second))
+        headers = [(second[c] if c < len(second) and second[c] else (headers[c] if c < len(headers) else ""))
+                   for c in range(width)]
+        below = [cell_text(v) for v in head[head_index + 1]]
+        raw_cells = [(below[c] if c < len(below) and below[c] else (raw_cells[c] if c < len(raw_cells) else ""))
+                     for c in range(width)]
     keys: dict[str, int] = {}
     duplicates: dict[str, list[int]] = {}
     for col, text in enumerate(headers):
@@ -174,11 +221,12 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
     offset = sheet.first_col
     keys = {k: c + offset for k, c in keys.items()}
     headers = [""] * offset + headers
-    raw = [""] * offset + [cell_text(v) for v in head[head_index]]
+    raw = [""] * offset + raw_cells
     title_rows = [[cell_text(v) for v in row] for row in head[:head_index]]
     seq = keys.get("seq")
-    frame, numeric = _read_body(sheet, head_index, len(headers), offset, limits, seq)
-    header_row = sheet.first_row + head_index + 1
+    body_index = head_index + (1 if second is not None else 0)
+    frame, numeric, long_cells = _read_body(sheet, body_index, len(headers), offset, limits, seq)
+    header_row = sheet.first_row + body_index + 1
     frame.index = frame.index + header_row + 1
     numeric.index = frame.index
     table = Table(
@@ -195,7 +243,9 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
         title_rows=title_rows,
         formula_blank=sheet.formula_blank,
         is_csv=sheet.is_csv,
+        long_cells={(r + header_row + 1, c): n for (r, c), n in long_cells.items()},
     )
+    _apply_error_cells(table, sheet.error_cells)
     table.header_values = _header_values(spec, head[:head_index], sheet)
     return table
 
@@ -204,6 +254,7 @@ def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits
     """Rows below the header → (text frame, numeric mask), column-wise and chunked for memory."""
     text_chunks: list[pd.DataFrame] = []
     num_chunks: list[pd.DataFrame] = []
+    long_cells: dict[tuple[int, int], int] = {}
     rows = sheet.rows()
     for _ in range(head_index + 1):
         next(rows, None)
@@ -216,7 +267,7 @@ def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits
                 break
         if not chunk:
             break
-        text, num = _convert_chunk(chunk, width - offset, offset, start)
+        text, num = _convert_chunk(chunk, width - offset, offset, start, long_cells)
         text_chunks.append(text)
         num_chunks.append(num)
         start += len(chunk)
@@ -225,21 +276,23 @@ def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits
     if not text_chunks:
         cols = range(width)
         return (pd.DataFrame({c: pd.Series(dtype=object) for c in cols}),
-                pd.DataFrame({c: pd.Series(dtype=bool) for c in cols}))
+                pd.DataFrame({c: pd.Series(dtype=bool) for c in cols}), long_cells)
     frame = pd.concat(text_chunks)
     numeric = pd.concat(num_chunks)
     # A row whose only filled cell is 序号 (a pre-numbered sheet) is blank too.
     blank = (frame.drop(columns=[seq]) if seq is not None else frame).eq("").all(axis=1)
-    return frame[~blank], numeric[~blank]
+    return frame[~blank], numeric[~blank], long_cells
 
 
-def _convert_chunk(chunk: list[list[Any]], width: int, offset: int, start: int):
+def _convert_chunk(chunk: list[list[Any]], width: int, offset: int, start: int, long_cells: dict):
     width = max(width, max(len(r) for r in chunk))
     padded = [r if len(r) == width else list(r) + [""] * (width - len(r)) for r in chunk]
     text_cols = {}
     num_cols = {}
     for i, column in enumerate(zip(*padded, strict=True)):
-        text_cols[i + offset], num_cols[i + offset] = _convert_column(column)
+        text_cols[i + offset], num_cols[i + offset], long = _convert_column(column)
+        if long:
+            _cut_long(text_cols[i + offset], i + offset, start, long_cells)
     index = pd.RangeIndex(start, start + len(chunk))
     for c in range(offset):
         text_cols[c] = [""] * len(chunk)
@@ -256,15 +309,39 @@ def _convert_chunk(chunk: list[list[Any]], width: int, offset: int, start: int):
     return text, num
 
 
-def _convert_column(column: tuple) -> tuple[Any, Any]:
-    """Raw cells → (texts, numeric mask or None). Distinct values are converted once."""
+def _cut_long(texts, column: int, start: int, long_cells: dict) -> None:
+    """Text past Excel's cell limit is cut (with a note) and remembered for C12."""
+    for r, t in enumerate(texts):
+        if isinstance(t, str) and len(t) >= MAX_CELL_CHARS:
+            long_cells[(start + r, column)] = len(t) if len(t) > MAX_CELL_CHARS else f"至少 {MAX_CELL_CHARS}"
+            texts[r] = t[: MAX_CELL_CHARS - len(CUT_NOTE)] + CUT_NOTE
+
+
+def _apply_error_cells(table: Table, error_cells: dict[tuple[int, int], str]) -> None:
+    """Excel error values (#N/A …) read as empty: put back what the clerk sees, for C13 and the outputs."""
+    for (row, col), text in error_cells.items():
+        if row in table.frame.index and col in table.frame.columns:
+            table.frame.at[row, col] = text
+            table.error_cells[(row, col)] = text
+
+
+def _too_long(texts) -> bool:
+    # calamine cuts longer text to exactly the limit: a cell of that length was longer in the file
+    return max(map(len, texts), default=0) >= MAX_CELL_CHARS
+
+
+def _convert_column(column: tuple) -> tuple[Any, Any, bool]:
+    """Raw cells → (texts, numeric mask or None, any text past Excel's cell limit). Distinct values
+    are converted once."""
     types = set(map(type, column))
     if types == {str}:
         # calamine makes a new str for every cell: share one object per distinct value (memory).
         codes, uniques = pd.factorize(np.array(column, dtype=object))
-        return np.asarray(uniques, dtype=object)[codes], None
+        uniques = np.asarray(uniques, dtype=object)
+        return uniques[codes], None, _too_long(uniques)
     if bool in types:  # True == 1 would merge with 1 when factorised: convert cell by cell
-        return [cell_text(v) for v in column], [type(v) in (int, float) for v in column]
+        texts = [cell_text(v) for v in column]
+        return texts, [type(v) in (int, float) for v in column], _too_long(texts)
     codes, uniques = pd.factorize(np.array(column, dtype=object))
     uniques = np.asarray(uniques, dtype=object)
     numbers = np.array([type(u) in (int, float) for u in uniques], dtype=bool)
@@ -274,7 +351,7 @@ def _convert_column(column: tuple) -> tuple[Any, Any]:
     whole = numbers & (values == np.floor(values)) & (np.abs(values) < 1e15)
     texts[whole] = values[whole].astype(np.int64).astype(str)
     texts[~whole] = [cell_text(u) for u in uniques[~whole]]
-    return np.append(texts, "")[codes], np.append(numbers, False)[codes]
+    return np.append(texts, "")[codes], np.append(numbers, False)[codes], _too_long(texts[~whole])
 
 
 def _header_values(spec: KindSpec, rows: list[list[Any]], sheet: RawSheet) -> dict:

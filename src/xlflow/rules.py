@@ -16,7 +16,14 @@ from xlflow.findings import Finding, make
 from xlflow.kinds import AMOUNT_KEYS, kind_spec
 from xlflow.normalise import Vocabulary, normalise
 from xlflow.opening import DEFAULT_LIMITS, Limits
-from xlflow.validation.engine import cell_findings, fix_findings, parse_column, read_for_check
+from xlflow.validation.engine import (
+    cell_findings,
+    error_value_cells,
+    fix_findings,
+    parse_column,
+    read_for_check,
+    sheet_findings,
+)
 from xlflow.validation.result import CheckResult
 from xlflow.validation.schemas import row_schema, schema_failures
 
@@ -137,6 +144,8 @@ def check_rules(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[CheckResul
         for r, t in zip(rules["row"], rules.itertuples(), strict=True)
     ]
     findings += table_checks(rules, table)
+    findings += sheet_findings(table)
+    findings.drop_at(error_value_cells(table), keep=("C13",))
     bad_rows = set(findings.rows_of(severity="error").tolist())
     usable = rules[~rules["row"].isin(bad_rows)].reset_index(drop=True)
     usable = usable.astype({k: "int64" for k in AMOUNT_KEYS})

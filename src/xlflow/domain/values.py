@@ -18,6 +18,8 @@ def parse_amount(text: str, signed: bool = False) -> tuple[int | None, str | Non
     if not _AMOUNT.match(text):
         return None, "不是数字"
     whole, _, frac = text.lstrip("+-").partition(".")
+    if len(whole.lstrip("0")) > 12:  # more than a hundred billion yuan: also past int() limits for huge texts
+        return None, "数值过大"
     frac = frac.rstrip("0")
     if len(frac) > 2:
         return None, "超过两位小数"

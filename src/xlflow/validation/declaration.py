@@ -17,7 +17,13 @@ from xlflow.normalise import Vocabulary, normalise
 from xlflow.reading import Table
 from xlflow.rules import RuleBook
 from xlflow.settings import Settings
-from xlflow.validation.engine import cell_findings, fix_findings, parse_column
+from xlflow.validation.engine import (
+    cell_findings,
+    error_value_cells,
+    fix_findings,
+    parse_column,
+    sheet_findings,
+)
 from xlflow.validation.schemas import row_schema, schema_failures
 
 _SCIENTIFIC = r"^[0-9](\.[0-9]+)?[eE]\+?[0-9]+$"
@@ -135,6 +141,8 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
     fills, amounts = _fill_and_compare(table, values, cents, rule, keyed & ~no_rule, findings)
     findings += fill_findings(fills, table)
     findings += _duplicates(table, values, year, rule, settings)
+    findings += sheet_findings(table)
+    findings.drop_at(error_value_cells(table), keep=("C13", "P05", "P06"))
     return Checked(table, values, findings, fixes, amounts, fills)
 
 

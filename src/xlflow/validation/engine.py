@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xlflow.findings import FindingBlock, column_letter, make
+from xlflow.findings import Finding, FindingBlock, column_letter, make
 from xlflow.kinds import KindSpec
 from xlflow.opening import Limits, UnreadableWorkbook
 from xlflow.reading import KindNotRecognised, Table, read_table
@@ -87,3 +87,24 @@ def cell_findings(
         extra[k] = v.reindex(rows).to_numpy(dtype=object) if isinstance(v, pd.Series) else v
     return [FindingBlock(code, col.header, column_letter(table.keys[key]), rows.to_numpy(dtype=np.int64),
                          values, extra)]
+
+
+def sheet_findings(table: Table) -> list[FindingBlock | Finding]:
+    """What the reader saw in the sheet itself: Excel error values (C13), text past the cell limit
+    (C12), tables on hidden sheets (F08)."""
+    out: list[FindingBlock | Finding] = []
+    for sheet, title in table.hidden_tables:
+        out.append(make("F08", value=sheet, detail=title))
+    for code, cells in (("C13", table.error_cells), ("C12", table.long_cells)):
+        by_column: dict[int, list[tuple[int, object]]] = {}
+        for (row, col), shown in sorted(cells.items()):
+            by_column.setdefault(col, []).append((row, shown))
+        for col, items in by_column.items():
+            header = table.headers[col] if col < len(table.headers) and table.headers[col] else column_letter(col)
+            out.append(FindingBlock(code, header, column_letter(col), np.array([r for r, _ in items], dtype=np.int64),
+                                    np.array([str(v) for _, v in items], dtype=object), {}))
+    return out
+
+
+def error_value_cells(table: Table) -> set[tuple[int, str]]:
+    return {(row, column_letter(col)) for row, col in table.error_cells}
