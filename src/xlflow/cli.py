@@ -200,7 +200,7 @@ def validate(files: tuple[Path, ...], rules: Path | None, out_dir: Path | None,
         else:
             click.echo(f"{path.name}：{result.summary_line()}", err=True)
             for out in result.outputs.values():
-                for one in out if isinstance(out, list) else [out]:
+                for one in out if isinstance(out, list) else [out] if out else []:
                     click.echo(f"  {one}", err=True)
         worst = max(worst, result.exit_code)
     sys.exit(worst)

@@ -242,6 +242,10 @@ class Findings:
         rows = np.unique(np.concatenate(parts).astype(np.int64))
         return rows[rows >= 0]
 
+    def file_level(self) -> list[Finding]:
+        """The findings about the file or its header block (no data row)."""
+        return [self._finding(i, 0) for i, b in enumerate(self._blocks) if "_message" in b.params and b.rows[0] < 0]
+
     def cells_of(self, severity: str) -> dict[str, np.ndarray]:
         """{column letter: rows} of the cells that have a finding of ``severity``."""
         parts: dict[str, list[np.ndarray]] = {}

@@ -92,9 +92,10 @@ def process_workbook(
     """
     step = progress or (lambda stage: None)
     settings = settings or Settings()
-    today = today or dt.date.today()
+    now = dt.datetime.now().replace(microsecond=0)  # the one reading of the clock; below it, ``today``
+    today = today or now.date()
     path = Path(path)
-    result = CheckResult(file=str(path), kind=None)
+    result = CheckResult(file=str(path), kind=None, checked_at=dt.datetime.combine(today, now.time()))
     step(STAGES[0])
     table = read_for_check(path, [kind_spec("declaration")], settings.limits(), result)
     outputs = output_paths(path, out_dir)
@@ -113,12 +114,16 @@ def process_workbook(
         step(STAGES[2])
         parts = _write_corrected_parts(checked, outputs["corrected"], split_rows, path)
         step(STAGES[3])
-        _atomic(outputs["errors"], lambda p: write_errors(checked, p))
+        if len(checked.error_rows):
+            _atomic(outputs["errors"], lambda p: write_errors(checked, p))
+        else:  # nothing to fix: no error workbook, and none left from an earlier run of this file
+            outputs["errors"].unlink(missing_ok=True)
+            outputs["errors"] = None
         step(STAGES[4])
         _atomic(outputs["summary"], lambda p: write_summary(result, checked, p, book))
     except OSError as exc:
         raise OutputError(f"无法写出结果文件到 {outputs['corrected'].parent}：{exc.strerror}") from exc
-    result.outputs = {k: str(v) for k, v in outputs.items()}
+    result.outputs = {k: (str(v) if v else None) for k, v in outputs.items()}
     if parts != [outputs["corrected"]]:
         result.outputs["corrected"] = [str(p) for p in parts]
     return result

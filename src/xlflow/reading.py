@@ -61,6 +61,7 @@ class Table:
     error_cells: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) → "#N/A"
     long_cells: dict[tuple[int, int], int] = field(default_factory=dict)  # (row, column) → characters
     hidden_tables: list[tuple[str, str]] = field(default_factory=list)  # (sheet, kind title) of hidden sheets
+    first_col: int = 0  # sheet column of the first column read (title rows start there)
 
     def text(self, key: str) -> pd.Series:
         return self.frame[self.keys[key]]
@@ -244,6 +245,7 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
         formula_blank=sheet.formula_blank,
         is_csv=sheet.is_csv,
         long_cells={(r + header_row + 1, c): n for (r, c), n in long_cells.items()},
+        first_col=offset,
     )
     _apply_error_cells(table, sheet.error_cells)
     table.header_values = _header_values(spec, head[:head_index], sheet)
@@ -362,8 +364,8 @@ def _header_values(spec: KindSpec, rows: list[list[Any]], sheet: RawSheet) -> di
         for c, text in enumerate(texts):
             bare = header_text(text).rstrip(":：")
             inline = re.match(r"^(.+?)[*＊]?\s*[:：]\s*(.+)$", text)
-            if bare in labels:
-                value, cell = "", None
+            if bare in labels:  # an empty value is looked for in the cell right of the label
+                value, cell = "", f"{column_letter(c + 1 + sheet.first_col)}{r + sheet.first_row + 1}"
                 for c2 in range(c + 1, len(texts)):
                     if header_text(texts[c2]).rstrip(":：") in labels:
                         break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from functools import partial
@@ -88,8 +89,11 @@ def rules_vocabulary(identities: list[str] | None = None) -> Vocabulary:
     )
 
 
-def check_rules(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[CheckResult, RuleBook | None]:
+def check_rules(
+    path: Path, limits: Limits = DEFAULT_LIMITS, today: dt.date | None = None
+) -> tuple[CheckResult, RuleBook | None]:
     """Validate a rule table; the RuleBook holds its rows without errors (None if unusable)."""
+    today = today or dt.date.today()
     spec = kind_spec("rules")
     result = CheckResult(file=str(path), kind="rules")
     table = read_for_check(Path(path), [spec], limits, result)
@@ -113,7 +117,7 @@ def check_rules(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[CheckResul
         months[key], problem = parse_column(frame[key], parse_month)
         findings += cell_findings(table, key, problem.notna(), "R04", frame[key], detail=problem)
     allowed = {"hukou": list(vocab.HUKOU), "tier": list(vocab.TIERS)}
-    failures = schema_failures(row_schema(spec, allowed), checked)
+    failures = schema_failures(row_schema(spec, allowed, today.year), checked)
     for key, code, group in _grouped(failures):
         mask = frame.index.isin(group["row"])
         shown = frame[key]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from xlflow.findings import catalogue, column_letter
-from xlflow.outputs.layout import TEXT_FORMAT_TYPES, head_rows, output_columns, text_columns, widths
+from xlflow.outputs.layout import TEXT_FORMAT_TYPES, head_rows, header_marks, output_columns, text_columns, widths
 from xlflow.outputs.xlsxfast import MAX_SHEET_ROWS, Column, Sheet, Style, cell_row, render_rows, write_workbook
 from xlflow.validation.declaration import Checked
 
@@ -60,9 +60,17 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None) 
         if key in fills:
             fixed_rows = np.concatenate([fixed_rows, fills[key][0]])
         marked = np.isin(row_numbers.astype(np.int64), fixed_rows)
-        data.append(Column(source.to_numpy()[positions], number, plain, marked if marked.any() else None, changed,
-                           plain=kind in VOUCHED_TYPES))
-    heads = head_rows(table, columns)
+        data.append(
+            Column(
+                source.to_numpy()[positions],
+                number,
+                plain,
+                marked if marked.any() else None,
+                changed,
+                plain=kind in VOUCHED_TYPES,
+            )
+        )
+    heads = head_rows(table, columns, marked=header_marks(checked.findings.file_level()))
     first = len(heads) + 1
     body = Sheet(
         name=table.spec.title[:31],
@@ -74,7 +82,7 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None) 
         freeze_rows=len(heads),
     )
     out_rows = pd.Series(np.arange(first, first + len(rows)), index=rows)
-    write_workbook(path, [body, *_change_log(fixes, fills, table, out_rows)])
+    write_workbook(path, [body, *_change_log(fixes, fills, table, out_rows, columns)])
     return len(rows)
 
 
@@ -109,22 +117,35 @@ def _grouped_fills(fills: dict, rows_kept: np.ndarray, headers: dict, letters: d
         firsts.append(letters[filled[0]])
         lasts.append(letters[filled[-1]])
     pick = lambda values: np.array(values, dtype=object)[inverse]  # noqa: E731
-    return pd.DataFrame({"row": rows, "column": pick(column), "first": pick(firsts), "last": pick(lasts),
-                         "before": "", "after": pick(after), "code": "X06"})
+    return pd.DataFrame(
+        {
+            "row": rows,
+            "column": pick(column),
+            "first": pick(firsts),
+            "last": pick(lasts),
+            "before": "",
+            "after": pick(after),
+            "code": "X06",
+        }
+    )
 
 
-def _log_entries(fixes: pd.DataFrame, fills: dict, rows_kept: np.ndarray, table) -> pd.DataFrame:
-    """row, column, first and last column letter, before, after, code: one line per change."""
+def _log_entries(fixes: pd.DataFrame, fills: dict, rows_kept: np.ndarray, table, columns: list[int]) -> pd.DataFrame:
+    """row, column, first and last column letter (in this workbook), before, after, code: one line per change."""
     headers = {c.key: c.header for c in table.spec.columns}
-    letters = {k: column_letter(c) for k, c in table.keys.items()}
+    letters = {k: column_letter(columns.index(c)) for k, c in table.keys.items() if c in columns}
     others = fixes
-    plain = pd.DataFrame({"row": others["row"].to_numpy(dtype=np.int64),
-                          "column": others["key"].map(headers).to_numpy(dtype=object),
-                          "first": others["key"].map(letters).to_numpy(dtype=object),
-                          "last": others["key"].map(letters).to_numpy(dtype=object),
-                          "before": others["before"].to_numpy(dtype=object),
-                          "after": others["after"].to_numpy(dtype=object),
-                          "code": others["code"].to_numpy(dtype=object)})
+    plain = pd.DataFrame(
+        {
+            "row": others["row"].to_numpy(dtype=np.int64),
+            "column": others["key"].map(headers).to_numpy(dtype=object),
+            "first": others["key"].map(letters).to_numpy(dtype=object),
+            "last": others["key"].map(letters).to_numpy(dtype=object),
+            "before": others["before"].to_numpy(dtype=object),
+            "after": others["after"].to_numpy(dtype=object),
+            "code": others["code"].to_numpy(dtype=object),
+        }
+    )
     if fills:
         plain = pd.concat([plain, _grouped_fills(fills, rows_kept, headers, letters)], ignore_index=True)
     return plain.sort_values("row", kind="stable").reset_index(drop=True)
@@ -143,10 +164,10 @@ class _Lazy:
         return self.make(*part.indices(self.n)[:2])
 
 
-def _change_log(fixes: pd.DataFrame, fills: dict, table, out_rows: pd.Series) -> list[Sheet]:
+def _change_log(fixes: pd.DataFrame, fills: dict, table, out_rows: pd.Series, columns: list[int]) -> list[Sheet]:
     """The 修改记录 sheet(s): one line per change, cells named as in this workbook; split over sheets
     past Excel's row limit."""
-    entries = _log_entries(fixes, fills, out_rows.index.to_numpy(dtype=np.int64), table)
+    entries = _log_entries(fixes, fills, out_rows.index.to_numpy(dtype=np.int64), table, columns)
     names = {code: info.name for code, info in catalogue().items()}
     rows = entries["row"].to_numpy(dtype=np.int64)
     here = out_rows.reindex(rows).to_numpy(dtype=np.int64)
@@ -174,15 +195,19 @@ def _change_log(fixes: pd.DataFrame, fills: dict, table, out_rows: pd.Series) ->
     sheets = []
     for part, start in enumerate(range(0, max(n, 1), per_sheet), start=1):
         stop = min(start + per_sheet, n)
-        sliced = [Column(_Lazy(stop - start, lambda a, b, c=c, s=start: c.values[s + a:s + b]), c.number)
-                  for c in columns]
-        sheets.append(Sheet(
-            name=CHANGE_LOG if part == 1 else f"{CHANGE_LOG}{part}",
-            rows=itertools.chain([cell_row(1, [(h, Style.HEADER) for h, _ in LOG_HEADERS])],
-                                 render_rows(2, sliced, stop - start)),
-            last_row=stop - start + 1,
-            last_col=len(LOG_HEADERS) - 1,
-            widths=[w for _, w in LOG_HEADERS],
-            freeze_rows=1,
-        ))
+        sliced = [
+            Column(_Lazy(stop - start, lambda a, b, c=c, s=start: c.values[s + a : s + b]), c.number) for c in columns
+        ]
+        sheets.append(
+            Sheet(
+                name=CHANGE_LOG if part == 1 else f"{CHANGE_LOG}{part}",
+                rows=itertools.chain(
+                    [cell_row(1, [(h, Style.HEADER) for h, _ in LOG_HEADERS])], render_rows(2, sliced, stop - start)
+                ),
+                last_row=stop - start + 1,
+                last_col=len(LOG_HEADERS) - 1,
+                widths=[w for _, w in LOG_HEADERS],
+                freeze_rows=1,
+            )
+        )
     return sheets

@@ -9,7 +9,7 @@ import numpy as np
 
 from xlflow.findings import Findings, column_letter
 from xlflow.opening import MAX_CELL_CHARS
-from xlflow.outputs.layout import FEEDBACK_HEADER, head_rows, output_columns, text_columns, widths
+from xlflow.outputs.layout import FEEDBACK_HEADER, head_rows, header_marks, output_columns, text_columns, widths
 from xlflow.outputs.xlsxfast import Column, Sheet, Style, render_rows, write_workbook
 from xlflow.validation.declaration import Checked
 
@@ -59,7 +59,9 @@ def write_errors(checked: Checked, path: Path) -> int:
         plain, bad = (Style.TEXT, Style.BAD_TEXT) if c in texts else (Style.NONE, Style.BAD)
         data.append(Column(values, number, plain, marked if marked.any() else None, bad))
     data.append(Column(Feedback(checked.findings, row_numbers), False, Style.FEEDBACK))
-    heads = head_rows(table, columns, extra_headers=(FEEDBACK_HEADER,))
+    heads = head_rows(
+        table, columns, extra_headers=(FEEDBACK_HEADER,), marked=header_marks(checked.findings.file_level())
+    )
     first = len(heads) + 1
     sheet = Sheet(
         name=table.spec.title[:31],

@@ -24,16 +24,36 @@ def output_columns(table: Table) -> list[int]:
             if (h or c in known) and h != FEEDBACK_HEADER and c in table.frame.columns]
 
 
-def head_rows(table: Table, columns: list[int], extra_headers: tuple[str, ...] = ()) -> list[str]:
-    """Title / header-block rows as they were, then the header row, as rendered <row> elements."""
+def head_rows(table: Table, columns: list[int], extra_headers: tuple[str, ...] = (),
+              marked: tuple[str, ...] = ()) -> list[str]:
+    """Title / header-block rows as they were, then the header row, as rendered <row> elements.
+
+    ``marked`` are A1 cells of the header block (a required field left empty) to show in red.
+    """
+    marks = set()
+    for cell in marked:
+        letters = cell.rstrip("0123456789")
+        col = sum((ord(ch) - 64) * 26**i for i, ch in enumerate(reversed(letters))) - 1 - table.first_col
+        marks.add((int(cell[len(letters):]), col))
     rows = []
     for i, texts in enumerate(table.title_rows, start=1):
         style = Style.TITLE if i == 1 else Style.NONE
-        rows.append(cell_row(i, [(t, style if t else Style.NONE) for t in texts]))
+        width = max([len(texts)] + [c + 1 for r, c in marks if r == i])
+        cells = [(texts[c] if c < len(texts) else "", style if c < len(texts) and texts[c] else Style.NONE)
+                 for c in range(width)]
+        for r, c in marks:
+            if r == i and c >= 0:
+                cells[c] = (cells[c][0], Style.BAD)
+        rows.append(cell_row(i, cells))
     headers = [(table.raw_headers[c], Style.HEADER) for c in columns]
     headers += [(h, Style.HEADER) for h in extra_headers]
     rows.append(cell_row(len(table.title_rows) + 1, headers))
     return rows
+
+
+def header_marks(findings) -> tuple[str, ...]:
+    """Cells of the header block with a file-level error (F04: a required field left empty)."""
+    return tuple(f.cell for f in findings if f.row is None and f.cell and f.severity == "error")
 
 
 def widths(table: Table, columns: list[int]) -> list[float]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pandas as pd
 import xlsxwriter
 
+from xlflow.domain import vocab
 from xlflow.findings import catalogue
 from xlflow.kinds import AMOUNT_KEYS
 from xlflow.outputs.layout import titled_sheet
@@ -20,16 +20,25 @@ ITEM_HEADERS = {"personal": "个人缴费", "province": "省级补贴", "city": 
 SEVERITY_WORDS = {"error": "错误", "warning": "警告", "fixed": "已更正"}
 
 
-def money_table(checked: Checked) -> pd.DataFrame:
-    """Valid rows' amounts in yuan, by identity × 户口性质 × tier (the fiscal estimate)."""
+def money_table(checked: Checked, identities: list[str] | None = None) -> pd.DataFrame:
+    """Valid rows' amounts in yuan, by identity × 户口性质 × tier (the fiscal estimate), in the natural
+    order: identities as the rule table lists them (一级, 二级, 三级), then 户口性质, then tiers."""
     ok = ~checked.values.index.isin(checked.error_rows)
     values = checked.values[ok]
     amounts = checked.amounts[ok] / 100
-    frame = pd.concat([values[["identity", "hukou", "tier"]], amounts], axis=1)
-    grouped = frame.groupby(["identity", "hukou", "tier"], sort=True)
+    keys = values[["identity", "hukou", "tier"]].copy()
+    orders = {"identity": identities or [], "hukou": list(vocab.HUKOU), "tier": list(vocab.TIERS)}
+    for col, order in orders.items():
+        present = list(dict.fromkeys([*[v for v in order if v in set(keys[col])], *sorted(set(keys[col]))]))
+        keys[col] = pd.Categorical(keys[col], categories=present, ordered=True)
+    frame = pd.concat([keys, amounts], axis=1)
+    grouped = frame.groupby(["identity", "hukou", "tier"], sort=True, observed=True)
     table = grouped[list(ITEM_HEADERS)].sum().round(2)
     table.insert(0, "persons", grouped.size())
-    return table.reset_index()
+    table = table.reset_index()
+    for col in orders:
+        table[col] = table[col].astype(str)
+    return table
 
 
 def totals(checked: Checked) -> dict:
@@ -46,38 +55,52 @@ def write_summary(result: CheckResult, checked: Checked | None, path: Path, book
     money = wb.add_format({"num_format": "#,##0.00"})
     money_bold = wb.add_format({"num_format": "#,##0.00", "bold": True, "top": 1})
     title = wb.add_format({"bold": True, "font_size": 14})
-    _overview(wb, result, book, title, bold)
+    red = wb.add_format({"bold": True, "font_color": "#C00000"})
+    _overview(wb, result, checked, book, title, bold, red)
     _by_code(wb, result, header)
     if checked is not None:
-        _money(wb, checked, header, money, money_bold)
+        formats = {"header": header, "money": money, "money_bold": money_bold,
+                   "count_bold": wb.add_format({"num_format": "#,##0", "bold": True, "top": 1}),
+                   "count": wb.add_format({"num_format": "#,##0"}), "note": wb.add_format({"italic": True})}
+        _money(wb, checked, result, book.identities if book else None, formats)
     _todo(wb, header)
     wb.close()
 
 
-def _overview(wb, result: CheckResult, book, title, bold) -> None:
+def _overview(wb, result: CheckResult, checked: Checked | None, book, title, bold, red) -> None:
     ws = wb.add_worksheet("概况")
     ws.set_column(0, 0, 14)
     ws.set_column(1, 1, 70)
     ws.write_string(0, 0, "检查结果汇总", title)
-    rows = [
+    rows: list[tuple[str, object]] = []
+    problems = result.file_problems()
+    if problems:  # what stops the upload comes first
+        rows.append(("文件错误", f"{len(problems)} 处：{'、'.join(problems)}"))
+    fields = checked.table.header_values if checked is not None else {}
+    fills = result.findings.code_counts().get("X06", 0)
+    rows += [
         ("文件", Path(result.file).name),
         ("表格种类", {"declaration": "批量缴费申报表", "adjustment": "批量缴费调整登记表",
                       "rules": "征缴规则表"}.get(result.kind or "", "未识别")),
+        *[(label, fields[key].value if key in fields and fields[key].value else "（未填写）")
+          for key, label in (("unit", "申报单位"), ("clerk", "经办人"), ("date", "申报日期"))
+          if checked is not None and not checked.table.is_csv],
         ("数据行数", result.rows),
         ("通过", result.valid_rows),
         ("错误行", result.error_row_count),
         ("警告", result.count("warning")),
-        ("自动更正", result.count("fixed")),
+        ("自动更正", result.count("fixed") - fills),
+        ("补全金额", fills),
         ("征缴规则表", f"{book.source}（指纹 {book.fingerprint}）" if book else "—"),
-        ("处理时间", dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")),
+        ("处理时间", f"{result.checked_at:%Y-%m-%d %H:%M:%S}" if result.checked_at else "—"),
         ("结论", result.summary_line()),
     ]
     for i, (label, value) in enumerate(rows, start=2):
-        ws.write_string(i, 0, label, bold)
+        ws.write_string(i, 0, label, red if label == "文件错误" else bold)
         if isinstance(value, int):
             ws.write_number(i, 1, value)
         else:
-            ws.write_string(i, 1, str(value))
+            ws.write_string(i, 1, str(value), red if label == "文件错误" else None)
 
 
 def _by_code(wb, result: CheckResult, header) -> None:
@@ -102,22 +125,26 @@ def _by_code(wb, result: CheckResult, header) -> None:
         ws.insert_chart(1, 6, chart, {"x_scale": 1.3, "y_scale": 1.2})
 
 
-def _money(wb, checked: Checked, header, money, money_bold) -> None:
-    table = money_table(checked)
+def _money(wb, checked: Checked, result: CheckResult, identities, formats) -> None:
+    header, money, money_bold = formats["header"], formats["money"], formats["money_bold"]
+    table = money_table(checked, identities)
     heads = [("缴费身份", 14), ("户口性质", 10), ("缴费档次", 10), ("人数", 10)]
     ws = titled_sheet(wb, "金额汇总", heads + [(h, 13) for h in ITEM_HEADERS.values()], header)
     for i, r in enumerate(table.itertuples(index=False), start=1):
         ws.write_string(i, 0, r.identity)
         ws.write_string(i, 1, r.hukou)
         ws.write_string(i, 2, r.tier)
-        ws.write_number(i, 3, r.persons)
+        ws.write_number(i, 3, r.persons, formats["count"])
         for c, key in enumerate(ITEM_HEADERS, start=4):
             ws.write_number(i, c, getattr(r, key), money)
     last = len(table) + 1
     ws.write_string(last, 0, "合计", money_bold)
-    ws.write_number(last, 3, int(table["persons"].sum()), money_bold)
+    ws.write_number(last, 3, int(table["persons"].sum()), formats["count_bold"])
     for c, key in enumerate(ITEM_HEADERS, start=4):
         ws.write_number(last, c, round(float(table[key].sum()), 2), money_bold)
+    if result.error_row_count:
+        note = f"注：有错误的 {result.error_row_count:,} 行不计入以上金额，改正后重新检查才会计入。"
+        ws.write_string(last + 1, 0, note, formats["note"])
     # Totals per funding level (财政补贴测算), and a chart of them.
     base = last + 3
     ws.write_string(base, 0, "按资金来源合计（元）", header)

@@ -106,7 +106,7 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
         cents[key] = pd.to_numeric(parsed, errors="coerce")
 
     allowed = {"hukou": list(vocab.HUKOU), "tier": list(vocab.TIERS), "identity": book.identities}
-    failures = schema_failures(row_schema(spec, allowed), checked)
+    failures = schema_failures(row_schema(spec, allowed, today_year), checked)
     for (key, code), group in failures.groupby(["key", "code"], sort=False):
         mask = pd.Series(values.index.isin(group["row"]), index=values.index)
         if code == "ID":

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from xlflow.findings import Findings
+from xlflow.findings import Findings, catalogue
 
 JSON_FINDINGS = 1000  # findings listed in --json; the counts and the workbooks cover every one
 
@@ -19,6 +20,7 @@ class CheckResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     totals: dict[str, Any] = field(default_factory=dict)
     unusable: bool = False  # the file could not be used at all (F01/F02/F03/F05 ...)
+    checked_at: dt.datetime | None = None
 
     @property
     def error_rows(self) -> set[int]:
@@ -45,14 +47,32 @@ class CheckResult:
             return 2
         return 1 if self.has_errors else 0
 
+    def file_problems(self) -> list[str]:
+        """Short Chinese phrases for the file-level errors (the header block), for the one-line result."""
+        out = []
+        for f in self.findings.file_level():
+            if f.severity != "error":
+                continue
+            out.append(f"表头“{f.column}”未填写" if f.code == "F04" else catalogue()[f.code].name)
+        return out
+
     def summary_line(self) -> str:
         if self.unusable:
             first = next((f for f in self.findings if f.severity == "error"), None)
             return f"文件无法处理：[{first.code}] {first.message}" if first else "文件无法处理"
-        return (
+        fills = self.findings.code_counts().get("X06", 0)
+        line = (
             f"共 {self.rows:,} 条：通过 {self.valid_rows:,} 条，错误 {self.error_row_count:,} 条，"
-            f"警告 {self.count('warning'):,} 处，自动更正 {self.count('fixed'):,} 处"
+            f"警告 {self.count('warning'):,} 处，自动更正 {self.count('fixed') - fills:,} 处"
         )
+        if fills:
+            line += f"，补全金额 {fills:,} 处"
+        problems = self.file_problems()
+        if problems:
+            line += f"；文件错误 {len(problems)} 处：{'、'.join(problems)}"
+        if self.outputs and not self.outputs.get("errors"):
+            line += "；没有错误行，未生成错误数据表"
+        return line
 
     def as_json(self, max_findings: int = JSON_FINDINGS) -> dict[str, Any]:
         """The result as data; at most ``max_findings`` findings are listed (the workbooks hold all)."""

@@ -33,12 +33,21 @@ def _member_of(values: list[str]):
     return lambda series: series.isin(allowed)
 
 
-def _id_ok(series: pd.Series) -> pd.Series:
-    return inspect_ids(series.fillna(""), today_year=pd.Timestamp.now().year)["code"] == ""
+def _id_ok(today_year: int):
+    return lambda series: inspect_ids(series.fillna(""), today_year=today_year)["code"] == ""
 
 
 def _name_ok(series: pd.Series) -> pd.Series:
     return series.str.match(NAME_PATTERN).astype(bool)
+
+
+# Each row check by its name in validators/row_checks.toml: (column spec, allowed values, year) → Check.
+CHECKS = {
+    "C01": lambda col, allowed, year: pa.Check(_required, name="C01", ignore_na=False),
+    "C07": lambda col, allowed, year: pa.Check(_member_of(allowed[col.type]), name="C07"),
+    "C10": lambda col, allowed, year: pa.Check(_name_ok, name="C10"),
+    "ID": lambda col, allowed, year: pa.Check(_id_ok(year), name="ID"),
+}
 
 
 @cache
@@ -48,24 +57,19 @@ def row_checks(kind: str) -> dict[str, list[str]]:
         return tomllib.load(fh)[kind]
 
 
-def row_schema(spec: KindSpec, allowed: dict[str, list[str]]) -> pa.DataFrameSchema:
-    """The row checks of ``spec`` as one pandera schema; ``allowed`` gives each coded type's values."""
+def row_schema(spec: KindSpec, allowed: dict[str, list[str]], today_year: int) -> pa.DataFrameSchema:
+    """The row checks of ``spec`` as one pandera schema; ``allowed`` gives each coded type's values and
+    ``today_year`` the latest possible birth year of an ID."""
     columns: dict[str, pa.Column] = {}
     for key, names in row_checks(spec.kind).items():
         col = spec.column(key)
         checks = []
         for name in names:
-            if name == "C01":
-                checks.append(pa.Check(_required, name="C01", ignore_na=False))
-            elif name == "C07":
-                checks.append(pa.Check(_member_of(allowed[col.type]), name="C07"))
-            elif name == "C10":
-                checks.append(pa.Check(_name_ok, name="C10"))
-            elif name == "ID":
-                checks.append(pa.Check(_id_ok, name="ID"))
-            elif name == "R06":  # on the parsed amount, not the text
+            if name == "R06":  # on the parsed amount, not the text
                 columns[f"{key}:cents"] = pa.Column(checks=[pa.Check(lambda s: s >= 0, name="R06")],
                                                     nullable=True, required=False)
+            elif name in CHECKS:
+                checks.append(CHECKS[name](col, allowed, today_year))
             else:
                 raise ValueError(f"unknown row check {name!r} for {spec.kind}.{key}")
         columns[key] = pa.Column(checks=checks, nullable=True, required=False)
