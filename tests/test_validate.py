@@ -95,7 +95,8 @@ def test_c11_formula_without_cached_value(tmp_path, book):
 def test_p05_duplicate_person_and_year(tmp_path, book):
     result = run(tmp_path, book, [row(), row()])
     assert found(result, "P05") == [(7, "C7")]
-    assert "与第 6 行相同" in next(f.message for f in result.findings if f.code == "P05")
+    message = next(f.message for f in result.findings if f.code == "P05")
+    assert "原表第 6 行已写入“decl_更正.xlsx”第 6 行，本行请直接删除" in message
 
 
 def test_p06_overlap_keeps_larger_daijiao(tmp_path, book):

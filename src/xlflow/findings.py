@@ -162,6 +162,13 @@ class Findings:
         self._blocks = blocks
         self._order = None
 
+    def blocks(self, codes: tuple[str, ...]) -> list[FindingBlock]:
+        """The blocks of ``codes``, to amend their parameters (then call :meth:`changed`)."""
+        return [b for b in self._blocks if b.code in codes]
+
+    def changed(self) -> None:
+        self._order = None
+
     def sort(self, key=None) -> None:
         """Kept for list compatibility: findings are always read in row, cell, code order."""
 

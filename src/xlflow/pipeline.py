@@ -15,11 +15,11 @@ from xlflow.errors import OutputError
 from xlflow.findings import make
 from xlflow.kinds import kind_spec
 from xlflow.outputs.corrected import write_corrected
-from xlflow.outputs.errors import write_errors
+from xlflow.outputs.errors import passed_sheet, write_errors
 from xlflow.outputs.summary import totals, write_summary
 from xlflow.rules import RuleBook
 from xlflow.settings import Settings
-from xlflow.validation.declaration import check_declaration
+from xlflow.validation.declaration import check_declaration, describe_twins
 from xlflow.validation.engine import read_for_check
 from xlflow.validation.result import CheckResult
 
@@ -55,6 +55,12 @@ def _atomic(target: Path, write: Callable[[Path], object]) -> None:
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def _corrected_names(target: Path, rows: int, split_rows: int | None) -> list[str]:
+    if not split_rows or rows <= split_rows:
+        return [target.name]
+    return [f"{target.stem}_{n}{target.suffix}" for n in range(1, (rows + split_rows - 1) // split_rows + 1)]
 
 
 def _write_corrected_parts(checked, target: Path, split_rows: int | None, source: Path) -> list[Path]:
@@ -107,6 +113,8 @@ def process_workbook(
         result.findings.append(make("F07", value=stored, detail=book.fingerprint))
     step(STAGES[1])
     checked = check_declaration(table, book, settings, today.year)
+    names = _corrected_names(outputs["corrected"], len(table.frame) - len(checked.error_rows), split_rows)
+    describe_twins(checked, names, split_rows, outputs["errors"].name)
     result.findings = result.findings + checked.findings
     result.totals = totals(checked)
     try:
@@ -115,7 +123,7 @@ def process_workbook(
         parts = _write_corrected_parts(checked, outputs["corrected"], split_rows, path)
         step(STAGES[3])
         if len(checked.error_rows):
-            _atomic(outputs["errors"], lambda p: write_errors(checked, p))
+            _atomic(outputs["errors"], lambda p: write_errors(checked, p, passed_sheet(checked, names, split_rows)))
         else:  # nothing to fix: no error workbook, and none left from an earlier run of this file
             outputs["errors"].unlink(missing_ok=True)
             outputs["errors"] = None

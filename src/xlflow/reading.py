@@ -61,6 +61,7 @@ class Table:
     error_cells: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) → "#N/A"
     long_cells: dict[tuple[int, int], int] = field(default_factory=dict)  # (row, column) → characters
     hidden_tables: list[tuple[str, str]] = field(default_factory=list)  # (sheet, kind title) of hidden sheets
+    passed: list[tuple[str, str, str]] = field(default_factory=list)  # (ID, year, where) an error workbook carries
     first_col: int = 0  # sheet column of the first column read (title rows start there)
 
     def text(self, key: str) -> pd.Series:
@@ -179,10 +180,23 @@ def read_table(
         raise KindNotRecognised(f"应为：{wanted}")
     _, spec, sheet, head_index, head = found
     table = _build_table(spec, sheet, head_index, head, limits)
+    table.passed = _passed_rows(sheets)
     table.hidden_tables = [(name, title) for name, title in hidden if name != sheet.name]
     if sheet.hidden:
         table.hidden_tables.insert(0, (sheet.name, spec.title))
     return table
+
+
+PASSED_SHEET = "已通过记录"  # hidden sheet of an error workbook: the person-years its batch already passed
+
+
+def _passed_rows(sheets: list[RawSheet]) -> list[tuple[str, str, str]]:
+    for sheet in sheets:
+        if sheet.name == PASSED_SHEET:
+            rows = iter(sheet.rows())
+            next(rows, None)  # its header row
+            return [(cell_text(r[0]), cell_text(r[1]), cell_text(r[2])) for r in rows if len(r) >= 3 and r[0]]
+    return []
 
 
 def _second_header_row(spec: KindSpec, head, head_index: int) -> list[str] | None:

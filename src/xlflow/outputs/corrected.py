@@ -10,7 +10,16 @@ import pandas as pd
 
 from xlflow.findings import catalogue, column_letter
 from xlflow.outputs.layout import TEXT_FORMAT_TYPES, head_rows, header_marks, output_columns, text_columns, widths
-from xlflow.outputs.xlsxfast import MAX_SHEET_ROWS, Column, Sheet, Style, cell_row, render_rows, write_workbook
+from xlflow.outputs.xlsxfast import (
+    MAX_SHEET_ROWS,
+    Column,
+    LazyValues,
+    Sheet,
+    Style,
+    cell_row,
+    render_rows,
+    write_workbook,
+)
 from xlflow.validation.declaration import Checked
 
 NUMERIC_TYPES = ("year", "amount", "signed_amount")
@@ -151,19 +160,6 @@ def _log_entries(fixes: pd.DataFrame, fills: dict, rows_kept: np.ndarray, table,
     return plain.sort_values("row", kind="stable").reset_index(drop=True)
 
 
-class _Lazy:
-    """A column whose texts are made a chunk at a time (row numbers and cell names of a long log)."""
-
-    def __init__(self, n: int, make):
-        self.n, self.make = n, make
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, part: slice) -> np.ndarray:
-        return self.make(*part.indices(self.n)[:2])
-
-
 def _change_log(fixes: pd.DataFrame, fills: dict, table, out_rows: pd.Series, columns: list[int]) -> list[Sheet]:
     """The 修改记录 sheet(s): one line per change, cells named as in this workbook; split over sheets
     past Excel's row limit."""
@@ -182,10 +178,10 @@ def _change_log(fixes: pd.DataFrame, fills: dict, table, out_rows: pd.Series, co
 
     n = len(entries)
     columns = [
-        Column(_Lazy(n, lambda a, b: rows[a:b].astype(str).astype(object)), True),
-        Column(_Lazy(n, lambda a, b: here[a:b].astype(str).astype(object)), True),
+        Column(LazyValues(n, lambda a, b: rows[a:b].astype(str).astype(object)), True),
+        Column(LazyValues(n, lambda a, b: here[a:b].astype(str).astype(object)), True),
         Column(entries["column"].to_numpy(dtype=object)),
-        Column(_Lazy(n, cells)),
+        Column(LazyValues(n, cells)),
         Column(entries["before"].astype(str).to_numpy(dtype=object)),
         Column(entries["after"].astype(str).to_numpy(dtype=object)),
         Column(entries["code"].to_numpy(dtype=object)),
@@ -195,9 +191,8 @@ def _change_log(fixes: pd.DataFrame, fills: dict, table, out_rows: pd.Series, co
     sheets = []
     for part, start in enumerate(range(0, max(n, 1), per_sheet), start=1):
         stop = min(start + per_sheet, n)
-        sliced = [
-            Column(_Lazy(stop - start, lambda a, b, c=c, s=start: c.values[s + a : s + b]), c.number) for c in columns
-        ]
+        sliced = [Column(LazyValues(stop - start, lambda a, b, c=c, s=start: c.values[s + a : s + b]), c.number)
+                  for c in columns]
         sheets.append(
             Sheet(
                 name=CHANGE_LOG if part == 1 else f"{CHANGE_LOG}{part}",

@@ -10,7 +10,8 @@ import numpy as np
 from xlflow.findings import Findings, column_letter
 from xlflow.opening import MAX_CELL_CHARS
 from xlflow.outputs.layout import FEEDBACK_HEADER, head_rows, header_marks, output_columns, text_columns, widths
-from xlflow.outputs.xlsxfast import Column, Sheet, Style, render_rows, write_workbook
+from xlflow.outputs.xlsxfast import Column, LazyValues, Sheet, Style, cell_row, render_rows, write_workbook
+from xlflow.reading import PASSED_SHEET
 from xlflow.validation.declaration import Checked
 
 CUT_NOTE = "……（反馈信息超过单元格上限，其余内容见汇总表）"
@@ -41,7 +42,35 @@ def feedback_text(findings) -> str:
     return text
 
 
-def write_errors(checked: Checked, path: Path) -> int:
+def passed_sheet(checked: Checked, corrected_names: list[str], split_rows: int | None) -> Sheet:
+    """The hidden sheet of person-years this batch passed (and those an earlier round passed): when the
+    error workbook comes back, a row that repeats one of them is still P05."""
+    table = checked.table
+    index = table.frame.index.to_numpy(dtype=np.int64)
+    ok = ~np.isin(index, checked.error_rows)
+    ids = checked.values["id_number"].to_numpy(dtype=object)[ok]
+    years = checked.values["year"].to_numpy(dtype=object)[ok]
+    first = len(table.title_rows) + 2
+    rank = np.arange(len(ids))
+    part = rank // split_rows if split_rows and len(ids) > split_rows else np.zeros(len(ids), dtype=np.int64)
+    row = rank % split_rows if split_rows and len(ids) > split_rows else rank
+    names = np.array([f"“{n}”" for n in corrected_names], dtype=object)
+    earlier = list(zip(*table.passed, strict=True)) if table.passed else [(), (), ()]
+    n = len(ids) + len(table.passed)
+
+    def where(a: int, b: int) -> np.ndarray:
+        new = names[part[a:b]] + "第 " + (row[a:b] + first).astype(str).astype(object) + " 行"
+        return np.concatenate([new, np.array(earlier[2], dtype=object)[max(a - len(ids), 0):max(b - len(ids), 0)]])
+
+    columns = [Column(np.concatenate([ids, np.array(earlier[0], dtype=object)])),
+               Column(np.concatenate([years, np.array(earlier[1], dtype=object)])),
+               Column(LazyValues(n, where))]
+    head = cell_row(1, [("身份证号码", Style.HEADER), ("缴费年度", Style.HEADER), ("已通过的位置", Style.HEADER)])
+    return Sheet(name=PASSED_SHEET, rows=itertools.chain([head], render_rows(2, columns, n)), last_row=n + 1,
+                 last_col=2, widths=[20, 10, 40], hidden=True)
+
+
+def write_errors(checked: Checked, path: Path, passed: Sheet | None = None) -> int:
     table = checked.table
     rows = table.frame.index[table.frame.index.isin(checked.error_rows)]
     bad_cells = checked.findings.cells_of("error")
@@ -72,5 +101,5 @@ def write_errors(checked: Checked, path: Path) -> int:
         column_styles={i: Style.TEXT for i, c in enumerate(columns) if c in texts},
         freeze_rows=len(heads),
     )
-    write_workbook(path, [sheet])
+    write_workbook(path, [sheet, *([passed] if passed else [])])
     return len(rows)

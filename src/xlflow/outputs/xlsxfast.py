@@ -119,6 +119,19 @@ def _is_number(text: str) -> bool:
     return True
 
 
+class LazyValues:
+    """Column values made a chunk at a time (row numbers, cell names and messages of long sheets)."""
+
+    def __init__(self, n: int, make):
+        self.n, self.make = n, make
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, part: slice) -> np.ndarray:
+        return self.make(*part.indices(self.n)[:2])
+
+
 def _body(text: str, number: bool, attr: str) -> str:
     """Everything of a cell after ``<c r="A1"``; a value that is not a number is written as text."""
     if text == "":
@@ -234,6 +247,7 @@ class Sheet:
     widths: list[float] = field(default_factory=list)
     column_styles: dict[int, int] = field(default_factory=dict)
     freeze_rows: int = 0
+    hidden: bool = False
 
 
 def _sheet_head(sheet: Sheet, selected: bool) -> str:
@@ -290,7 +304,8 @@ def write_workbook(path: Path, sheets: list[Sheet]) -> None:
             'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>'
         ))
         entries = "".join(
-            f'<sheet name="{escape(s.name, {chr(34): "&quot;"})}" sheetId="{i}" r:id="rId{i}"/>'
+            f'<sheet name="{escape(s.name, {chr(34): "&quot;"})}" sheetId="{i}"'
+            + (' state="hidden"' if s.hidden else "") + f' r:id="rId{i}"/>'
             for i, s in enumerate(sheets, start=1)
         )
         zf.writestr("xl/workbook.xml", (

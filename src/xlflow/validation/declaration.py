@@ -203,30 +203,90 @@ def fill_findings(fills: dict[str, tuple[np.ndarray, np.ndarray]], table: Table)
             for key, (rows, after) in fills.items()]
 
 
-def _duplicates(table, values, year, rule, settings: Settings) -> list[Finding]:
-    """P05: the same person and year again (same 代缴 group); P06: different 代缴 groups."""
+def _duplicates(table, values, year, rule, settings: Settings) -> list[FindingBlock]:
+    """P05: the same person and year again (same 代缴 group); P06: different 代缴 groups.
+
+    Each finding carries ``keep_row``, the input row kept; :func:`describe_twins` says where it ended up.
+    """
     frame = pd.DataFrame({"id": values["id_number"], "year": year, "identity": values["identity"],
                           "daijiao": rule["daijiao"].fillna(-1), "row": values.index})
     frame = frame[(frame["id"] != "") & frame["year"].notna()]
     dup = frame[frame.duplicated(["id", "year"], keep=False)]
+    out = _passed_before(table, frame)
     if dup.empty:
-        return []
+        return out
     order = {g: i for i, g in enumerate(settings.group_order)}
     dup = dup.assign(group=dup["identity"].map(lambda n: vocab.identity_group(n) or n))
     dup = dup.assign(rank=dup["group"].map(lambda g: order.get(g, len(order))))
-    out = []
+    p05, p06 = [], []
     for (_, yr), group in dup.groupby(["id", "year"], sort=False):
         ranked = group.sort_values(["daijiao", "rank", "row"], ascending=[False, True, True])
         keep = ranked.iloc[0]
         for r in ranked.iloc[1:].itertuples():
-            cell = table.cell("identity", r.row)
             if r.group != keep.group and vocab.identity_group(r.identity) and vocab.identity_group(keep.identity):
                 reason = (f"代缴金额较高：{cents_text(keep.daijiao)} 元" if keep.daijiao > r.daijiao
                           else f"代缴金额相同，按优先顺序{'＞'.join(settings.group_order)}")
-                out.append(make("P06", row=r.row, column="缴费身份", cell=cell, value=int(yr),
-                                detail=f"第 {keep.row} 行为{keep.identity}，本行为{r.identity}",
-                                keep=keep.identity, reason=reason))
+                p06.append((r.row, int(yr), keep.row, f"原表第 {keep.row} 行为{keep.identity}，本行为{r.identity}",
+                            keep.identity, reason))
             else:
-                out.append(make("P05", row=r.row, column="身份证号码", cell=table.cell("id_number", r.row),
-                                value=int(yr), detail=f"与第 {keep.row} 行相同"))
+                p05.append((r.row, int(yr), keep.row))
+    for code, key, items in (("P05", "id_number", p05), ("P06", "identity", p06)):
+        if not items:
+            continue
+        cols = list(zip(*items, strict=True))
+        params = {"keep_row": np.array(cols[2], dtype=np.int64), "detail": np.array(
+            [f"与原表第 {k} 行相同" for k in cols[2]] if code == "P05" else cols[3], dtype=object)}
+        if code == "P06":
+            params |= {"keep": np.array(cols[4], dtype=object), "reason": np.array(cols[5], dtype=object),
+                       "where": np.array([f"原表第 {k} 行" for k in cols[2]], dtype=object)}
+        out.append(FindingBlock(code, table.spec.column(key).header, column_letter(table.keys[key]),
+                                np.array(cols[0], dtype=np.int64), np.array(cols[1], dtype=object), params))
     return out
+
+
+def _passed_before(table: Table, frame: pd.DataFrame) -> list[FindingBlock]:
+    """P05 for a row that repeats a person-year this file's batch already passed (an error workbook
+    dropped back carries them in its hidden sheet): the row is to be deleted, not fixed."""
+    if not table.passed:
+        return []
+    passed = pd.DataFrame(table.passed, columns=["id", "year", "where"])
+    passed["year"] = pd.to_numeric(passed["year"], errors="coerce")
+    hit = frame.merge(passed.drop_duplicates(["id", "year"]), on=["id", "year"])
+    if hit.empty:
+        return []
+    detail = "该人该年度已在" + hit["where"].astype(str) + "通过检查，本行请直接删除，不要改正后再提交"
+    detail = detail.to_numpy(dtype=object)
+    return [FindingBlock("P05", table.spec.column("id_number").header, column_letter(table.keys["id_number"]),
+                         hit["row"].to_numpy(dtype=np.int64), hit["year"].astype(int).to_numpy(dtype=object),
+                         {"detail": detail})]
+
+
+def describe_twins(checked: Checked, corrected_names: list[str], split_rows: int | None, errors_name: str) -> None:
+    """Say in each P05/P06 message where the kept row ended up: a row of the corrected workbook (the
+    file and its row there: this row is to be deleted) or of the error workbook (keep one of the two)."""
+    table = checked.table
+    index = table.frame.index.to_numpy(dtype=np.int64)
+    errors = checked.error_rows
+    first = len(table.title_rows) + 2
+    valid = index[~np.isin(index, errors)]
+    for block in checked.findings.blocks(("P05", "P06")):
+        keep = block.params.get("keep_row")
+        if keep is None:
+            continue
+        texts = []
+        for k in keep.tolist():
+            if np.isin(k, errors):
+                here = int(np.searchsorted(errors, k)) + first
+                texts.append(f"原表第 {k} 行（本错误表第 {here} 行）也在错误表中，改正其中一行、删除另一行")
+                continue
+            rank = int(np.searchsorted(valid, k))
+            part, row = (rank // split_rows, rank % split_rows) if split_rows else (0, rank)
+            name = corrected_names[min(part, len(corrected_names) - 1)]
+            texts.append(f"原表第 {k} 行已写入“{name}”第 {row + first} 行，本行请直接删除，不要改正后再提交")
+        if block.code == "P05":
+            block.params["detail"] = np.array(texts, dtype=object)
+        else:
+            block.params["where"] = np.array(texts, dtype=object)
+    checked.findings.changed()
+
+

@@ -1,0 +1,103 @@
+"""Declarations a clerk can trust: duplicates across the round trip, file errors seen, row numbers
+that match the file open, one clock, the summary a county reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from click.testing import CliRunner
+from openpyxl import load_workbook
+
+from conftest import write_workbook
+from test_validate import COLUMNS, TODAY, declaration, found, pid, row, run
+from xlflow.cli import main
+from xlflow.pipeline import process_workbook
+
+
+def test_a_duplicate_dropped_back_alone_is_still_p05(tmp_path, book):
+    twin = row(name="李四", id_number=pid(seq="555"))
+    result = run(tmp_path, book, [row(), twin, twin])
+    assert found(result, "P05") == [(8, "C8")]
+    message = next(f.message for f in result.findings if f.code == "P05")
+    assert "原表第 7 行已写入“decl_更正.xlsx”第 7 行，本行请直接删除" in message
+    # The clerk drops the error workbook back unchanged: the row is still a duplicate.
+    again = process_workbook(result.outputs["errors"], book, tmp_path / "again", today=TODAY)
+    assert found(again, "P05") == [(6, "C6")]
+    assert "已在“decl_更正.xlsx”第 7 行通过检查" in again.findings[0].message
+    assert "已通过记录" in load_workbook(result.outputs["errors"]).sheetnames
+
+
+def test_the_round_trip_ends_clean_when_the_clerk_fixes_the_rows(tmp_path, book):
+    bad = row(name="李四", id_number=pid(seq="555")[:-1] + "0" if not pid(seq="555").endswith("0") else "1")
+    result = run(tmp_path, book, [row(), bad])
+    assert result.error_rows == {7}
+    wb = load_workbook(result.outputs["errors"])
+    ws = wb["批量缴费申报表"]
+    assert ws["C6"].number_format == "@"
+    ws["C6"] = pid(seq="555")  # re-typed into the marked cell, which kept its text format
+    fixed = tmp_path / "fixed.xlsx"
+    wb.save(fixed)
+    again = process_workbook(fixed, book, tmp_path / "again", today=TODAY)
+    assert again.exit_code == 0 and again.valid_rows == 1 and again.outputs["errors"] is None
+
+
+def test_a_missing_header_field_is_in_the_line_the_summary_and_the_cell(tmp_path, book):
+    block = [["批量缴费申报表"], ["申报单位*", None, "某镇", None, None, "经办人*", None],
+             ["申报日期*", None, "2026-11-20"]]
+    path = write_workbook(tmp_path / "d.xlsx", [*block, [], COLUMNS, row()])
+    result = CliRunner().invoke(main, ["validate", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "文件错误 1 处：表头“经办人”未填写" in result.output
+    summary = load_workbook(tmp_path / "out" / "d_汇总.xlsx")["概况"]
+    assert (summary["A3"].value, summary["B3"].value) == ("文件错误", "1 处：表头“经办人”未填写")
+    ws = load_workbook(tmp_path / "out" / "d_更正.xlsx").active
+    assert ws["G2"].fill.fgColor.rgb.endswith("FFC7CE")  # the empty value cell right of 经办人*
+
+
+def test_no_error_workbook_without_error_rows(tmp_path, book):
+    path = declaration(tmp_path, [row()])
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "decl_错误数据.xlsx").write_bytes(b"old")
+    result = CliRunner().invoke(main, ["validate", str(path), "--out", str(out), "--json"])
+    data = json.loads(result.stdout)
+    assert data["outputs"]["errors"] is None and not (out / "decl_错误数据.xlsx").exists()
+    human = CliRunner().invoke(main, ["validate", str(path), "--out", str(out)])
+    assert "没有错误行，未生成错误数据表" in human.output
+
+
+def test_amount_fills_are_counted_apart_from_corrections(tmp_path, book):
+    result = run(tmp_path, book, [row(name=" 张三", amounts=(None,) * 6)])
+    line = result.summary_line()
+    assert "自动更正 1 处，补全金额 6 处" in line
+
+
+def test_one_clock_an_id_born_this_year_is_valid(tmp_path, book):
+    path = declaration(tmp_path, [row(id_number=pid(birth="20270101"), year=2027)])
+    result = process_workbook(path, book, tmp_path / "out", today=dt.date(2027, 6, 1))
+    assert [f.code for f in result.findings] == ["P01"]
+    summary = load_workbook(result.outputs["summary"])["概况"]
+    assert any(str(c.value).startswith("2027-06-01") for c in summary["B"])
+
+
+def test_summary_orders_identities_counts_whole_persons_and_names_the_header(tmp_path, book):
+    rows = [row(identity="低保对象三级", id_number=pid(seq="301"), amounts=(None,) * 6),
+            row(identity="低保对象一级", id_number=pid(seq="302"), amounts=(None,) * 6),
+            row(identity="低保对象二级", id_number=pid(seq="303"), amounts=(None,) * 6),
+            row(id_number="123")]  # fmt: skip
+    result = run(tmp_path, book, rows)
+    wb = load_workbook(result.outputs["summary"])
+    money = wb["金额汇总"]
+    names = [money.cell(r, 1).value for r in range(2, 5)]
+    assert names == ["低保对象一级", "低保对象二级", "低保对象三级"]
+    assert money.cell(2, 4).number_format == "#,##0"
+    assert any("有错误的 1 行不计入" in str(c.value) for c in money["A"])
+    overview = {r[0].value: r[1].value for r in wb["概况"].iter_rows(min_row=3) if r[0].value}
+    assert overview["申报单位"] == "某镇" and overview["经办人"] == "刘敏"
+
+
+def test_change_log_names_cells_of_this_workbook(tmp_path, book):
+    result = run(tmp_path, book, [row(id_number="1"), row(id_number=pid(seq="777"), hukou="农村")])
+    log = list(load_workbook(result.outputs["corrected"])["修改记录"].iter_rows(min_row=2, values_only=True))
+    assert log[0][:4] == (7, 6, "户口性质", "D6")  # 原表第 7 行 is 本表第 6 行
