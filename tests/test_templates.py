@@ -48,7 +48,7 @@ def test_declaration_template_as_a_clerk_sees_it(tmp_path):
     assert ws.column_dimensions["C"].width > 20
     dv = validations(ws)
     assert dv["E6"].type == "list" and "代码表" in dv["E6"].formula1
-    identities = lists_by_type(wb)["identity"]
+    identities = lists_by_type(wb)["缴费身份"]
     assert identities[:2] == ["普通参保人员", "贫困人口一级"] and "特困人员" in identities
     assert dv["D6"].formula1 and dv["G6"].type == "list"
     assert str(dv["E6"].sqref) == "E6:E10005"
@@ -92,15 +92,15 @@ def test_adjustment_template_lists_person_classes(tmp_path):
     wb = make_template(tmp_path, "adjustment")
     ws = wb["批量缴费调整登记表"]
     assert [c.value for c in ws[5]][3] == "人员类别*"
-    assert lists_by_type(wb)["person_class"] == ["缴费人员", "待遇人员"]
+    assert lists_by_type(wb)["人员类别"] == ["缴费人员", "待遇人员"]
 
 
 def test_template_dropdowns_follow_the_given_rule_table(tmp_path, rules_file):
     wb = make_template(tmp_path, "declaration", rules=rules_file(good_rules()))
     lists = lists_by_type(wb)
-    assert lists["identity"] == ["普通参保人员", "贫困人口一级", "低保对象一级", "特困人员"]
-    assert lists["tier"] == ["一档", "二档"]
-    assert lists["hukou"] == ["农业户籍", "城镇户籍"]
+    assert lists["缴费身份"] == ["普通参保人员", "贫困人口一级", "低保对象一级", "特困人员"]
+    assert lists["缴费档次"] == ["一档", "二档"]
+    assert lists["户口性质"] == ["农业户籍", "城镇户籍"]
 
 
 def test_rules_template_round_trips_through_rules_check(tmp_path):

@@ -101,3 +101,44 @@ def test_change_log_names_cells_of_this_workbook(tmp_path, book):
     result = run(tmp_path, book, [row(id_number="1"), row(id_number=pid(seq="777"), hukou="农村")])
     log = list(load_workbook(result.outputs["corrected"])["修改记录"].iter_rows(min_row=2, values_only=True))
     assert log[0][:4] == (7, 6, "户口性质", "D6")  # 原表第 7 行 is 本表第 6 行
+
+
+def test_the_error_workbook_is_a_working_template(tmp_path, book):
+    result = run(tmp_path, book, [row(), row(id_number="123")])
+    wb = load_workbook(result.outputs["errors"])
+    assert wb.sheetnames[:3] == ["批量缴费申报表", "填写说明", "代码表"] and wb["代码表"].sheet_state == "hidden"
+    ws = wb["批量缴费申报表"]
+    assert ws.freeze_panes == "D6"  # 姓名 and 身份证号码 stay in view
+    dv = {str(d.sqref).split(":")[0]: d for d in ws.data_validations.dataValidation}
+    assert dv["E6"].type == "list" and "代码表" in dv["E6"].formula1 and dv["E6"].promptTitle == "缴费身份"
+    assert dv["C6"].formula1 == "OR(LEN(C6)=15,LEN(C6)=18)"
+    props = {p.name: p.value for p in wb.custom_doc_props.props}
+    assert props["xlflow_kind"] == "declaration" and props["xlflow_rules_fingerprint"] == book.fingerprint
+    corrected = load_workbook(result.outputs["corrected"])
+    assert {p.name: p.value for p in corrected.custom_doc_props.props}["xlflow_rules_fingerprint"] == book.fingerprint
+
+
+def test_the_error_workbook_from_another_rule_table_warns_f07(tmp_path, book, rules_file):
+    from conftest import good_rules
+    from xlflow.rules import load_rulebook
+
+    result = run(tmp_path, book, [row(), row(id_number="123")])
+    other = load_rulebook(rules_file(good_rules()))
+    again = process_workbook(result.outputs["errors"], other, tmp_path / "again", today=TODAY)
+    assert "F07" in {f.code for f in again.findings}
+
+
+def test_template_instructions_and_prompts(tmp_path, book):
+    out = tmp_path / "t.xlsx"
+    CliRunner().invoke(main, ["template", "declaration", "-o", str(out)])
+    wb = load_workbook(out)
+    text = " ".join(str(c.value) for r in wb["填写说明"].iter_rows() for c in r if c.value)
+    assert "不满 16 周岁" in text and "只代缴一次" in text and "脱贫" in text
+    assert "贫困人口一级" in text and "一档、二档" in text  # which tiers each identity has
+    assert [c.value for c in wb["代码表"][1]] == ["户口性质", "缴费身份", "缴费档次"]
+    dv = {str(d.sqref).split(":")[0]: d for d in wb["批量缴费申报表"].data_validations.dataValidation}
+    assert "LEN(C6)=18" in dv["C6"].formula1 and "一档、二档" in dv["G6"].prompt
+    rules = tmp_path / "r.xlsx"
+    CliRunner().invoke(main, ["template", "rules", "-o", str(rules)])
+    text = " ".join(str(c.value) for r in load_workbook(rules)["填写说明"].iter_rows() for c in r if c.value)
+    assert "一人一年一行" not in text and "可以不填" not in text and "一条规则一行" in text

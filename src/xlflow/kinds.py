@@ -49,6 +49,8 @@ class KindSpec:
     purpose: str
     columns: tuple[ColumnSpec, ...]
     header_fields: tuple[HeaderField, ...] = field(default=())
+    row_rule: str = "一人一年一行"
+    notes: tuple[str, ...] = ()
 
     def column(self, key: str) -> ColumnSpec:
         for col in self.columns:
@@ -77,6 +79,8 @@ def kind_spec(kind: str) -> KindSpec:
         purpose=raw.get("purpose", ""),
         columns=columns,
         header_fields=fields,
+        row_rule=raw.get("row_rule", "一人一年一行"),
+        notes=tuple(raw.get("notes", ())),
     )
 
 

@@ -19,6 +19,7 @@ from xlflow.outputs.errors import passed_sheet, write_errors
 from xlflow.outputs.summary import totals, write_summary
 from xlflow.rules import RuleBook
 from xlflow.settings import Settings
+from xlflow.templates.build import template_properties
 from xlflow.validation.declaration import check_declaration, describe_twins
 from xlflow.validation.engine import read_for_check
 from xlflow.validation.result import CheckResult
@@ -63,16 +64,17 @@ def _corrected_names(target: Path, rows: int, split_rows: int | None) -> list[st
     return [f"{target.stem}_{n}{target.suffix}" for n in range(1, (rows + split_rows - 1) // split_rows + 1)]
 
 
-def _write_corrected_parts(checked, target: Path, split_rows: int | None, source: Path) -> list[Path]:
+def _write_corrected_parts(checked, target: Path, split_rows: int | None, source: Path,
+                           properties: dict[str, str]) -> list[Path]:
     rows = checked.table.frame.index[~checked.table.frame.index.isin(checked.error_rows)]
     if not split_rows or len(rows) <= split_rows:
-        _atomic(target, lambda p: write_corrected(checked, p))
+        _atomic(target, lambda p: write_corrected(checked, p, properties=properties))
         parts = [target]
     else:
         parts = []
         for n, start in enumerate(range(0, len(rows), split_rows), start=1):
             part = target.with_name(f"{target.stem}_{n}{target.suffix}")
-            _atomic(part, lambda p, r=rows[start:start + split_rows]: write_corrected(checked, p, r))
+            _atomic(part, lambda p, r=rows[start:start + split_rows]: write_corrected(checked, p, r, properties))
             parts.append(part)
     # A corrected file or part left by an earlier run of the same input would be mistaken for this one's.
     stale = [target, *target.parent.glob(f"{glob.escape(target.stem)}_[0-9]*{target.suffix}")]
@@ -120,10 +122,12 @@ def process_workbook(
     try:
         outputs["corrected"].parent.mkdir(parents=True, exist_ok=True)
         step(STAGES[2])
-        parts = _write_corrected_parts(checked, outputs["corrected"], split_rows, path)
+        properties = template_properties(table.spec, book, result.checked_at)
+        parts = _write_corrected_parts(checked, outputs["corrected"], split_rows, path, properties)
         step(STAGES[3])
         if len(checked.error_rows):
-            _atomic(outputs["errors"], lambda p: write_errors(checked, p, passed_sheet(checked, names, split_rows)))
+            _atomic(outputs["errors"], lambda p: write_errors(checked, p, passed_sheet(checked, names, split_rows),
+                                                              book, result.checked_at))
         else:  # nothing to fix: no error workbook, and none left from an earlier run of this file
             outputs["errors"].unlink(missing_ok=True)
             outputs["errors"] = None

@@ -136,6 +136,8 @@ def _detect(sheets: list[RawSheet], specs: list[KindSpec], limits: Limits):
     best = None
     hidden = []
     for sheet in sheets:
+        if sheet.name in SUPPORT_SHEETS:  # the instructions' example table is not the data
+            continue
         found = _best_in_sheet(sheet, specs, limits)
         if found is None:
             continue
@@ -188,6 +190,7 @@ def read_table(
 
 
 PASSED_SHEET = "已通过记录"  # hidden sheet of an error workbook: the person-years its batch already passed
+SUPPORT_SHEETS = ("填写说明", "代码表", PASSED_SHEET)  # sheets of a template that never hold the data
 
 
 def _passed_rows(sheets: list[RawSheet]) -> list[tuple[str, str, str]]:

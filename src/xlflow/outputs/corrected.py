@@ -41,8 +41,10 @@ def _styles(kind: str | None) -> tuple[int, int]:
     return Style.NONE, Style.CHANGED
 
 
-def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None) -> int:
-    """Write the rows without errors (or ``rows``) → the number of data rows written."""
+def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None,
+                    properties: dict[str, str] | None = None) -> int:
+    """Write the rows without errors (or ``rows``) → the number of data rows written. ``properties``
+    (the template kind and rule-table fingerprint) are kept so that F07 works on the corrected file."""
     table = checked.table
     if rows is None:
         rows = table.frame.index[~table.frame.index.isin(checked.error_rows)]
@@ -91,7 +93,7 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None) 
         freeze_rows=len(heads),
     )
     out_rows = pd.Series(np.arange(first, first + len(rows)), index=rows)
-    write_workbook(path, [body, *_change_log(fixes, fills, table, out_rows, columns)])
+    write_workbook(path, [body, *_change_log(fixes, fills, table, out_rows, columns)], properties)
     return len(rows)
 
 

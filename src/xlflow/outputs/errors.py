@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from pathlib import Path
 
@@ -9,9 +10,11 @@ import numpy as np
 
 from xlflow.findings import Findings, column_letter
 from xlflow.opening import MAX_CELL_CHARS
+from xlflow.outputs import as_template
 from xlflow.outputs.layout import FEEDBACK_HEADER, head_rows, header_marks, output_columns, text_columns, widths
 from xlflow.outputs.xlsxfast import Column, LazyValues, Sheet, Style, cell_row, render_rows, write_workbook
 from xlflow.reading import PASSED_SHEET
+from xlflow.rules import RuleBook
 from xlflow.validation.declaration import Checked
 
 CUT_NOTE = "……（反馈信息超过单元格上限，其余内容见汇总表）"
@@ -70,7 +73,10 @@ def passed_sheet(checked: Checked, corrected_names: list[str], split_rows: int |
                  last_col=2, widths=[20, 10, 40], hidden=True)
 
 
-def write_errors(checked: Checked, path: Path, passed: Sheet | None = None) -> int:
+def write_errors(checked: Checked, path: Path, passed: Sheet | None = None, book: RuleBook | None = None,
+                 when: dt.datetime | None = None) -> int:
+    """The rows with errors, as the clerk wrote them, in a workbook that works like the template: the
+    same dropdowns and prompts on the data rows, 填写说明, the hidden 代码表, name and ID kept in view."""
     table = checked.table
     rows = table.frame.index[table.frame.index.isin(checked.error_rows)]
     bad_cells = checked.findings.cells_of("error")
@@ -88,6 +94,8 @@ def write_errors(checked: Checked, path: Path, passed: Sheet | None = None) -> i
         plain, bad = (Style.TEXT, Style.BAD_TEXT) if c in texts else (Style.NONE, Style.BAD)
         data.append(Column(values, number, plain, marked if marked.any() else None, bad))
     data.append(Column(Feedback(checked.findings, row_numbers), False, Style.FEEDBACK))
+    key_of = {c: k for k, c in table.keys.items()}
+    keys = [key_of.get(c) for c in columns]
     heads = head_rows(
         table, columns, extra_headers=(FEEDBACK_HEADER,), marked=header_marks(checked.findings.file_level())
     )
@@ -100,6 +108,13 @@ def write_errors(checked: Checked, path: Path, passed: Sheet | None = None) -> i
         widths=[*widths(table, columns), 60],
         column_styles={i: Style.TEXT for i, c in enumerate(columns) if c in texts},
         freeze_rows=len(heads),
+        freeze_cols=keys.index("id_number") + 1 if "id_number" in keys else 0,
     )
-    write_workbook(path, [sheet, *([passed] if passed else [])])
+    extra, props = [], None
+    if book is not None:
+        when = when or dt.datetime.now()
+        sheet.validations = as_template.validations(table.spec, book, keys, first, len(rows))
+        extra = [as_template.instructions_sheet(table.spec, book, when), as_template.lists_sheet(table.spec, book)]
+        props = as_template.properties(table.spec, book, when)
+    write_workbook(path, [sheet, *extra, *([passed] if passed else [])], props)
     return len(rows)

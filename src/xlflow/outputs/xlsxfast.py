@@ -247,16 +247,23 @@ class Sheet:
     widths: list[float] = field(default_factory=list)
     column_styles: dict[int, int] = field(default_factory=dict)
     freeze_rows: int = 0
+    freeze_cols: int = 0
     hidden: bool = False
+    validations: list[str] = field(default_factory=list)  # rendered <dataValidation> elements
+    merged: list[str] = field(default_factory=list)  # A1 ranges
 
 
 def _sheet_head(sheet: Sheet, selected: bool) -> str:
     dim = f"A1:{column_letter(max(sheet.last_col, 0))}{max(sheet.last_row, 1)}"
     pane = ""
-    if sheet.freeze_rows:
-        top = f"A{sheet.freeze_rows + 1}"
-        pane = (f'<pane ySplit="{sheet.freeze_rows}" topLeftCell="{top}" activePane="bottomLeft" state="frozen"/>'
-                f'<selection pane="bottomLeft" activeCell="{top}" sqref="{top}"/>')
+    if sheet.freeze_rows or sheet.freeze_cols:
+        top = f"{column_letter(sheet.freeze_cols)}{sheet.freeze_rows + 1}"
+        active = {(True, True): "bottomRight", (True, False): "bottomLeft",
+                  (False, True): "topRight"}[(bool(sheet.freeze_rows), bool(sheet.freeze_cols))]
+        splits = (f' xSplit="{sheet.freeze_cols}"' if sheet.freeze_cols else "") + (
+            f' ySplit="{sheet.freeze_rows}"' if sheet.freeze_rows else "")
+        pane = (f'<pane{splits} topLeftCell="{top}" activePane="{active}" state="frozen"/>'
+                f'<selection pane="{active}" activeCell="{top}" sqref="{top}"/>')
     cols = "".join(
         f'<col min="{i + 1}" max="{i + 1}" width="{w}" customWidth="1"'
         + (f' style="{sheet.column_styles[i]}"' if i in sheet.column_styles else "") + "/>"
@@ -273,13 +280,59 @@ def _sheet_head(sheet: Sheet, selected: bool) -> str:
     )
 
 
-_SHEET_TAIL = ('</sheetData><pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" '
-               'footer="0.3"/></worksheet>')
+def _sheet_tail(sheet: Sheet) -> str:
+    merged = "".join(f'<mergeCell ref="{r}"/>' for r in sheet.merged)
+    merged = f'<mergeCells count="{len(sheet.merged)}">{merged}</mergeCells>' if merged else ""
+    checks = "".join(sheet.validations)
+    checks = f'<dataValidations count="{len(sheet.validations)}">{checks}</dataValidations>' if checks else ""
+    return ("</sheetData>" + merged + checks + '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" '
+            'header="0.3" footer="0.3"/></worksheet>')
 
 
-def write_workbook(path: Path, sheets: list[Sheet]) -> None:
-    """Write ``sheets`` to an .xlsx at ``path`` (streamed; memory stays flat)."""
+def data_validation(sqref: str, kind: str = "any", formula: str | None = None, prompt_title: str = "",
+                    prompt: str = "", error_title: str = "", error: str = "", operator: str | None = None,
+                    formula2: str | None = None) -> str:
+    """One <dataValidation> (a dropdown list, a number or length range, or only a hover prompt).
+    Excel's limits: a prompt title 32 characters, a prompt and an error message 255."""
+    attrs = [f'type="{kind}"'] if kind != "any" else []
+    if operator:
+        attrs.append(f'operator="{operator}"')
+    attrs += ['errorStyle="warning"', 'allowBlank="1"', 'showInputMessage="1"']
+    if kind != "any":
+        attrs.append('showErrorMessage="1"')
+    for name, text, limit in (("errorTitle", error_title, 32), ("error", error, 255),
+                              ("promptTitle", prompt_title, 32), ("prompt", prompt, 255)):
+        if text:
+            attrs.append(f'{name}="{escape(text[:limit], {chr(34): "&quot;", chr(10): "&#10;"})}"')
+    body = ""
+    if formula is not None:
+        body += f"<formula1>{escape(formula)}</formula1>"
+    if formula2 is not None:
+        body += f"<formula2>{escape(formula2)}</formula2>"
+    return f'<dataValidation {" ".join(attrs)} sqref="{sqref}">{body}</dataValidation>'
+
+
+def _custom_xml(properties: dict[str, str]) -> str:
+    items = "".join(
+        f'<property fmtid="{{D5CDD505-2E9C-101B-9397-08002B2CF9AE}}" pid="{i}" name="{escape(k)}">'
+        f"<vt:lpwstr>{escape(str(v))}</vt:lpwstr></property>"
+        for i, (k, v) in enumerate(properties.items(), start=2)
+    )
+    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/custom-properties" '
+            'xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes">'
+            f"{items}</Properties>")
+
+
+def write_workbook(path: Path, sheets: list[Sheet], properties: dict[str, str] | None = None) -> None:
+    """Write ``sheets`` to an .xlsx at ``path`` (streamed; memory stays flat); ``properties`` go to the
+    custom document properties (the template kind and rule-table fingerprint)."""
     n = len(sheets)
+    custom_type = ('<Override PartName="/docProps/custom.xml" '
+                   'ContentType="application/vnd.openxmlformats-officedocument.custom-properties+xml"/>'
+                   if properties else "")
+    custom_rel = ('<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+                  'relationships/custom-properties" Target="docProps/custom.xml"/>' if properties else "")
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         overrides = "".join(
             f'<Override PartName="/xl/worksheets/sheet{i}.xml" '
@@ -295,13 +348,13 @@ def write_workbook(path: Path, sheets: list[Sheet]) -> None:
             'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
             '<Override PartName="/xl/styles.xml" '
             'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
-            f"{overrides}</Types>"
+            f"{overrides}{custom_type}</Types>"
         ))
         zf.writestr("_rels/.rels", (
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
             '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
-            'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+            f'relationships/officeDocument" Target="xl/workbook.xml"/>{custom_rel}</Relationships>'
         ))
         entries = "".join(
             f'<sheet name="{escape(s.name, {chr(34): "&quot;"})}" sheetId="{i}"'
@@ -326,6 +379,8 @@ def write_workbook(path: Path, sheets: list[Sheet]) -> None:
             '2006/relationships/styles" Target="styles.xml"/></Relationships>'
         ))
         zf.writestr("xl/styles.xml", STYLES_XML)
+        if properties:
+            zf.writestr("docProps/custom.xml", _custom_xml(properties))
         for i, sheet in enumerate(sheets, start=1):
             with zf.open(f"xl/worksheets/sheet{i}.xml", "w", force_zip64=True) as fh:
                 _stream(fh, sheet, selected=i == 1)
@@ -351,7 +406,7 @@ def _stream(fh, sheet: Sheet, selected: bool) -> None:
         chunks.put(_sheet_head(sheet, selected).encode("utf-8"))
         for chunk in sheet.rows:
             chunks.put(chunk.encode("utf-8"))
-        chunks.put(_SHEET_TAIL.encode("utf-8"))
+        chunks.put(_sheet_tail(sheet).encode("utf-8"))
     finally:
         chunks.put(None)
         thread.join()
