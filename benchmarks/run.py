@@ -1,12 +1,17 @@
 """Benchmark: xlflow validate end to end on generated declarations, against baselines in the same run.
 
-    python benchmarks/run.py [--rows 10000 100000] [--full] [--repeat 3]
+    python benchmarks/run.py [--rows 10000 100000] [--variants filled empty bad] [--full] [--hostile]
+                             [--repeat 3] [--max-peak-mib 1536]
 
-Generates realistic declarations (~5% planted errors) with xlsxwriter, then times, each in a fresh
-subprocess (wall time and peak RSS): `xlflow validate` (all three outputs), `frictionless validate`
-when installed (`--header-rows 5`, no error limit: it reads every row), and a naive openpyxl + pandas
-+ pandera pipeline. Prints the median of --repeat runs and the ratio to xlflow. Exit 1 from xlflow is
-expected: the files have planted errors.
+Generates realistic declarations with xlsxwriter in three variants: amounts filled (~5% planted
+errors), amounts left empty (what the template invites) and every row an error. Then times, each in
+a fresh subprocess (wall time and peak RSS): `xlflow validate` (all three outputs), `frictionless
+validate` when installed (`--header-rows 5`, no error limit: it reads every row), and a naive
+openpyxl + pandas + pandera pipeline. Prints the median of --repeat runs and the ratio to xlflow.
+Exit 1 from xlflow is expected: the files have planted errors.
+
+--hostile adds a zip bomb under every size and ratio limit and a rule table of 30,000 identical rules.
+The benchmark fails (exit 1) when a run of xlflow peaks above --max-peak-mib: the memory guard.
 """
 
 from __future__ import annotations
@@ -96,35 +101,89 @@ except pa.errors.SchemaErrors as exc:
 """
 
 
+def zip_bomb(path: Path, unpacked_mib: int = 2400) -> Path:
+    """A workbook whose one sheet unpacks to ~2.4 GB at a ratio under 250 (text of 4 letters)."""
+    if path.exists():
+        return path
+    import zipfile
+
+    rng = random.Random(3)
+    block = "".join(rng.choice("abcd") for _ in range(1 << 20)).encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        zf.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/'
+                    'package/2006/content-types"/>')
+        with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as fh:
+            fh.write(b'<worksheet><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>')
+            for _ in range(unpacked_mib):
+                fh.write(block)
+            fh.write(b"</t></is></c></row></sheetData></worksheet>")
+    return path
+
+
+def many_rules(path: Path, n: int = 30_000) -> Path:
+    if path.exists():
+        return path
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    ws = wb.add_worksheet("征缴规则表")
+    ws.write_row(0, 0, ["规则名称", "缴费档次", "缴费身份", "户口性质", "个人缴费", "省级补贴", "市级补贴", "县级补贴",
+                        "政府代缴", "开始年月", "终止年月"])  # fmt: skip
+    for r in range(n):
+        ws.write_row(r + 1, 0, ["", "一档", "贫困人口一级", "农业户籍", 0, 12, 9.9, 8.1, 100, "202001", "209912"])
+    wb.close()
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="*", default=[10_000, 100_000])
+    parser.add_argument("--variants", nargs="*", default=["filled"], choices=VARIANTS)
     parser.add_argument("--full", action="store_true", help="also a full sheet (1,048,571 data rows)")
+    parser.add_argument("--hostile", action="store_true", help="a zip bomb and 30,000 identical rules")
     parser.add_argument("--repeat", type=int, default=3, help="runs per tool (the median is shown)")
     parser.add_argument("--baselines-up-to", type=int, default=100_000,
                         help="run the slow baselines only up to this many rows")
+    parser.add_argument("--max-peak-mib", type=float, default=1536, help="memory guard for xlflow runs")
     args = parser.parse_args()
     sizes = args.rows + ([FULL_SHEET] if args.full else [])
     DATA.mkdir(exist_ok=True)
     bindir = Path(sys.executable).parent
-    print(f"{'rows':>10} {'tool':<28} {'wall s':>8} {'rows/s':>10} {'peak MiB':>9} {'vs xlflow':>9} {'exit':>5}")
+    xlflow = str(bindir / "xlflow")
+    over = []
+    print(f"{'rows':>10} {'variant':<7} {'tool':<28} {'wall s':>8} {'rows/s':>10} {'peak MiB':>9} "
+          f"{'vs xlflow':>9} {'exit':>5}")
     for n in sizes:
-        path = generate(n, DATA / f"decl_{n}.xlsx")
-        runs = {"xlflow validate (3 outputs)": [str(bindir / "xlflow"), "validate", str(path), "--out",
-                                                str(DATA / f"out_{n}")]}  # fmt: skip
-        if n <= args.baselines_up_to:
-            if (bindir / "frictionless").exists():
-                runs["frictionless validate"] = [str(bindir / "frictionless"), "validate", "--header-rows", "5",
-                                                 "--limit-errors", "100000000", path.name]
-            runs["openpyxl+pandas+pandera"] = [sys.executable, "-c", NAIVE, str(path)]
-        base = None
-        for name, cmd in runs.items():
-            repeat = args.repeat if n <= 100_000 else 1
-            results = sorted(measure(cmd) for _ in range(repeat))
-            wall, peak, rc = results[len(results) // 2]
-            base = base or wall
-            print(f"{n:>10,} {name:<28} {wall:>8.2f} {n / wall:>10,.0f} {peak:>9.0f} {wall / base:>8.1f}x {rc:>5}",
-                  flush=True)
+        for variant in args.variants:
+            name = f"decl_{n}.xlsx" if variant == "filled" else f"decl_{n}_{variant}.xlsx"
+            path = generate(n, DATA / name, variant=variant)
+            runs = {"xlflow validate (3 outputs)": [xlflow, "validate", str(path), "--out", str(DATA / f"out_{n}")]}
+            if n <= args.baselines_up_to and variant == "filled":
+                if (bindir / "frictionless").exists():
+                    runs["frictionless validate"] = [str(bindir / "frictionless"), "validate", "--header-rows", "5",
+                                                     "--limit-errors", "100000000", path.name]
+                runs["openpyxl+pandas+pandera"] = [sys.executable, "-c", NAIVE, str(path)]
+            base = None
+            for tool, cmd in runs.items():
+                repeat = args.repeat if n <= 100_000 else 1
+                results = sorted(measure(cmd) for _ in range(repeat))
+                wall, peak, rc = results[len(results) // 2]
+                base = base or wall
+                if tool.startswith("xlflow") and peak > args.max_peak_mib:
+                    over.append(f"{n:,} {variant}: {peak:.0f} MiB")
+                print(f"{n:>10,} {variant:<7} {tool:<28} {wall:>8.2f} {n / wall:>10,.0f} {peak:>9.0f} "
+                      f"{wall / base:>8.1f}x {rc:>5}", flush=True)
+    if args.hostile:
+        for label, cmd in (
+            ("zip bomb (2.4 GB unpacked)", [xlflow, "validate", str(zip_bomb(DATA / "bomb.xlsx")), "--out",
+                                            str(DATA / "out_bomb")]),
+            ("rules check, 30,000 rules", [xlflow, "rules", "check", str(many_rules(DATA / "rules_30000.xlsx"))]),
+        ):
+            wall, peak, rc = measure(cmd)
+            if peak > args.max_peak_mib:
+                over.append(f"{label}: {peak:.0f} MiB")
+            print(f"{'':>10} {'':<7} {label:<28} {wall:>8.2f} {'':>10} {peak:>9.0f} {'':>9} {rc:>5}", flush=True)
+    if over:
+        print(f"memory guard: peak above {args.max_peak_mib:.0f} MiB in " + "; ".join(over))
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ def test_a_missing_header_field_is_in_the_line_the_summary_and_the_cell(tmp_path
     path = write_workbook(tmp_path / "d.xlsx", [*block, [], COLUMNS, row()])
     result = CliRunner().invoke(main, ["validate", str(path), "--out", str(tmp_path / "out")])
     assert result.exit_code == 1
+    assert "共 1 条：通过 1 条，错误 0 条" in result.output  # the header block is not a data row
     assert "文件错误 1 处：表头“经办人”未填写" in result.output
     summary = load_workbook(tmp_path / "out" / "d_汇总.xlsx")["概况"]
     assert (summary["A3"].value, summary["B3"].value) == ("文件错误", "1 处：表头“经办人”未填写")
