@@ -143,3 +143,15 @@ def test_template_instructions_and_prompts(tmp_path, book):
     CliRunner().invoke(main, ["template", "rules", "-o", str(rules)])
     text = " ".join(str(c.value) for r in load_workbook(rules)["填写说明"].iter_rows() for c in r if c.value)
     assert "一人一年一行" not in text and "可以不填" not in text and "一条规则一行" in text
+
+
+def test_feedback_rendered_in_bulk_equals_each_finding_message(tmp_path, book):
+    from conftest import EXAMPLES
+
+    result = process_workbook(EXAMPLES / "批量缴费申报表.xlsx", book, tmp_path / "out", today=TODAY)
+    one_by_one: dict[int, list[str]] = {}
+    for f in result.findings:
+        if f.row is not None:
+            one_by_one.setdefault(f.row, []).append(f"[{f.code}] {f.message}")
+    bulk = result.findings.feedback_by_row(result.findings.rows_of(), skip_severity="none")
+    assert bulk == one_by_one and len(bulk) > 20

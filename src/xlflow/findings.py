@@ -5,6 +5,7 @@ Run ``python -m xlflow.findings`` to print the catalogue as Markdown (docs/findi
 
 from __future__ import annotations
 
+import string
 import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -94,11 +95,49 @@ class FindingBlock:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def messages(self, offsets: np.ndarray) -> np.ndarray:
+        """The messages of the findings at ``offsets``, rendered column-wise (a million in seconds)."""
+        if "_message" in self.params:
+            return np.full(len(offsets), self.params["_message"], dtype=object)
+        out = np.full(len(offsets), "", dtype=object)
+        hint = self.params.get("hint")
+        for literal, name in _template_parts(self.code):
+            if literal:
+                out = out + literal
+            if name is None:
+                continue
+            if name == "column":
+                value = self.column or ""
+            elif name == "value":
+                value = _texts(np.asarray(self.values)[offsets], quote=True)
+            elif name in self.params:
+                v = self.params[name]
+                value = _texts(v[offsets]) if isinstance(v, np.ndarray) else ("" if v is None else str(v))
+            else:
+                value = hint if name == "hint" and hint else ""
+            out = out + value
+        return np.array([m.strip() for m in out], dtype=object) if len(out) and (
+            out[0][:1].isspace() or out[0][-1:].isspace()) else out
+
     def finding(self, i: int) -> Finding:
         row = int(self.rows[i])
         params = {k: (v[i] if isinstance(v, np.ndarray) else v) for k, v in self.params.items()}
         cell = f"{self.letter}{row}" if self.letter else None
         return make(self.code, row=row, column=self.column, cell=cell, value=self.values[i], **params)
+
+
+@cache
+def _template_parts(code: str) -> list[tuple[str, str | None]]:
+    return [(literal, name) for literal, name, _, _ in string.Formatter().parse(catalogue()[code].message)]
+
+
+def _texts(values: np.ndarray, quote: bool = False) -> np.ndarray:
+    """Values as message text: None → '', long values cut as :func:`make` does."""
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values.tolist()):
+        t = "" if v is None else str(v)
+        out[i] = t[:QUOTE_CHARS] + "…" if quote and len(t) > QUOTE_CHARS else t
+    return out
 
 
 class Findings:
@@ -111,6 +150,7 @@ class Findings:
     def __init__(self, items: Iterable[Finding | FindingBlock] = ()):
         self._blocks: list[FindingBlock] = []
         self._order: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._rows_cache: dict = {}
         self.extend(items)
 
     # ------------------------------------------------------------------ building
@@ -121,7 +161,7 @@ class Findings:
                                 np.array([item.value], dtype=object), {**params, "_cell": item.cell})
         if len(item):
             self._blocks.append(item)
-            self._order = None
+            self.changed()
 
     def extend(self, items: Iterable[Finding | FindingBlock]) -> None:
         if isinstance(items, Findings):
@@ -160,7 +200,7 @@ class Findings:
             if len(b):
                 blocks.append(b)
         self._blocks = blocks
-        self._order = None
+        self.changed()
 
     def blocks(self, codes: tuple[str, ...]) -> list[FindingBlock]:
         """The blocks of ``codes``, to amend their parameters (then call :meth:`changed`)."""
@@ -168,6 +208,7 @@ class Findings:
 
     def changed(self) -> None:
         self._order = None
+        self._rows_cache = {}
 
     def sort(self, key=None) -> None:
         """Kept for list compatibility: findings are always read in row, cell, code order."""
@@ -242,12 +283,13 @@ class Findings:
 
     def rows_of(self, *codes: str, severity: str | None = None) -> np.ndarray:
         """Sorted distinct rows (file-level findings left out) with a finding of ``codes`` / ``severity``."""
-        parts = [b.rows for b in self._blocks
-                 if (not codes or b.code in codes) and (severity is None or self.severity_of(b) == severity)]
-        if not parts:
-            return np.array([], dtype=np.int64)
-        rows = np.unique(np.concatenate(parts).astype(np.int64))
-        return rows[rows >= 0]
+        key = (codes, severity)
+        if key not in self._rows_cache:
+            parts = [b.rows for b in self._blocks
+                     if (not codes or b.code in codes) and (severity is None or self.severity_of(b) == severity)]
+            rows = np.unique(np.concatenate(parts).astype(np.int64)) if parts else np.array([], dtype=np.int64)
+            self._rows_cache[key] = rows[rows >= 0]
+        return self._rows_cache[key]
 
     def file_level(self) -> list[Finding]:
         """The findings about the file or its header block (no data row)."""
@@ -267,17 +309,24 @@ class Findings:
                 parts.setdefault(letter, []).append(np.array([int(cell[len(letter):])]))
         return {k: np.unique(np.concatenate(v).astype(np.int64)) for k, v in parts.items()}
 
-    def messages_by_row(self, rows: np.ndarray, skip_severity: str = "fixed") -> dict[int, list[Finding]]:
-        """{row: its findings in reading order} for ``rows`` (sorted), without ``skip_severity``."""
+    def feedback_by_row(self, rows: np.ndarray, skip_severity: str = "fixed") -> dict[int, list[str]]:
+        """{row: ["[code] message", ...]} for ``rows`` (sorted), in reading order; rendered per block."""
         srows, src, off = self._sorted()
+        if not len(rows):
+            return {}
         lo, hi = np.searchsorted(srows, rows[0], "left"), np.searchsorted(srows, rows[-1], "right")
         keep = np.array([self.severity_of(b) != skip_severity for b in self._blocks])
-        pick = np.isin(srows[lo:hi], rows) & keep[src[lo:hi]]
-        out: dict[int, list[Finding]] = {}
-        picked = (srows[lo:hi][pick].tolist(), src[lo:hi][pick].tolist(), off[lo:hi][pick].tolist())
-        for r, s, o in zip(*picked, strict=True):
-            out.setdefault(r, []).append(self._finding(s, o))
+        pick = np.flatnonzero(np.isin(srows[lo:hi], rows) & keep[src[lo:hi]]) + lo
+        texts = np.empty(len(pick), dtype=object)
+        for s in np.unique(src[pick]).tolist():
+            at = np.flatnonzero(src[pick] == s)
+            block = self._blocks[s]
+            texts[at] = f"[{block.code}] " + block.messages(off[pick][at])
+        out: dict[int, list[str]] = {}
+        for r, t in zip(srows[pick].tolist(), texts.tolist(), strict=True):
+            out.setdefault(r, []).append(t)
         return out
+
 
 
 def column_letter(index: int) -> str:

@@ -34,12 +34,12 @@ class Feedback:
         rows = self.rows[part]
         if not len(rows):
             return np.array([], dtype=object)
-        by_row = self.findings.messages_by_row(rows)
+        by_row = self.findings.feedback_by_row(rows)
         return np.array([feedback_text(by_row.get(r, [])) for r in rows.tolist()], dtype=object)
 
 
-def feedback_text(findings) -> str:
-    text = "\n".join(f"[{f.code}] {f.message}" for f in findings)
+def feedback_text(lines: list[str]) -> str:
+    text = "\n".join(lines)
     if len(text) > MAX_CELL_CHARS:
         text = text[: MAX_CELL_CHARS - len(CUT_NOTE)] + CUT_NOTE
     return text
