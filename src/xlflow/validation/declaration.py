@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from xlflow.domain import vocab
-from xlflow.domain.idcard import birth_years, inspect_ids
-from xlflow.domain.values import cents_text, parse_amount, parse_year
-from xlflow.findings import Finding, FindingBlock, Findings, column_letter, make
+from xlflow.domain.idcard import birth_years
+from xlflow.domain.values import cents_text
+from xlflow.findings import FindingBlock, Findings, column_letter
 from xlflow.kinds import AMOUNT_KEYS
-from xlflow.normalise import Vocabulary, normalise
+from xlflow.normalise import Vocabulary
 from xlflow.reading import Table
 from xlflow.rules import RuleBook
 from xlflow.settings import Settings
+from xlflow.validation.cells import check_cells
 from xlflow.validation.engine import (
     cell_findings,
     error_value_cells,
-    fix_findings,
-    parse_column,
     sheet_findings,
 )
-from xlflow.validation.schemas import row_schema, schema_failures
 
 _SCIENTIFIC = r"^[0-9](\.[0-9]+)?[eE]\+?[0-9]+$"
 
@@ -57,68 +54,11 @@ def vocabulary(book: RuleBook) -> Vocabulary:
     )
 
 
-def header_findings(table: Table) -> list[Finding]:
-    """F04 for required header-block fields; a CSV cannot hold them, so it is not asked to."""
-    if table.is_csv:
-        return []
-    out = []
-    for spec_field in table.spec.header_fields:
-        found = table.header_values.get(spec_field.key)
-        if spec_field.required and (found is None or not found.value):
-            out.append(make("F04", column=spec_field.label, cell=found.cell if found else None))
-    return out
-
-
-def formula_findings(table: Table) -> list[Finding]:
-    """C11 for each formula cell of a known column that was saved without its value."""
-    columns = {c: k for k, c in table.keys.items()}
-    out = []
-    for row, col in sorted(table.formula_blank):
-        if col in columns and row in table.frame.index:
-            key = columns[col]
-            out.append(make("C11", row=row, column=table.spec.column(key).header, cell=table.cell(key, row), value=""))
-    return out
-
-
 def check_declaration(table: Table, book: RuleBook, settings: Settings, today_year: int) -> Checked:
-    spec = table.spec
-    types = {c.key: c.type for c in spec.columns if c.key in table.keys}
-    values, fixes = normalise(table, types, vocabulary(book))
-    findings = Findings(header_findings(table) + fix_findings(fixes, table) + formula_findings(table))
-    checked = values.where(values != "", None)
-
-    ids = values["id_number"]
-    # A 15-digit number is exact (Excel keeps 15 digits): it is upgraded by X04, not refused.
-    exact = table.text("id_number").str.fullmatch(r"[0-9]{15}")
-    as_number = (table.is_number("id_number") & ~exact) | ids.str.match(_SCIENTIFIC)
-    findings += cell_findings(table, "id_number", as_number & (ids != ""), "C02", ids)
-    checked.loc[as_number, "id_number"] = None  # reported once, as C02
-
-    years, problem = parse_column(values["year"], partial(parse_year, first=settings.first_year,
-                                                          last=today_year + 1))
-    findings += cell_findings(table, "year", problem.notna(), "C09", values["year"], detail=problem)
-    year = pd.to_numeric(years, errors="coerce")
-
-    cents = {}
-    for key in [k for k in (*AMOUNT_KEYS, "total") if k in values]:
-        parsed, problem = parse_column(values[key], parse_amount)
-        findings += cell_findings(table, key, problem.notna(), "C08", values[key], detail=problem)
-        cents[key] = pd.to_numeric(parsed, errors="coerce")
-
     allowed = {"hukou": list(vocab.HUKOU), "tier": list(vocab.TIERS), "identity": book.identities}
-    failures = schema_failures(row_schema(spec, allowed, today_year), checked)
-    for (key, code), group in failures.groupby(["key", "code"], sort=False):
-        mask = pd.Series(values.index.isin(group["row"]), index=values.index)
-        if code == "ID":
-            findings += _id_findings(table, values["id_number"], mask, today_year)
-        else:
-            if code == "C01" and key == "id_number":  # a number-stored ID is not empty: it is C02
-                mask &= ~as_number
-            if code == "C01" and table.formula_blank:  # an empty cell that holds a formula is reported once, as C11
-                col = table.keys[key]
-                mask &= np.array([(r, col) not in table.formula_blank for r in values.index], dtype=bool)
-            detail = "长度不对或含有数字、符号" if code == "C10" else ""
-            findings += cell_findings(table, key, mask, code, values[key], detail=detail)
+    cells = check_cells(table, vocabulary(book), allowed, settings.first_year, today_year)
+    values, checked, findings, fixes = cells.values, cells.checked, cells.findings, cells.fixes
+    year, cents = cells.year, cells.cents
 
     ok_id = ~values.index.isin(findings.rows_of("C02", "C03", "C04", "C05", "C06"))
     born = birth_years(values["id_number"]).where(ok_id)
@@ -144,15 +84,6 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
     findings += sheet_findings(table)
     findings.drop_at(error_value_cells(table), keep=("C13", "P05", "P06"))
     return Checked(table, values, findings, fixes, amounts, fills)
-
-
-def _id_findings(table: Table, ids: pd.Series, mask: pd.Series, today_year: int) -> list[Finding]:
-    inspected = inspect_ids(ids[mask], today_year)
-    out = []
-    for code, group in inspected.groupby("code"):
-        sub = pd.Series(ids.index.isin(group.index), index=ids.index)
-        out += cell_findings(table, "id_number", sub, code or "C03", ids, detail=group["detail"])
-    return out
 
 
 def money_text(cents: pd.Series) -> pd.Series:

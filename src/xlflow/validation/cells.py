@@ -1,0 +1,116 @@
+"""The one cell pass every workbook kind shares: fixes (X), then the cell checks (C) of its columns.
+
+normalise → fix findings → parse (C02 IDs stored as numbers, C09 years, C08 amounts) → the pandera row
+schema of the kind (C01, C07, C10, the ID checks) → findings at the cell. Kinds add their own checks on
+what this returns (policy for declarations, the ledger's rules for imports).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from xlflow.domain.idcard import inspect_ids
+from xlflow.domain.values import parse_amount, parse_year
+from xlflow.findings import Finding, FindingBlock, Findings, make
+from xlflow.normalise import Vocabulary, normalise
+from xlflow.reading import Table
+from xlflow.validation.engine import cell_findings, fix_findings, parse_column
+from xlflow.validation.schemas import row_schema, schema_failures
+
+_SCIENTIFIC = r"^[0-9](\.[0-9]+)?[eE]\+?[0-9]+$"
+AMOUNT_TYPES = ("amount", "signed_amount")
+
+
+@dataclass
+class Cells:
+    """A table after the cell pass: fixed text, parsed years and amounts, findings so far."""
+
+    values: pd.DataFrame  # fixed text per field key ('' when empty)
+    checked: pd.DataFrame  # the same with None where empty (what the row schema saw)
+    findings: Findings
+    fixes: pd.DataFrame  # row, key, before, after, code
+    year: pd.Series | None = None  # the parsed year (NaN where none or bad)
+    cents: dict[str, pd.Series] = field(default_factory=dict)  # parsed amounts per amount column
+    id_as_number: pd.Series | None = None
+
+
+def header_findings(table: Table) -> list[Finding]:
+    """F04 for required header-block fields; a CSV cannot hold them, so it is not asked to."""
+    if table.is_csv:
+        return []
+    out = []
+    for spec_field in table.spec.header_fields:
+        found = table.header_values.get(spec_field.key)
+        if spec_field.required and (found is None or not found.value):
+            out.append(make("F04", column=spec_field.label, cell=found.cell if found else None))
+    return out
+
+
+def formula_findings(table: Table) -> list[FindingBlock | Finding]:
+    """C11 for each formula cell of a known column that was saved without its value."""
+    columns = {c: k for k, c in table.keys.items()}
+    out = []
+    for row, col in sorted(table.formula_blank):
+        if col in columns and row in table.frame.index:
+            key = columns[col]
+            out.append(make("C11", row=row, column=table.spec.column(key).header, cell=table.cell(key, row), value=""))
+    return out
+
+
+def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[str]], first_year: int,
+                today_year: int) -> Cells:
+    """Fix and check every cell of the known columns of ``table``."""
+    spec = table.spec
+    types = {c.key: c.type for c in spec.columns if c.key in table.keys}
+    values, fixes = normalise(table, types, vocabulary)
+    findings = Findings(header_findings(table) + fix_findings(fixes, table) + formula_findings(table))
+    checked = values.where(values != "", None)
+    cells = Cells(values, checked, findings, fixes)
+
+    if "id_number" in values:
+        ids = values["id_number"]
+        # A 15-digit number is exact (Excel keeps 15 digits): it is upgraded by X04, not refused.
+        exact = table.text("id_number").str.fullmatch(r"[0-9]{15}")
+        as_number = (table.is_number("id_number") & ~exact) | ids.str.match(_SCIENTIFIC)
+        findings += cell_findings(table, "id_number", as_number & (ids != ""), "C02", ids)
+        checked.loc[as_number, "id_number"] = None  # reported once, as C02
+        cells.id_as_number = as_number
+
+    if "year" in values:
+        years, problem = parse_column(values["year"], partial(parse_year, first=first_year, last=today_year + 1))
+        findings += cell_findings(table, "year", problem.notna(), "C09", values["year"], detail=problem)
+        cells.year = pd.to_numeric(years, errors="coerce")
+
+    for key, kind in types.items():
+        if kind in AMOUNT_TYPES:
+            parsed, problem = parse_column(values[key], partial(parse_amount, signed=kind == "signed_amount"))
+            findings += cell_findings(table, key, problem.notna(), "C08", values[key], detail=problem)
+            cells.cents[key] = pd.to_numeric(parsed, errors="coerce")
+
+    failures = schema_failures(row_schema(spec, allowed, today_year), checked)
+    for (key, code), group in failures.groupby(["key", "code"], sort=False):
+        mask = pd.Series(values.index.isin(group["row"]), index=values.index)
+        if code == "ID":
+            findings += _id_findings(table, values["id_number"], mask, today_year)
+            continue
+        if code == "C01" and key == "id_number" and cells.id_as_number is not None:
+            mask &= ~cells.id_as_number  # a number-stored ID is not empty: it is C02
+        if code == "C01" and table.formula_blank:  # an empty cell that holds a formula is reported once, as C11
+            col = table.keys[key]
+            mask &= np.array([(r, col) not in table.formula_blank for r in values.index], dtype=bool)
+        detail = "长度不对或含有数字、符号" if code == "C10" else ""
+        findings += cell_findings(table, key, mask, code, values[key], detail=detail)
+    return cells
+
+
+def _id_findings(table: Table, ids: pd.Series, mask: pd.Series, today_year: int) -> list[FindingBlock]:
+    inspected = inspect_ids(ids[mask], today_year)
+    out = []
+    for code, group in inspected.groupby("code"):
+        sub = pd.Series(ids.index.isin(group.index), index=ids.index)
+        out += cell_findings(table, "id_number", sub, code or "C03", ids, detail=group["detail"])
+    return out
