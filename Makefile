@@ -23,7 +23,11 @@ demo: setup
 	$(BIN)/xlflow template adjustment -o $(OUT)/templates/批量缴费调整登记表.xlsx
 	$(BIN)/xlflow template rules -o $(OUT)/templates/征缴规则表.xlsx
 	$(BIN)/xlflow rules check examples/征缴规则表.xlsx
-	$(BIN)/xlflow validate examples/批量缴费申报表.xlsx --out $(OUT) || test $$? -eq 1
+	rm -f $(OUT)/台账.sqlite $(OUT)/台账.sqlite-wal $(OUT)/台账.sqlite-shm
+	$(BIN)/xlflow ledger import roster examples/参保人员信息.csv --ledger $(OUT)/台账.sqlite --out $(OUT) || test $$? -eq 1
+	$(BIN)/xlflow ledger import payments examples/缴费明细.xls --ledger $(OUT)/台账.sqlite --out $(OUT)
+	$(BIN)/xlflow validate examples/批量缴费申报表.xlsx --out $(OUT) --ledger $(OUT)/台账.sqlite || test $$? -eq 1
+	$(BIN)/xlflow ledger status --ledger $(OUT)/台账.sqlite
 	@echo "结果已写入 $(OUT)/"
 
 # pytest exits 5 when it collects no test: that is a failure here too.

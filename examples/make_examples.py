@@ -12,6 +12,8 @@ from pathlib import Path
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
+from xlflow.domain.vocab import IDENTITY_CODES
+
 HERE = Path(__file__).resolve().parent
 TIERS = ["一档", "二档", "三档", "四档", "五档", "六档", "七档", "八档", "九档", "十档",
          "十一档", "十二档", "十三档", "十四档"]  # fmt: skip
@@ -205,11 +207,67 @@ def write_adjustment(rng: random.Random) -> None:
     wb.save(HERE / "批量缴费调整登记表.xlsx")
 
 
+ROSTER_COLUMNS = ["公民身份号码", "姓名", "户籍性质", "人员状态", "特殊参保群体", "脱贫年度", "行政区划"]
+PAYMENT_COLUMNS = ["证件号码", "姓名", "费款所属期", "缴费身份", "缴费档次", "户籍", "个人缴费金额", "省补", "市补",
+                   "县补", "政府代缴", "缴费方式", "到账时间"]  # fmt: skip
+CODES = {name: code for code, names in IDENTITY_CODES.items() for name in names}
+
+
+def write_ledger_exports(rows: list[list]) -> None:
+    """What the county's system exports, as messy as it comes: the roster as a GBK .csv with a title line,
+    the payments as a legacy .xls with a title row and the system's header names. Built from the example
+    declaration so that validating it against the ledger shows P07–P12."""
+    import csv
+
+    import xlwt
+
+    people = [r for r in rows[23:] if isinstance(r[1], str) and len(r[1]) == 18]
+    earlier = [r for r in rows[:23] if isinstance(r[1], str) and len(r[1]) == 18 and r[1][-1] != "x"]
+    roster = [[pid, name.strip(), "农业", "正常缴费", CODES.get(identity, identity), "", "43030202"]
+              for name, pid, hukou, identity, *_ in earlier]
+    for i, (name, pid, hukou, identity, year, *_rest) in enumerate(people):
+        status, flag, exit_year = "正常缴费", CODES.get(identity, identity), ""
+        if i == 1:
+            status = "终止参保"  # P12
+        elif i == 3:
+            name = name[0] + "小" + name[1:]  # P09: the name differs from the roster
+        elif i == 4:
+            flag = "011"  # P10: the flag was never set in the system
+        if identity.startswith("贫困") and i in (5, 6, 7, 8):
+            exit_year = str(int(str(year)[:4]) - 1)  # P07: marked 脱贫 the year before
+        if i == 2:
+            continue  # P11: not registered
+        roster.append([pid, name, "农业" if hukou == "农业户籍" else "城镇", status, flag, exit_year, "43030201"])
+    with open(HERE / "参保人员信息.csv", "w", encoding="gb18030", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["城乡居民养老保险参保人员信息（导出日期 2026-11-25）"])
+        out.writerow(ROSTER_COLUMNS)
+        out.writerows(roster)
+    book = xlwt.Workbook(encoding="utf-8")
+    ws = book.add_sheet("缴费明细")
+    ws.write(0, 0, "城乡居民养老保险缴费明细（导出日期 2026-11-25）")
+    for c, head in enumerate(PAYMENT_COLUMNS):
+        ws.write(1, c, head)
+    payments = []
+    for name, pid, hukou, identity, year, tier, *_ in people:
+        payments.append([pid, name, "202401", "普通参保人员", tier, hukou, *amounts("普通参保人员", hukou, tier, 2024)[:5],
+                         "银行代收", "2024-06-30"])  # fmt: skip
+    first = people[0]  # P08: the declared year is already paid
+    payments.append([first[1], first[0], f"{first[4]}01", "普通参保人员", first[5], first[2],
+                     *amounts("普通参保人员", first[2], first[5], int(str(first[4])[:4]))[:5], "银行代收", "2025-07-01"])
+    for r, row in enumerate(payments, start=2):
+        for c, value in enumerate(row):
+            ws.write(r, c, value)
+    book.save(str(HERE / "缴费明细.xls"))
+
+
 def main() -> None:
     rng = random.Random(2017_38)
     write_rules()
+    rows = declaration_rows(random.Random(2017_38))
     write_declaration(rng)
     write_adjustment(rng)
+    write_ledger_exports(rows)
 
 
 if __name__ == "__main__":

@@ -124,6 +124,24 @@ def rules_check(path: Path, as_json: bool) -> None:
     sys.exit(result.exit_code)
 
 
+def ledger_path_for(given: Path | None) -> Path | None:
+    """--ledger, else the workspace's ledger when the current folder holds xlflow.toml, else none."""
+    from xlflow.settings import SETTINGS_FILE, load_settings
+
+    if given is not None:
+        return given
+    if Path(SETTINGS_FILE).exists():
+        return Path.cwd() / load_settings(Path.cwd()).ledger
+    return None
+
+
+def open_ledger(given: Path | None, create: bool = False):
+    from xlflow.ledger import Ledger
+
+    path = ledger_path_for(given)
+    return None if path is None else Ledger(path, create=create)
+
+
 PROGRESS_MIN_BYTES = 2 * 2**20  # smaller files finish before a bar would be useful
 
 
@@ -163,9 +181,11 @@ def _progress(path: Path):
               help="设置文件 xlflow.toml 或工作目录。 Settings file or workspace.")
 @click.option("--split-rows", type=click.IntRange(min=1), metavar="N",
               help="更正表每个文件最多 N 行，分成多个文件。 Split the corrected workbook into parts of N rows.")
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="台账文件；不给时如当前文件夹有 xlflow.toml 则用工作目录的台账。 Ledger file.")
 @click.option("--json", "as_json", is_flag=True, help="每个文件输出一行 JSON。 One JSON object per file.")
 def validate(files: tuple[Path, ...], rules: Path | None, out_dir: Path | None,
-             settings_path: Path | None, split_rows: int | None, as_json: bool) -> None:
+             settings_path: Path | None, split_rows: int | None, ledger_path: Path | None, as_json: bool) -> None:
     """检查填好的批量缴费申报表，写出 _更正、_错误数据、_汇总 三个文件。
 
     Validate filled declaration workbooks and write the corrected, error and summary workbooks.
@@ -182,13 +202,15 @@ def validate(files: tuple[Path, ...], rules: Path | None, out_dir: Path | None,
     from xlflow.pipeline import process_workbook
 
     book = _rulebook(rules)
+    ledger = open_ledger(ledger_path)
     worst = 0
     for i, path in enumerate(files):
         if i + 1 < len(files):
             opening.prefetch(files[i + 1], settings.limits())
         try:
             with _progress(path) as step:
-                result = process_workbook(path, book, out_dir, settings, split_rows=split_rows, progress=step)
+                result = process_workbook(path, book, out_dir, settings, split_rows=split_rows, progress=step,
+                                          ledger=ledger)
         except XlflowError:
             raise
         except Exception as exc:  # a bug: one Chinese line for the clerk, the type for the IT person
@@ -204,3 +226,8 @@ def validate(files: tuple[Path, ...], rules: Path | None, out_dir: Path | None,
                     click.echo(f"  {one}", err=True)
         worst = max(worst, result.exit_code)
     sys.exit(worst)
+
+
+from xlflow.cli_ledger import ledger  # noqa: E402  (the ledger commands live in their own file)
+
+main.add_command(ledger)

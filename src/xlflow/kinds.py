@@ -11,7 +11,8 @@ from functools import cache
 
 from xlflow.paths import data_dir
 
-KIND_NAMES = ("declaration", "adjustment", "rules")
+KIND_NAMES = ("declaration", "adjustment", "rules")  # the kinds with a template
+LEDGER_KINDS = ("roster", "payments", "list")  # system exports and office lists, imported into the ledger
 AMOUNT_KEYS = ("personal", "province", "city", "county", "daijiao")
 
 
@@ -51,6 +52,7 @@ class KindSpec:
     header_fields: tuple[HeaderField, ...] = field(default=())
     row_rule: str = "一人一年一行"
     notes: tuple[str, ...] = ()
+    min_columns: int = 3  # known columns a header row needs to be taken for this kind
 
     def column(self, key: str) -> ColumnSpec:
         for col in self.columns:
@@ -81,6 +83,7 @@ def kind_spec(kind: str) -> KindSpec:
         header_fields=fields,
         row_rule=raw.get("row_rule", "一人一年一行"),
         notes=tuple(raw.get("notes", ())),
+        min_columns=int(raw.get("min_columns", 3)),
     )
 
 

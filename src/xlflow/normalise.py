@@ -23,7 +23,8 @@ _FULLWIDTH |= {chr(0xFF41 + i): chr(0x61 + i) for i in range(26)}
 _FULLWIDTH |= {"．": ".", "－": "-", "＋": "+"}
 _HALF = str.maketrans(_FULLWIDTH)
 _FULL_CHARS = re.compile("[" + "".join(_FULLWIDTH) + "]")
-_YEAR_TEXT = re.compile(r"^([0-9]{4})\s*年度?$")
+# "2024年", "2024年度", and a period written as year and month ("202401", "2024-01", 费款所属期)
+_YEAR_TEXT = re.compile(r"^([0-9]{4})(?:\s*年度?|(?:0[1-9]|1[0-2])|[-/.](?:0?[1-9]|1[0-2])月?)$")
 
 # Types whose values never hold inner spaces, and types where full-width characters are made half-width.
 COMPACT = {"id", "year", "tier", "hukou", "identity", "identity_name", "amount", "signed_amount",
@@ -32,7 +33,7 @@ HALFWIDTH = COMPACT - {"name", "identity_name"}
 # Values that no fix can change, by type: checked first because ID and name columns are mostly unique.
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
 _CLEAN = {"id": re.compile(r"[0-9]{17}[0-9X]"), "name": re.compile(r"[\u3400-\u9fff·]+"), "seq": _NUMBER,
-          "year": _NUMBER, "amount": _NUMBER, "signed_amount": _NUMBER}
+          "year": re.compile(r"[0-9]{4}"), "amount": _NUMBER, "signed_amount": _NUMBER}
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
+import hashlib
 import logging
 import os
 import re
@@ -11,9 +12,12 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
+
 from xlflow.errors import OutputError
 from xlflow.findings import make
 from xlflow.kinds import kind_spec
+from xlflow.ledger import Ledger
 from xlflow.outputs.corrected import write_corrected
 from xlflow.outputs.errors import passed_sheet, write_errors
 from xlflow.outputs.summary import totals, write_summary
@@ -84,6 +88,19 @@ def _write_corrected_parts(checked, target: Path, split_rows: int | None, source
     return parts
 
 
+def _record_batch(ledger: Ledger, path: Path, checked) -> dict:
+    """The corrected rows' person-years as a pending batch of this file (replacing its earlier one)."""
+    table = checked.table
+    ok = ~table.frame.index.isin(checked.error_rows)
+    rows = pd.DataFrame({"id_number": checked.values["id_number"][ok], "year": checked.values["year"][ok],
+                         "identity": checked.values["identity"][ok], "row": table.frame.index[ok]})
+    rows = rows[rows["year"].str.fullmatch(r"[0-9]{4}")]
+    field = lambda key: (table.header_values[key].value if key in table.header_values else "")  # noqa: E731
+    sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    batch, what = ledger.record_batch(path.name, field("unit"), field("clerk"), field("date"), sha, rows)
+    return {"id": batch, "status": what, "rows": len(rows)}
+
+
 def process_workbook(
     path: Path,
     book: RuleBook,
@@ -92,6 +109,7 @@ def process_workbook(
     today: dt.date | None = None,
     split_rows: int | None = None,
     progress: Callable[[str], None] | None = None,
+    ledger: Ledger | None = None,
 ) -> CheckResult:
     """Validate one declaration workbook and write its corrected, error and summary workbooks.
 
@@ -114,7 +132,11 @@ def process_workbook(
     if stored and stored != book.fingerprint:
         result.findings.append(make("F07", value=stored, detail=book.fingerprint))
     step(STAGES[1])
-    checked = check_declaration(table, book, settings, today.year)
+    unit = table.header_values.get("unit")
+    own_batch = (path.name, unit.value if unit else "")
+    view = ledger.view(table.text("id_number").unique()) if ledger is not None else None
+    checked = check_declaration(table, book, settings, today.year, view, own_batch)
+    result.ledger = str(ledger.path) if ledger is not None else None
     names = _corrected_names(outputs["corrected"], len(table.frame) - len(checked.error_rows), split_rows)
     describe_twins(checked, names, split_rows, outputs["errors"].name)
     result.findings = result.findings + checked.findings
@@ -136,6 +158,8 @@ def process_workbook(
     except OSError as exc:
         raise OutputError(f"无法写出结果文件到 {outputs['corrected'].parent}：{exc.strerror}") from exc
     result.outputs = {k: (str(v) if v else None) for k, v in outputs.items()}
+    if ledger is not None:  # written after the outputs: a crash before leaves the ledger as it was
+        result.batch = _record_batch(ledger, path, checked)
     if parts != [outputs["corrected"]]:
         result.outputs["corrected"] = [str(p) for p in parts]
     return result

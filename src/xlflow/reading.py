@@ -165,7 +165,7 @@ def _best_in_sheet(sheet: RawSheet, specs: list[KindSpec], limits: Limits):
         headers = [header_text(v) for v in row]
         for spec in specs:
             score = _score(spec, headers)
-            if score[0] >= 0.5 and score[1] >= 3 and (best is None or score > best[0]):
+            if score[0] >= 0.5 and score[1] >= spec.min_columns and (best is None or score > best[0]):
                 best = (score, spec, sheet, i, head)
     return best
 

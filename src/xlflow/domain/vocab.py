@@ -17,6 +17,33 @@ _PERSON_CLASS_SYNONYMS = {
     "待遇人员": ("正常待遇", "暂停待遇", "待遇", "领取待遇人员"),
 }
 
+# 居保状态 of the roster; a roster may give the 人员类别 (缴费人员 / 待遇人员) instead.
+STATUSES = ("正常缴费", "暂停缴费", "正常待遇", "暂停待遇", "终止参保", *PERSON_CLASSES)
+TERMINATED = "终止参保"
+_STATUS_SYNONYMS = {
+    "正常缴费": ("参保缴费", "缴费中", "正常参保"),
+    "暂停缴费": ("中断缴费", "暂停"),
+    "正常待遇": ("领取待遇", "待遇领取", "正常领取"),
+    "暂停待遇": ("待遇暂停", "暂停领取"),
+    "终止参保": ("终止", "注销", "已终止", "终止缴费"),
+    "缴费人员": (),
+    "待遇人员": ("领取待遇人员",),
+}
+
+
+def status_map() -> dict[str, str]:
+    return _synonym_map(_STATUS_SYNONYMS)
+
+
+def status_class(status: str) -> str | None:
+    """The 人员类别 a 居保状态 implies (None for 终止参保 or an unknown one)."""
+    if status in ("正常缴费", "暂停缴费", "缴费人员"):
+        return "缴费人员"
+    if status in ("正常待遇", "暂停待遇", "待遇人员"):
+        return "待遇人员"
+    return None
+
+
 NORMAL_IDENTITY = "普通参保人员"
 GROUPS = ("特困人员", "低保对象", "贫困人口", "残疾人")  # default tie-break order (SPEC 3.2)
 
@@ -127,3 +154,14 @@ def _synonym_map(table: dict[str, tuple[str, ...]]) -> dict[str, str]:
         for v in variants:
             out[v] = canon
     return out
+
+
+def identity_codes(name: str) -> set[str]:
+    """The system codes an identity name can stand for (特困人员 → 031, 032, 033)."""
+    return {code for code, names in IDENTITY_CODES.items() if name in names} | (
+        {name} if name in IDENTITY_CODES else set())
+
+
+def same_identity(a: str, b: str) -> bool:
+    """Whether two spellings name the same identity (a name, a short name, or a system code)."""
+    return a == b or bool(identity_codes(a) & identity_codes(b))

@@ -13,6 +13,7 @@ from xlflow.kinds import AMOUNT_KEYS
 from xlflow.outputs.layout import titled_sheet
 from xlflow.rules import RuleBook
 from xlflow.validation.declaration import Checked
+from xlflow.validation.ledger_checks import SKIPPED
 from xlflow.validation.result import CheckResult
 
 ITEM_HEADERS = {"personal": "个人缴费", "province": "省级补贴", "city": "市级补贴", "county": "县级补贴",
@@ -92,6 +93,7 @@ def _overview(wb, result: CheckResult, checked: Checked | None, book, title, bol
         ("自动更正", result.count("fixed") - fills),
         ("补全金额", fills),
         ("征缴规则表", f"{book.source}（指纹 {book.fingerprint}）" if book else "—"),
+        ("台账", result.ledger or SKIPPED),
         ("处理时间", f"{result.checked_at:%Y-%m-%d %H:%M:%S}" if result.checked_at else "—"),
         ("结论", result.summary_line()),
     ]

@@ -75,8 +75,8 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
         ids = values["id_number"]
         # A 15-digit number is exact (Excel keeps 15 digits): it is upgraded by X04, not refused.
         exact = table.text("id_number").str.fullmatch(r"[0-9]{15}")
-        as_number = (table.is_number("id_number") & ~exact) | ids.str.match(_SCIENTIFIC)
-        findings += cell_findings(table, "id_number", as_number & (ids != ""), "C02", ids)
+        as_number = ((table.is_number("id_number") & ~exact) | ids.str.match(_SCIENTIFIC)) & (ids != "")
+        findings += cell_findings(table, "id_number", as_number, "C02", ids)
         checked.loc[as_number, "id_number"] = None  # reported once, as C02
         cells.id_as_number = as_number
 

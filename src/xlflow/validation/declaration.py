@@ -12,6 +12,7 @@ from xlflow.domain.idcard import birth_years
 from xlflow.domain.values import cents_text
 from xlflow.findings import FindingBlock, Findings, column_letter
 from xlflow.kinds import AMOUNT_KEYS
+from xlflow.ledger import LedgerView
 from xlflow.normalise import Vocabulary
 from xlflow.reading import Table
 from xlflow.rules import RuleBook
@@ -22,6 +23,7 @@ from xlflow.validation.engine import (
     error_value_cells,
     sheet_findings,
 )
+from xlflow.validation.ledger_checks import ledger_findings
 
 _SCIENTIFIC = r"^[0-9](\.[0-9]+)?[eE]\+?[0-9]+$"
 
@@ -54,7 +56,8 @@ def vocabulary(book: RuleBook) -> Vocabulary:
     )
 
 
-def check_declaration(table: Table, book: RuleBook, settings: Settings, today_year: int) -> Checked:
+def check_declaration(table: Table, book: RuleBook, settings: Settings, today_year: int,
+                      ledger: LedgerView | None = None, own_batch: tuple[str, str] | None = None) -> Checked:
     allowed = {"hukou": list(vocab.HUKOU), "tier": list(vocab.TIERS), "identity": book.identities}
     cells = check_cells(table, vocabulary(book), allowed, settings.first_year, today_year)
     values, checked, findings, fixes = cells.values, cells.checked, cells.findings, cells.fixes
@@ -81,6 +84,8 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
     fills, amounts = _fill_and_compare(table, values, cents, rule, keyed & ~no_rule, findings)
     findings += fill_findings(fills, table)
     findings += _duplicates(table, values, year, rule, settings)
+    if ledger is not None:
+        findings += ledger_findings(table, values, year, ledger, own_batch)
     findings += sheet_findings(table)
     findings.drop_at(error_value_cells(table), keep=("C13", "P05", "P06"))
     return Checked(table, values, findings, fixes, amounts, fills)

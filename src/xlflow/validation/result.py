@@ -21,6 +21,8 @@ class CheckResult:
     totals: dict[str, Any] = field(default_factory=dict)
     unusable: bool = False  # the file could not be used at all (F01/F02/F03/F05 ...)
     checked_at: dt.datetime | None = None
+    ledger: str | None = None  # the ledger checked against (None: ledger checks skipped)
+    batch: dict[str, Any] | None = None  # the pending batch recorded in the ledger
 
     @property
     def error_rows(self) -> set[int]:
@@ -91,4 +93,6 @@ class CheckResult:
             "findings_left_out": len(self.findings) - len(listed),
             "outputs": self.outputs,
             "totals": self.totals,
+            "ledger": self.ledger,
+            "batch": self.batch,
         }

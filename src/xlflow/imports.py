@@ -1,0 +1,237 @@
+"""`xlflow ledger import`: a roster, payments or list export → the ledger, in one transaction.
+
+Read with the same reader, fixed with the same X fixes and checked with the same cell checks as every
+other kind. A row that fails its cell checks is not imported: it goes to NAME_导入错误.xlsx (the layout
+of the error workbook). The same file twice changes nothing; a newer export replaces what older ones said
+about the same people (and person-years); the clerk sees counts: new, changed, unchanged, refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from xlflow.domain import vocab
+from xlflow.errors import XlflowError
+from xlflow.kinds import kind_spec
+from xlflow.ledger import Ledger
+from xlflow.normalise import Vocabulary
+from xlflow.outputs.errors import write_errors
+from xlflow.reading import Table
+from xlflow.settings import Settings
+from xlflow.validation.cells import Cells, check_cells
+from xlflow.validation.declaration import Checked
+from xlflow.validation.engine import read_for_check, sheet_findings
+from xlflow.validation.result import CheckResult
+
+LIST_KINDS = ("贫困人口", "低保对象", "特困人员", "残疾人")
+COUNT_WORDS = {"new": "新增", "changed": "更新", "unchanged": "未变", "refused": "未导入（有错误）"}
+
+
+@dataclass
+class ImportResult:
+    check: CheckResult
+    kind: str
+    list_kind: str | None = None
+    already: str | None = None  # when the same content was imported before: when
+    counts: dict[str, int] = field(default_factory=dict)
+    errors_file: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.check.unusable:
+            return 2
+        return 1 if self.counts.get("refused") else 0
+
+    def summary_line(self) -> str:
+        name = Path(self.check.file).name
+        if self.check.unusable:
+            return f"{name}：{self.check.summary_line()}。台账未做任何改动。"
+        if self.already:
+            return f"{name}：这个文件已于 {self.already} 导入过，内容相同，台账未做任何改动。"
+        unit = "人年" if self.kind == "payments" else "人"
+        counts = "，".join(f"{COUNT_WORDS[k]} {v:,} {unit if k != 'refused' else '行'}" for k, v in self.counts.items())
+        return f"{name}（{kind_spec(self.kind).title}{'：' + self.list_kind if self.list_kind else ''}）：{counts}"
+
+    def as_json(self) -> dict:
+        data = self.check.as_json()
+        data.update(kind=self.kind, list_kind=self.list_kind, already_imported=self.already, counts=self.counts,
+                    outputs={"errors": self.errors_file})
+        return data
+
+
+def list_kind_for(path: Path, given: str | None) -> str:
+    if given:
+        if given not in LIST_KINDS:
+            raise XlflowError(f"名单类别应为 {'、'.join(LIST_KINDS)} 之一，不能是“{given}”。")
+        return given
+    found = [k for k in LIST_KINDS if k in Path(path).stem]
+    if len(found) == 1:
+        return found[0]
+    raise XlflowError(f"请用 --kind 指明名单类别（{'|'.join(LIST_KINDS)}），文件名“{Path(path).name}”看不出来。")
+
+
+def _vocabulary() -> Vocabulary:
+    names = [n for names in vocab.IDENTITY_CODES.values() for n in names]
+    return Vocabulary({"hukou": vocab.hukou_map(), "tier": vocab.tier_map(), "identity_name": vocab.identity_map(names),
+                       "status": vocab.status_map()})
+
+
+def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = None, out_dir: Path | None = None,
+                settings: Settings | None = None, today: dt.date | None = None) -> ImportResult:
+    """Import one export into ``ledger``; every change is one transaction (all or nothing)."""
+    settings = settings or Settings()
+    today = today or dt.date.today()
+    path = Path(path)
+    check = CheckResult(file=str(path), kind=kind)
+    result = ImportResult(check, kind, list_kind)
+    table = read_for_check(path, [kind_spec(kind)], settings.limits(), check)
+    if table is None:
+        return result
+    check.kind = kind
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    source_kind = f"list:{list_kind}" if kind == "list" else kind
+    earlier = ledger.source(source_kind, sha)
+    if earlier:
+        result.already = earlier[2]
+        return result
+    allowed = {"hukou": list(vocab.HUKOU), "tier": list(vocab.TIERS), "status": list(vocab.STATUSES)}
+    cells = check_cells(table, _vocabulary(), allowed, settings.first_year, today.year)
+    cells.findings += sheet_findings(table)
+    check.findings = check.findings + cells.findings
+    bad = cells.findings.rows_of(severity="error")
+    good = ~table.frame.index.isin(bad)
+    result.counts = {"new": 0, "changed": 0, "unchanged": 0, "refused": int(len(bad))}
+    if len(bad):
+        folder = Path(out_dir) if out_dir else path.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{path.stem}_导入错误.xlsx"
+        write_errors(Checked(table, cells.values, cells.findings, cells.fixes), target)
+        result.errors_file = str(target)
+    rows = _records(kind, table, cells, good)
+    writer = {"roster": _import_roster, "payments": _import_payments, "list": _import_list}[kind]
+    with ledger.transaction():
+        source = ledger.add_source(source_kind, path.name, sha, table.sheet, int(good.sum()))
+        result.counts.update(writer(ledger, rows, source, list_kind))
+    return result
+
+
+def _records(kind: str, table: Table, cells: Cells, good: np.ndarray) -> pd.DataFrame:
+    """The imported rows as typed columns: text as fixed, years as numbers, amounts in cents."""
+    values = cells.values[good]
+    out = pd.DataFrame({k: values[k] for k in values.columns if k in table.keys}, index=values.index)
+    for key, cents in cells.cents.items():
+        out[key] = cents[good].fillna(0).astype("int64")
+    if cells.year is not None:
+        out["year"] = cells.year[good].astype("int64")
+    if "exit_year" in out:
+        out["exit_year"] = pd.to_numeric(out["exit_year"].str[:4], errors="coerce").astype("Int64")
+    out["row"] = out.index
+    return out.reset_index(drop=True)
+
+
+def _digest(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    present = [c for c in columns if c in frame]
+    if not present:
+        return np.zeros(len(frame), dtype=np.uint64)
+    return pd.util.hash_pandas_object(frame[present].astype(str), index=False).to_numpy(dtype=np.uint64)
+
+
+def _classify(ledger: Ledger, table: str, keys: list[str], new: pd.DataFrame) -> dict[str, int]:
+    """Compare the new digests with the ledger's: how many keys are new, changed, unchanged."""
+    key_sql = " AND ".join(f"t.{k} = w.{k}" for k in keys)
+    ledger.db.execute("DROP TABLE IF EXISTS incoming")
+    ledger.db.execute(f"CREATE TEMP TABLE incoming ({', '.join(keys)}, digest TEXT)")
+    ledger.db.executemany(f"INSERT INTO incoming VALUES ({', '.join('?' * (len(keys) + 1))})",
+                          new[[*keys, "digest"]].itertuples(index=False, name=None))
+    where = f"FROM incoming w LEFT JOIN {table} t ON {key_sql}"
+    known = ledger.db.execute(f"SELECT COUNT(t.digest), SUM(t.digest = w.digest) {where}").fetchone()
+    total = len(new)
+    unchanged = int(known[1] or 0)
+    return {"new": total - int(known[0]), "changed": int(known[0]) - unchanged, "unchanged": unchanged}
+
+
+def _import_roster(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind) -> dict[str, int]:
+    columns = ["name", "hukou", "status", "identity", "exit_year", "area"]
+    rows = rows.drop_duplicates("id_number", keep="last").copy()
+    for c in columns:
+        if c not in rows:
+            rows[c] = None
+    rows["digest"] = _digest(rows, columns).astype(str)
+    counts = _classify(ledger, "persons", ["id_number"], rows)
+    ledger.db.executemany(
+        "INSERT INTO persons (id_number, name, hukou, status, identity, exit_year, area, digest, source_id) "
+        "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id_number) DO UPDATE SET name = excluded.name, "
+        "hukou = excluded.hukou, status = excluded.status, identity = excluded.identity, "
+        "exit_year = excluded.exit_year, area = excluded.area, digest = excluded.digest, "
+        "source_id = excluded.source_id",
+        ((r[0], r[1] or None, r[2] or None, r[3] or None, r[4] or None, None if pd.isna(r[5]) else int(r[5]),
+          r[6] or None, r[7], source)
+         for r in rows[["id_number", *columns, "digest"]].itertuples(index=False, name=None)))
+    return counts
+
+
+def _import_payments(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind) -> dict[str, int]:
+    """Records per person-year: a newer export replaces every record of the person-years it holds."""
+    for c in ("name", "identity", "tier", "hukou", "method", "arrived_at", "arrived_flag"):
+        if c not in rows:
+            rows[c] = ""
+    for c in ("personal", "province", "city", "county", "daijiao"):
+        if c not in rows:
+            rows[c] = 0
+    rows["seq"] = rows.groupby(["id_number", "year"]).cumcount()
+    record_hash = _digest(rows, ["identity", "tier", "hukou", "personal", "province", "city", "county", "daijiao"])
+    rows["h"] = record_hash * (rows["seq"].to_numpy(dtype=np.uint64) + np.uint64(1))
+    years = rows.groupby(["id_number", "year"], sort=False).agg(
+        records=("seq", "size"), personal=("personal", "sum"), province=("province", "sum"), city=("city", "sum"),
+        county=("county", "sum"), daijiao=("daijiao", "sum"), identity=("identity", "last"), tier=("tier", "last"),
+        h=("h", "sum")).reset_index()
+    years["digest"] = years["h"].astype(np.uint64).astype(str)
+    counts = _classify(ledger, "payment_years", ["id_number", "year"], years)
+    # Replace the person-years that are new or changed; unchanged ones are left alone.
+    ledger.db.execute("""DELETE FROM payments WHERE EXISTS (SELECT 1 FROM incoming w WHERE
+        w.id_number = payments.id_number AND w.year = payments.year)""")
+    ledger.db.execute("""DELETE FROM payment_years WHERE EXISTS (SELECT 1 FROM incoming w WHERE
+        w.id_number = payment_years.id_number AND w.year = payment_years.year)""")
+    ledger.db.executemany(
+        "INSERT INTO payments (id_number, year, seq, name, identity, tier, hukou, personal, province, city, county, "
+        "daijiao, method, arrived_at, arrived_flag, source_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        ((*r[:3], *(v or None for v in r[3:7]), *(int(v) for v in r[7:12]), *(v or None for v in r[12:15]), source)
+         for r in rows[["id_number", "year", "seq", "name", "identity", "tier", "hukou", "personal", "province", "city",
+                        "county", "daijiao", "method", "arrived_at", "arrived_flag"]].itertuples(index=False,
+                                                                                                 name=None)))
+    ledger.db.executemany(
+        "INSERT INTO payment_years (id_number, year, records, personal, province, city, county, daijiao, identity, "
+        "tier, digest, source_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        ((r[0], int(r[1]), int(r[2]), *(int(v) for v in r[3:8]), r[8] or None, r[9] or None, r[10], source)
+         for r in years[["id_number", "year", "records", "personal", "province", "city", "county", "daijiao",
+                         "identity", "tier", "digest"]].itertuples(index=False, name=None)))
+    # A pending batch whose person-year now has a payment went through.
+    ledger.db.execute("""UPDATE batch_rows SET paid = 1 WHERE paid = 0 AND EXISTS (SELECT 1 FROM incoming w
+        WHERE w.id_number = batch_rows.id_number AND w.year = batch_rows.year)""")
+    return counts
+
+
+def _import_list(ledger: Ledger, rows: pd.DataFrame, source: int, list_kind: str) -> dict[str, int]:
+    columns = ["name", "category", "level", "exit_year", "exit_flag"]
+    rows = rows.drop_duplicates("id_number", keep="last").copy()
+    for c in columns:
+        if c not in rows:
+            rows[c] = None
+    rows["kind"] = list_kind
+    rows["digest"] = _digest(rows, columns).astype(str)
+    counts = _classify(ledger, "lists", ["kind", "id_number"], rows)
+    ledger.db.executemany(
+        "INSERT INTO lists (kind, id_number, name, category, level, exit_year, exit_flag, digest, source_id) "
+        "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (kind, id_number) DO UPDATE SET name = excluded.name, "
+        "category = excluded.category, level = excluded.level, exit_year = excluded.exit_year, "
+        "exit_flag = excluded.exit_flag, digest = excluded.digest, source_id = excluded.source_id",
+        ((list_kind, r[0], r[1] or None, r[2] or None, r[3] or None, None if pd.isna(r[4]) else int(r[4]),
+          r[5] or None, r[6], source)
+         for r in rows[["id_number", *columns, "digest"]].itertuples(index=False, name=None)))
+    return counts
