@@ -249,12 +249,13 @@ def write_ledger_exports(rows: list[list]) -> None:
     for c, head in enumerate(PAYMENT_COLUMNS):
         ws.write(1, c, head)
     payments = []
-    for name, pid, hukou, identity, year, tier, *_ in people:
-        payments.append([pid, name, "202401", "普通参保人员", tier, hukou, *amounts("普通参保人员", hukou, tier, 2024)[:5],
-                         "银行代收", "2024-06-30"])  # fmt: skip
+    for name, pid, hukou, _identity, _year, tier, *_ in people:
+        paid = amounts("普通参保人员", hukou, tier, 2024)[:5]
+        payments.append([pid, name, "202401", "普通参保人员", tier, hukou, *paid, "银行代收", "2024-06-30"])
     first = people[0]  # P08: the declared year is already paid
-    payments.append([first[1], first[0], f"{first[4]}01", "普通参保人员", first[5], first[2],
-                     *amounts("普通参保人员", first[2], first[5], int(str(first[4])[:4]))[:5], "银行代收", "2025-07-01"])
+    paid = amounts("普通参保人员", first[2], first[5], int(str(first[4])[:4]))[:5]
+    payments.append([first[1], first[0], f"{first[4]}01", "普通参保人员", first[5], first[2], *paid,
+                     "银行代收", "2025-07-01"])
     for r, row in enumerate(payments, start=2):
         for c, value in enumerate(row):
             ws.write(r, c, value)
