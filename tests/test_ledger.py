@@ -1,0 +1,231 @@
+"""The ledger: imports (idempotent, newer replaces older, all or nothing), batches, and the declaration
+checks that need it (P05 across batches, P07–P12), each at its cell."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from openpyxl import load_workbook
+
+from conftest import ROOT
+from test_validate import TODAY, declaration, found, pid, row
+from xlflow.cli import main
+from xlflow.imports import import_file
+from xlflow.ledger import MIGRATIONS, Ledger
+from xlflow.pipeline import process_workbook
+
+ROSTER_HEAD = ["公民身份号码", "姓名", "户籍性质", "人员状态", "特殊参保群体", "脱贫年度", "行政区划"]
+PAY_HEAD = ["证件号码", "姓名", "费款所属期", "缴费身份", "缴费档次", "户籍", "个人缴费金额", "省补", "市补", "县补",
+            "政府代缴"]  # fmt: skip
+
+
+def roster_csv(path, rows, encoding="gb18030"):
+    lines = ["参保人员信息导出（2026-11-25）", ",".join(ROSTER_HEAD)] + [",".join(map(str, r)) for r in rows]
+    path.write_bytes("\r\n".join(lines).encode(encoding))
+    return path
+
+
+def payments_xls(path, rows):
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    ws = book.add_sheet("缴费明细")
+    ws.write(0, 0, "缴费明细导出")
+    for c, h in enumerate(PAY_HEAD):
+        ws.write(1, c, h)
+    for r, values in enumerate(rows, start=2):
+        for c, v in enumerate(values):
+            ws.write(r, c, v)
+    book.save(str(path))
+    return path
+
+
+def person(seq, name="张三", status="正常缴费", flag="051", exit_year=""):
+    return [pid(seq=seq), name, "农业", status, flag, exit_year, "43030201"]
+
+
+def paid(seq, year=2024, name="张三", personal=100):
+    return [pid(seq=seq), name, f"{year}01", "普通参保人员", "一档", "农业户籍", personal, 12, 9.9, 8.1, 0]
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    with Ledger(tmp_path / "台账.sqlite") as store:
+        yield store
+
+
+def test_gbk_csv_roster_and_xls_payments_with_title_rows_and_system_headers(tmp_path, ledger):
+    roster = roster_csv(tmp_path / "roster.csv", [person("101"), person("102", name="李四"), ["123", "王五"]])
+    result = import_file(ledger, roster, "roster", out_dir=tmp_path)
+    assert result.counts == {"new": 2, "changed": 0, "unchanged": 0, "refused": 1} and result.exit_code == 1
+    refused = load_workbook(result.errors_file).active
+    assert refused["A3"].value == "123" and "C03" in refused.cell(3, 8).value
+    pay = payments_xls(tmp_path / "pay.xls", [paid("101"), paid("101", personal=-10), paid("102", 2023)])
+    result = import_file(ledger, pay, "payments")
+    assert result.counts == {"new": 2, "changed": 0, "unchanged": 0, "refused": 0} and result.exit_code == 0
+    status = ledger.status()
+    assert status["persons"] == 2 and status["paid_person_years"] == {2023: 1, 2024: 1}
+    view = ledger.view([pid(seq="101")])
+    assert view.paid.loc[0, "personal"] == 9000 and view.paid.loc[0, "records"] == 2  # the sum of the records
+    assert view.persons.loc[pid(seq="101"), "identity"] == "贫困人口一级"  # the code 051, normalised
+
+
+def test_importing_the_same_file_twice_changes_nothing(tmp_path, ledger):
+    roster = roster_csv(tmp_path / "roster.csv", [person("101")])
+    import_file(ledger, roster, "roster")
+    before = ledger.status()
+    again = import_file(ledger, roster, "roster")
+    assert again.already and "已于" in again.summary_line() and "未做任何改动" in again.summary_line()
+    assert ledger.status() == before
+
+
+def test_a_newer_export_replaces_the_older_one(tmp_path, ledger):
+    import_file(ledger, roster_csv(tmp_path / "r1.csv", [person("101"), person("102", name="李四")]), "roster")
+    newer = roster_csv(tmp_path / "r2.csv", [person("101", status="终止参保"), person("102", name="李四"),
+                                             person("103", name="王五")])  # fmt: skip
+    result = import_file(ledger, newer, "roster")
+    assert result.counts == {"new": 1, "changed": 1, "unchanged": 1, "refused": 0}
+    assert ledger.view([pid(seq="101")]).persons.loc[pid(seq="101"), "status"] == "终止参保"
+    import_file(ledger, payments_xls(tmp_path / "p1.xls", [paid("101"), paid("102")]), "payments")
+    result = import_file(ledger, payments_xls(tmp_path / "p2.xls", [paid("101", personal=200), paid("102")]),
+                         "payments")  # fmt: skip
+    assert result.counts == {"new": 0, "changed": 1, "unchanged": 1, "refused": 0}
+    assert ledger.view([pid(seq="101")]).paid.loc[0, "personal"] == 20000
+
+
+def test_a_failure_in_the_middle_of_an_import_leaves_the_ledger_as_it_was(tmp_path):
+    """A real process on a real file; the failure is injected after the payments are written."""
+    path = tmp_path / "台账.sqlite"
+    with Ledger(path) as store:
+        import_file(store, roster_csv(tmp_path / "r.csv", [person("101")]), "roster")
+        before = store.status()
+    pay = payments_xls(tmp_path / "p.xls", [paid("101"), paid("101", 2023)])
+    script = f"""
+import sys
+sys.path.insert(0, {str(ROOT / 'src')!r})
+from xlflow import imports
+from xlflow.ledger import Ledger
+original = imports._import_payments
+def failing(ledger, *args):
+    original(ledger, *args)  # every row written inside the transaction ...
+    raise RuntimeError("injected failure")  # ... then the process fails
+imports._import_payments = failing
+with Ledger({str(path)!r}) as store:
+    imports.import_file(store, {str(pay)!r}, "payments")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "injected failure" in proc.stderr
+    with Ledger(path) as store:
+        assert store.status() == before
+        assert store.db.execute("SELECT COUNT(*) FROM payments").fetchone()[0] == 0
+
+
+def test_a_ledger_of_the_first_schema_opens_after_a_migration(tmp_path):
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[1])
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO sources (kind, name, sha256, imported_at, rows) "
+               "VALUES ('payments', 'p.xlsx', 'x', 'now', 2)")
+    db.executemany("INSERT INTO payments (id_number, year, seq, identity, tier, personal, province, city, county, "
+                   "daijiao, source_id) VALUES (?, 2024, ?, '普通参保人员', '一档', ?, 1200, 990, 810, 0, 1)",
+                   [(pid(seq="101"), 0, 10000), (pid(seq="101"), 1, -1000)])  # fmt: skip
+    db.commit()
+    db.close()
+    with Ledger(path) as store:
+        assert store.version == 2
+        assert store.view([pid(seq="101")]).paid.loc[0, "personal"] == 9000
+
+
+def ledger_with_people(tmp_path):
+    path = tmp_path / "台账.sqlite"
+    with Ledger(path) as store:
+        import_file(store, roster_csv(tmp_path / "r.csv", [
+            person("101"), person("102", status="终止参保"), person("103", name="张小三"),
+            person("104", flag="011"), person("105", exit_year="2024"), person("106")]), "roster")  # fmt: skip
+        import_file(store, payments_xls(tmp_path / "p.xls", [paid("106", 2025)]), "payments")
+    return path
+
+
+def test_each_ledger_code_at_its_cell(tmp_path, book):
+    path = ledger_with_people(tmp_path)
+    rows = [row(id_number=pid(seq="101")), row(id_number=pid(seq="102")), row(id_number=pid(seq="103")),
+            row(id_number=pid(seq="104")), row(id_number=pid(seq="105")), row(id_number=pid(seq="106")),
+            row(id_number=pid(seq="107"))]  # fmt: skip
+    with Ledger(path) as store:
+        result = process_workbook(declaration(tmp_path, rows), book, tmp_path / "out", today=TODAY, ledger=store)
+    assert found(result, "P12") == [(7, "C7")]
+    assert found(result, "P09") == [(8, "B8")]
+    assert found(result, "P10") == [(9, "E9")]
+    assert found(result, "P07") == [(10, "F10")]
+    assert found(result, "P08") == [(11, "F11")]
+    assert found(result, "P11") == [(12, "C12")]
+    p08 = next(f for f in result.findings if f.code == "P08")
+    assert "已缴 普通参保人员 一档" in p08.message and "调整" in p08.message
+    assert {f.severity for f in result.findings if f.code in ("P09", "P10", "P11")} == {"warning"}
+    assert result.error_rows == {7, 10, 11}
+    assert result.batch == {"id": 1, "status": "new", "rows": 4}
+
+
+def test_batches_replace_clash_and_are_marked_paid(tmp_path, book):
+    path = ledger_with_people(tmp_path)
+    first = declaration(tmp_path, [row(id_number=pid(seq="101"))], name="镇一.xlsx")
+    with Ledger(path) as store:
+        one = process_workbook(first, book, tmp_path / "out", today=TODAY, ledger=store)
+        assert one.batch["status"] == "new" and found(one, "P05") == []
+        # The same file fixed and validated again replaces its batch: no clash with itself.
+        again = process_workbook(declaration(tmp_path, [row(id_number=pid(seq="101"), name="张三")], name="镇一.xlsx"),
+                                 book, tmp_path / "out", today=TODAY, ledger=store)  # fmt: skip
+        assert again.batch["status"] == "unchanged" and found(again, "P05") == []
+        # Another township's file with the same person-year clashes.
+        other = process_workbook(declaration(tmp_path, [row(id_number=pid(seq="101"))], name="镇二.xlsx"), book,
+                                 tmp_path / "out", today=TODAY, ledger=store)  # fmt: skip
+        assert found(other, "P05") == [(6, "C6")]
+        message = next(f.message for f in other.findings if f.code == "P05")
+        assert "申报批次 1（“镇一.xlsx”，某镇，2026-11-20）" in message
+        assert [b["rows"] for b in store.batches()] == [1]
+        # The payments export shows the batch went through.
+        import_file(store, payments_xls(tmp_path / "p2.xls", [paid("101", 2025)]), "payments")
+        assert store.batches()[0]["paid_rows"] == 1
+    result = CliRunner().invoke(main, ["ledger", "withdraw", "1", "--ledger", str(path)])
+    assert result.exit_code == 2 and "不能撤回" in result.output
+
+
+def test_ledger_commands(tmp_path, book):
+    path = ledger_with_people(tmp_path)
+    runner = CliRunner()
+    status = json.loads(runner.invoke(main, ["ledger", "status", "--ledger", str(path), "--json"]).stdout)
+    assert status["persons"] == 6 and [s["kind"] for s in status["sources"]] == ["roster", "payments"]
+    decl = declaration(tmp_path, [row(id_number=pid(seq="101"))])
+    out = runner.invoke(main, ["validate", str(decl), "--ledger", str(path), "--out", str(tmp_path / "o"), "--json"])
+    assert json.loads(out.stdout)["batch"]["id"] == 1
+    listed = json.loads(runner.invoke(main, ["ledger", "batches", "--ledger", str(path), "--json"]).stdout)
+    assert listed[0]["file"] == "decl.xlsx" and listed[0]["rows"] == 1
+    gone = runner.invoke(main, ["ledger", "withdraw", "1", "--ledger", str(path)])
+    assert gone.exit_code == 0 and "已撤回批次 1" in gone.output
+    assert json.loads(runner.invoke(main, ["ledger", "batches", "--ledger", str(path), "--json"]).stdout) == []
+    bad = runner.invoke(main, ["ledger", "import", "list", str(tmp_path / "r.csv"), "--ledger", str(path)])
+    assert bad.exit_code == 2 and "--kind" in bad.output
+
+
+def test_without_a_ledger_the_summary_says_the_checks_were_skipped(tmp_path, book):
+    result = process_workbook(declaration(tmp_path, [row()]), book, tmp_path / "out", today=TODAY)
+    overview = {r[0].value: r[1].value for r in load_workbook(result.outputs["summary"])["概况"].iter_rows(min_row=3)}
+    assert overview["台账"].startswith("未使用台账")
+
+
+def test_the_workspace_ledger_is_used_from_its_folder(tmp_path, book, monkeypatch):
+    runner = CliRunner()
+    runner.invoke(main, ["init", str(tmp_path / "ws")])
+    monkeypatch.chdir(tmp_path / "ws")
+    roster = roster_csv(tmp_path / "r.csv", [person("101")])
+    assert runner.invoke(main, ["ledger", "import", "roster", str(roster)]).exit_code == 0
+    assert (tmp_path / "ws" / "台账.sqlite").exists()
+    decl = declaration(tmp_path, [row(id_number=pid(seq="109"))])
+    data = json.loads(runner.invoke(main, ["validate", str(decl), "--out", str(tmp_path / "o"), "--json"]).stdout)
+    assert [f["code"] for f in data["findings"]] == ["P11"]
