@@ -229,3 +229,19 @@ def test_the_workspace_ledger_is_used_from_its_folder(tmp_path, book, monkeypatc
     decl = declaration(tmp_path, [row(id_number=pid(seq="109"))])
     data = json.loads(runner.invoke(main, ["validate", str(decl), "--out", str(tmp_path / "o"), "--json"]).stdout)
     assert [f["code"] for f in data["findings"]] == ["P11"]
+
+
+def test_office_lists_are_imported_by_kind_and_give_the_exit_year(tmp_path, book):
+    path = tmp_path / "台账.sqlite"
+    poor = tmp_path / "扶贫办贫困人口名单.csv"
+    poor.write_bytes("身份证号,户主姓名,类别,脱贫年度\r\n".encode("gb18030")
+                     + f"{pid(seq='201')},张三,贫困户,2024\r\n{pid(seq='202')},李四,贫困户,\r\n".encode("gb18030"))
+    runner = CliRunner()
+    out = runner.invoke(main, ["ledger", "import", "list", str(poor), "--ledger", str(path)])
+    assert out.exit_code == 0 and "贫困人口" in out.output and "新增 2 人" in out.output
+    status = json.loads(runner.invoke(main, ["ledger", "status", "--ledger", str(path), "--json"]).stdout)
+    assert status["lists"] == {"贫困人口": 2}
+    rows = [row(id_number=pid(seq="201"), year=2025), row(id_number=pid(seq="202"), year=2025)]
+    with Ledger(path) as store:
+        result = process_workbook(declaration(tmp_path, rows), book, tmp_path / "out", today=TODAY, ledger=store)
+    assert found(result, "P07") == [(6, "F6")]  # 脱贫 in 2024: still 代缴 in 2024, not in 2025

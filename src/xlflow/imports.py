@@ -135,6 +135,18 @@ def _records(kind: str, table: Table, cells: Cells, good: np.ndarray) -> pd.Data
     return out.reset_index(drop=True)
 
 
+AMOUNTS = ("personal", "province", "city", "county", "daijiao")
+
+
+def _plain(frame: pd.DataFrame, columns: list[str]) -> list[list]:
+    """Columns as Python lists for sqlite (C-speed tolist; '' stored as NULL)."""
+    return [[v if v != "" else None for v in frame[c].tolist()] for c in columns]
+
+
+def _ints(frame: pd.DataFrame, columns: list[str]) -> list[list]:
+    return [frame[c].to_numpy(dtype=np.int64).tolist() for c in columns]
+
+
 def _digest(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     present = [c for c in columns if c in frame]
     if not present:
@@ -148,7 +160,7 @@ def _classify(ledger: Ledger, table: str, keys: list[str], new: pd.DataFrame) ->
     ledger.db.execute("DROP TABLE IF EXISTS incoming")
     ledger.db.execute(f"CREATE TEMP TABLE incoming ({', '.join(keys)}, digest TEXT)")
     ledger.db.executemany(f"INSERT INTO incoming VALUES ({', '.join('?' * (len(keys) + 1))})",
-                          new[[*keys, "digest"]].itertuples(index=False, name=None))
+                          zip(*(new[c].tolist() for c in [*keys, "digest"]), strict=True))
     where = f"FROM incoming w LEFT JOIN {table} t ON {key_sql}"
     known = ledger.db.execute(f"SELECT COUNT(t.digest), SUM(t.digest = w.digest) {where}").fetchone()
     total = len(new)
@@ -198,19 +210,18 @@ def _import_payments(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind
         w.id_number = payments.id_number AND w.year = payments.year)""")
     ledger.db.execute("""DELETE FROM payment_years WHERE EXISTS (SELECT 1 FROM incoming w WHERE
         w.id_number = payment_years.id_number AND w.year = payment_years.year)""")
+    text = ["name", "identity", "tier", "hukou"]
+    extra = ["method", "arrived_at", "arrived_flag"]
     ledger.db.executemany(
         "INSERT INTO payments (id_number, year, seq, name, identity, tier, hukou, personal, province, city, county, "
         "daijiao, method, arrived_at, arrived_flag, source_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        ((*r[:3], *(v or None for v in r[3:7]), *(int(v) for v in r[7:12]), *(v or None for v in r[12:15]), source)
-         for r in rows[["id_number", "year", "seq", "name", "identity", "tier", "hukou", "personal", "province", "city",
-                        "county", "daijiao", "method", "arrived_at", "arrived_flag"]].itertuples(index=False,
-                                                                                                 name=None)))
+        zip(*_plain(rows, ["id_number"]), *_ints(rows, ["year", "seq"]), *_plain(rows, text),
+            *_ints(rows, list(AMOUNTS)), *_plain(rows, extra), [source] * len(rows), strict=True))
     ledger.db.executemany(
         "INSERT INTO payment_years (id_number, year, records, personal, province, city, county, daijiao, identity, "
         "tier, digest, source_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        ((r[0], int(r[1]), int(r[2]), *(int(v) for v in r[3:8]), r[8] or None, r[9] or None, r[10], source)
-         for r in years[["id_number", "year", "records", "personal", "province", "city", "county", "daijiao",
-                         "identity", "tier", "digest"]].itertuples(index=False, name=None)))
+        zip(*_plain(years, ["id_number"]), *_ints(years, ["year", "records", *AMOUNTS]),
+            *_plain(years, ["identity", "tier", "digest"]), [source] * len(years), strict=True))
     # A pending batch whose person-year now has a payment went through.
     ledger.db.execute("""UPDATE batch_rows SET paid = 1 WHERE paid = 0 AND EXISTS (SELECT 1 FROM incoming w
         WHERE w.id_number = batch_rows.id_number AND w.year = batch_rows.year)""")

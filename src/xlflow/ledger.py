@@ -179,8 +179,8 @@ class Ledger:
             bid = int(cur.lastrowid)
             self.db.executemany(
                 "INSERT OR IGNORE INTO batch_rows (batch_id, id_number, year, identity, row) VALUES (?,?,?,?,?)",
-                ((bid, i, int(y), ident, int(r)) for i, y, ident, r in
-                 rows[["id_number", "year", "identity", "row"]].itertuples(index=False, name=None)))
+                zip([bid] * len(rows), rows["id_number"].tolist(), rows["year"].astype(int).tolist(),
+                    rows["identity"].tolist(), rows["row"].astype(int).tolist(), strict=True))
         return bid, "replaced" if old else "new"
 
     def batches(self) -> list[dict]:

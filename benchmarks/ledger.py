@@ -1,0 +1,94 @@
+"""Benchmark: the ledger at a county's size, against baselines run in the same script.
+
+    python benchmarks/ledger.py [--payments 1000000] [--declaration 100000] [--repeat 3]
+
+1. Import a payments export of --payments rows (.xlsx, system header names, a title row) into a new
+   ledger, timed against calamine alone parsing the same file (each in its own process).
+2. Validate the --declaration-row declaration of benchmarks/run.py without and with that ledger
+   (median of --repeat runs each; the batch the first ledger run records is withdrawn before the next).
+Prints the times, the ratios and the ledger file's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import sqlite3
+import statistics
+import sys
+from pathlib import Path
+
+import xlsxwriter
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "examples"))
+from make_examples import amounts, make_id, make_name  # noqa: E402
+from run import DATA, generate, measure  # noqa: E402
+
+HEAD = ["证件号码", "姓名", "费款所属期", "缴费身份", "缴费档次", "户籍", "个人缴费金额", "省补", "市补", "县补",
+        "政府代缴", "缴费方式", "到账时间"]  # fmt: skip
+PARSE = """
+import sys, python_calamine as c
+b = c.CalamineWorkbook.from_path(sys.argv[1])
+for row in b.get_sheet_by_name(b.sheet_names[0]).iter_rows():
+    pass
+"""
+
+
+def payments(rows: int, path: Path) -> Path:
+    """~3 years of payments for rows/3 people, as the system exports them."""
+    if path.exists():
+        return path
+    rng = random.Random(5)
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    ws = wb.add_worksheet("缴费明细")
+    ws.write_row(0, 0, ["城乡居民养老保险缴费明细导出"])
+    ws.write_row(1, 0, HEAD)
+    cache = {y: amounts("普通参保人员", "农业户籍", "一档", y)[:5] for y in (2022, 2023, 2024)}
+    person = None
+    for r in range(rows):
+        if r % 3 == 0:
+            person = (make_id(rng, rng.randint(1950, 2005)), make_name(rng))
+        year = 2022 + r % 3
+        ws.write_row(r + 2, 0, [person[0], person[1], f"{year}01", "普通参保人员", "一档", "农业户籍", *cache[year],
+                                "银行代收", f"{year}-06-30"])  # fmt: skip
+    wb.close()
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--payments", type=int, default=1_000_000)
+    parser.add_argument("--declaration", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    DATA.mkdir(exist_ok=True)
+    xlflow = str(Path(sys.executable).parent / "xlflow")
+    pay = payments(args.payments, DATA / f"payments_{args.payments}.xlsx")
+    ledger = DATA / "ledger.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{ledger}{suffix}").unlink(missing_ok=True)
+    parse, parse_peak, _ = measure([sys.executable, "-c", PARSE, str(pay)])
+    load, load_peak, rc = measure([xlflow, "ledger", "import", "payments", str(pay), "--ledger", str(ledger)])
+    print(f"payments import, {args.payments:,} rows: {load:.2f} s, peak {load_peak:.0f} MiB (exit {rc}); "
+          f"calamine alone parsing it: {parse:.2f} s, peak {parse_peak:.0f} MiB; ratio {load / parse:.2f}x")
+    size = sum(Path(f"{ledger}{s}").stat().st_size for s in ("", "-wal") if Path(f"{ledger}{s}").exists())
+    print(f"ledger file: {size / 2**20:.1f} MiB")
+    decl = generate(args.declaration, DATA / f"decl_{args.declaration}.xlsx")
+    plain, with_ledger = [], []
+    for _ in range(args.repeat):
+        plain.append(measure([xlflow, "validate", str(decl), "--out", str(DATA / "out_l0")])[0])
+        copy = DATA / "ledger_copy.sqlite"
+        shutil.copy(ledger, copy)
+        with sqlite3.connect(copy) as db:
+            db.execute("DELETE FROM batches")
+        with_ledger.append(measure([xlflow, "validate", str(decl), "--out", str(DATA / "out_l1"), "--ledger",
+                                    str(copy)])[0])  # fmt: skip
+    a, b = statistics.median(plain), statistics.median(with_ledger)
+    print(f"validate {args.declaration:,} rows: {a:.2f} s without a ledger, {b:.2f} s with it (+{b - a:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()
