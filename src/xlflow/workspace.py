@@ -23,7 +23,12 @@ README_TEXT = """xlflow 工作目录使用说明
 4. 处理完的原文件移到“{archive}”；实在无法读取的文件移到“{failed}”，请另存为 .xlsx 后重新放入。
 5. 征缴规则表是“{rules}”。规则有变化时先修改它，运行 `xlflow rules check {rules}` 检查无误，
    再用 `xlflow template declaration -o 新模板.xlsx --rules {rules}` 重新生成模板发给各乡镇。
-6. 设置在 {settings} 中（年龄界限、文件夹名称等），修改前请先备份。
+6. 台账（{ledger}）记录系统导出的参保人员信息、缴费明细和各部门名单，检查申报表时用来发现已缴费、
+   已脱贫、未设身份标识、未参保登记、终止参保和跨批次重复申报。在本文件夹中运行：
+   `xlflow ledger import roster 参保人员信息.xls`、`xlflow ledger import payments 缴费明细.xls`、
+   `xlflow ledger import list 低保名单.xlsx --kind 低保对象`；`xlflow ledger status` 查看台账内容，
+   `xlflow ledger batches` 查看申报批次。
+7. 设置在 {settings} 中（年龄界限、文件夹名称等），修改前请先备份。
 """
 
 
