@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from test_validate import PROPERTY, TODAY, declaration, found, pid, row, run
+from test_validate import PROPERTY, TODAY, declaration, found, mutated_rows, pid, row, run
 from xlflow.pipeline import process_workbook
 
 
@@ -64,13 +64,7 @@ ANY_CELL = st.one_of(
                 min_size=1, max_size=5))  # fmt: skip
 def test_any_cell_type_in_any_column_gives_findings_not_exceptions(tmp_path_factory, book, changes):
     tmp = tmp_path_factory.mktemp("t")
-    rows = []
-    for seq, edits in changes:
-        values = row(id_number=pid(seq=f"{seq:03d}"))
-        for col, value in edits.items():
-            values[col] = value
-        rows.append(values)
-    path = declaration(tmp, rows)
+    path = declaration(tmp, mutated_rows(changes))
     result = process_workbook(path, book, tmp / "out", today=TODAY)
     if result.unusable:
         assert {f.code for f in result.findings} <= {"F05"}

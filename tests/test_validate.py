@@ -348,17 +348,23 @@ def test_table_on_another_sheet_in_another_order_with_blank_rows(tmp_path, book)
     assert [c.value for c in ws_ok[4]][7] == "一组"
 
 
-@PROPERTY
-@given(st.lists(st.tuples(st.integers(0, 999), st.dictionaries(st.integers(1, 13), cell_values, max_size=2)),
-                min_size=1, max_size=6))  # fmt: skip
-def test_mutated_valid_rows_keep_the_invariants(tmp_path_factory, book, changes):
-    tmp = tmp_path_factory.mktemp("m")
+def mutated_rows(changes) -> list[list]:
+    """Valid rows (distinct IDs by ``seq``) with the given cells replaced: [(seq, {column: value})]."""
     rows = []
     for seq, edits in changes:
         values = row(id_number=pid(seq=f"{seq:03d}"))
         for col, value in edits.items():
             values[col] = value
         rows.append(values)
+    return rows
+
+
+@PROPERTY
+@given(st.lists(st.tuples(st.integers(0, 999), st.dictionaries(st.integers(1, 13), cell_values, max_size=2)),
+                min_size=1, max_size=6))  # fmt: skip
+def test_mutated_valid_rows_keep_the_invariants(tmp_path_factory, book, changes):
+    tmp = tmp_path_factory.mktemp("m")
+    rows = mutated_rows(changes)
     try:
         path = declaration(tmp, rows)
     except Exception:  # openpyxl refuses some control characters; such a file cannot exist
