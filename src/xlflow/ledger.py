@@ -140,15 +140,23 @@ class Ledger:
     # ------------------------------------------------------------------ reading for validation
     def _keys_table(self, ids: Iterable[str]) -> None:
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (id_number TEXT PRIMARY KEY)")
+        self.db.execute("BEGIN")  # one transaction: in autocommit mode each insert would be its own
         self.db.execute("DELETE FROM wanted")
-        self.db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((i,) for i in ids))
+        self.db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", zip(list(ids)))
+        self.db.execute("COMMIT")
+
+    def _query(self, sql: str) -> pd.DataFrame:
+        cur = self.db.execute(sql)
+        return pd.DataFrame.from_records(cur.fetchall(), columns=[d[0] for d in cur.description])
 
     def view(self, ids: Iterable[str]) -> LedgerView:
         self._keys_table(ids)
-        q = lambda sql: pd.read_sql_query(sql, self.db)  # noqa: E731
-        persons = q("SELECT p.id_number, name, hukou, status, identity, exit_year, area FROM persons p "
-                    "JOIN wanted USING (id_number)").set_index("id_number")
-        paid = q("SELECT y.* FROM payment_years y JOIN wanted USING (id_number)")
+        q = self._query
+        persons = q("SELECT p.id_number, name, hukou, status, identity, exit_year, area FROM wanted w "
+                    "CROSS JOIN persons p ON p.id_number = w.id_number").set_index("id_number")
+        # CROSS JOIN keeps the file's people as the outer loop: index look-ups, not a scan of every payment.
+        paid = q("SELECT y.id_number, year, records, personal, province, city, county, daijiao, identity, tier "
+                 "FROM wanted w CROSS JOIN payment_years y ON y.id_number = w.id_number")
         exits = q("SELECT id_number, MIN(exit_year) AS exit_year FROM ("
                   " SELECT id_number, exit_year FROM persons JOIN wanted USING (id_number) WHERE exit_year IS NOT NULL"
                   " UNION ALL SELECT id_number, exit_year FROM lists JOIN wanted USING (id_number)"
