@@ -61,7 +61,7 @@ class Table:
     error_cells: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) → "#N/A"
     long_cells: dict[tuple[int, int], int] = field(default_factory=dict)  # (row, column) → characters
     hidden_tables: list[tuple[str, str]] = field(default_factory=list)  # (sheet, kind title) of hidden sheets
-    passed: list[tuple[str, str, str]] = field(default_factory=list)  # (ID, year, where) an error workbook carries
+    passed: list[tuple[str, str, str, str]] = field(default_factory=list)  # (ID, year, file, row) carried over
     first_col: int = 0  # sheet column of the first column read (title rows start there)
 
     def text(self, key: str) -> pd.Series:
@@ -193,12 +193,13 @@ PASSED_SHEET = "已通过记录"  # hidden sheet of an error workbook: the perso
 SUPPORT_SHEETS = ("填写说明", "代码表", PASSED_SHEET)  # sheets of a template that never hold the data
 
 
-def _passed_rows(sheets: list[RawSheet]) -> list[tuple[str, str, str]]:
+def _passed_rows(sheets: list[RawSheet]) -> list[tuple[str, str, str, str]]:
+    """(ID, year, corrected file, row there) of the person-years an error workbook's batch passed."""
     for sheet in sheets:
         if sheet.name == PASSED_SHEET:
             rows = iter(sheet.rows())
             next(rows, None)  # its header row
-            return [(cell_text(r[0]), cell_text(r[1]), cell_text(r[2])) for r in rows if len(r) >= 3 and r[0]]
+            return [tuple(cell_text(v) for v in (*r[:4], "", "", "", "")[:4]) for r in rows if r and r[0]]
     return []
 
 

@@ -12,7 +12,7 @@ from xlflow.findings import Findings, column_letter
 from xlflow.opening import MAX_CELL_CHARS
 from xlflow.outputs import as_template
 from xlflow.outputs.layout import FEEDBACK_HEADER, head_rows, header_marks, output_columns, text_columns, widths
-from xlflow.outputs.xlsxfast import Column, LazyValues, Sheet, Style, cell_row, render_rows, write_workbook
+from xlflow.outputs.xlsxfast import Column, Sheet, Style, cell_row, render_rows, write_workbook
 from xlflow.reading import PASSED_SHEET
 from xlflow.rules import RuleBook
 from xlflow.validation.declaration import Checked
@@ -57,20 +57,18 @@ def passed_sheet(checked: Checked, corrected_names: list[str], split_rows: int |
     rank = np.arange(len(ids))
     part = rank // split_rows if split_rows and len(ids) > split_rows else np.zeros(len(ids), dtype=np.int64)
     row = rank % split_rows if split_rows and len(ids) > split_rows else rank
-    names = np.array([f"“{n}”" for n in corrected_names], dtype=object)
-    earlier = list(zip(*table.passed, strict=True)) if table.passed else [(), (), ()]
+    names = np.array(corrected_names, dtype=object)
+    earlier = list(zip(*table.passed, strict=True)) if table.passed else [(), (), (), ()]
     n = len(ids) + len(table.passed)
-
-    def where(a: int, b: int) -> np.ndarray:
-        new = names[part[a:b]] + "第 " + (row[a:b] + first).astype(str).astype(object) + " 行"
-        return np.concatenate([new, np.array(earlier[2], dtype=object)[max(a - len(ids), 0):max(b - len(ids), 0)]])
-
-    columns = [Column(np.concatenate([ids, np.array(earlier[0], dtype=object)])),
-               Column(np.concatenate([years, np.array(earlier[1], dtype=object)])),
-               Column(LazyValues(n, where))]
-    head = cell_row(1, [("身份证号码", Style.HEADER), ("缴费年度", Style.HEADER), ("已通过的位置", Style.HEADER)])
+    # IDs of passed rows hold only digits and X (vouched); the file names repeat (rendered once each).
+    columns = [Column(np.concatenate([ids, np.array(earlier[0], dtype=object)]), plain=True),
+               Column(np.concatenate([years, np.array(earlier[1], dtype=object)]), True),
+               Column(np.concatenate([names[part], np.array(earlier[2], dtype=object)])),
+               Column(np.concatenate([(row + first).astype(str).astype(object), np.array(earlier[3], dtype=object)]),
+                      True)]
+    head = cell_row(1, [(h, Style.HEADER) for h in ("身份证号码", "缴费年度", "已通过的文件", "行")])
     return Sheet(name=PASSED_SHEET, rows=itertools.chain([head], render_rows(2, columns, n)), last_row=n + 1,
-                 last_col=2, widths=[20, 10, 40], hidden=True)
+                 last_col=3, widths=[20, 10, 30, 8], hidden=True)
 
 
 def write_errors(checked: Checked, path: Path, passed: Sheet | None = None, book: RuleBook | None = None,

@@ -107,7 +107,7 @@ def _overview(wb, result: CheckResult, checked: Checked | None, book, title, bol
 
 def _by_code(wb, result: CheckResult, header) -> None:
     ws = titled_sheet(wb, "问题分类", [("代码", 8), ("问题", 26), ("级别", 8), ("处数", 8),
-                                        ("涉及行（前 20 个）", 60)], header)
+                                        ("涉及行（原表行号，前 20 个）", 60)], header)
     counts = result.findings.code_counts()
     info = catalogue()
     codes = sorted(counts, key=lambda c: (["error", "warning", "fixed"].index(info[c].severity), c))

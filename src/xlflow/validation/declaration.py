@@ -185,7 +185,8 @@ def _passed_before(table: Table, frame: pd.DataFrame) -> list[FindingBlock]:
     dropped back carries them in its hidden sheet): the row is to be deleted, not fixed."""
     if not table.passed:
         return []
-    passed = pd.DataFrame(table.passed, columns=["id", "year", "where"])
+    passed = pd.DataFrame(table.passed, columns=["id", "year", "file", "at"])
+    passed["where"] = "“" + passed["file"] + "”第 " + passed["at"] + " 行"
     passed["year"] = pd.to_numeric(passed["year"], errors="coerce")
     hit = frame.merge(passed.drop_duplicates(["id", "year"]), on=["id", "year"])
     if hit.empty:
