@@ -210,14 +210,15 @@ def describe_twins(checked: Checked, corrected_names: list[str], split_rows: int
         keep = block.params.get("keep_row")
         if keep is None:
             continue
+        in_errors = np.isin(keep, errors)  # once for the block: a P05 per row of a big file is common
+        error_at = np.searchsorted(errors, keep) + first
+        rank = np.searchsorted(valid, keep)
         texts = []
-        for k in keep.tolist():
-            if np.isin(k, errors):
-                here = int(np.searchsorted(errors, k)) + first
+        for k, bad, here, r in zip(keep.tolist(), in_errors.tolist(), error_at.tolist(), rank.tolist(), strict=True):
+            if bad:
                 texts.append(f"原表第 {k} 行（本错误表第 {here} 行）也在错误表中，改正其中一行、删除另一行")
                 continue
-            rank = int(np.searchsorted(valid, k))
-            part, row = (rank // split_rows, rank % split_rows) if split_rows else (0, rank)
+            part, row = (r // split_rows, r % split_rows) if split_rows else (0, r)
             name = corrected_names[min(part, len(corrected_names) - 1)]
             texts.append(f"原表第 {k} 行已写入“{name}”第 {row + first} 行，本行请直接删除，不要改正后再提交")
         if block.code == "P05":
