@@ -243,3 +243,36 @@ def test_out_pointing_at_a_file_and_a_folder_as_file_are_chinese(tmp_path):
     assert result.exit_code == 2 and "应当是一个文件夹" in result.output
     result = CliRunner().invoke(main, ["validate", str(tmp_path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "文件夹" in result.output and "F01" in result.output
+
+
+def ods_with_far_cell(path, rows: int, cols: int):
+    """A minimal OpenDocument sheet: a header, ``rows`` empty rows by repetition, then one cell after
+    ``cols`` empty ones (how a far-corner cell is stored in .ods)."""
+    ns = ('xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+          'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+          'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"')  # fmt: skip
+    cell = '<table:table-cell office:value-type="string"><text:p>{}</text:p></table:table-cell>'
+    header = "".join(cell.format(h) for h in ["姓名", "身份证号码", "户口性质", "缴费身份", "缴费年度", "缴费档次"])
+    content = (f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ns}><office:body>'
+               '<office:spreadsheet><table:table table:name="S">'
+               f"<table:table-row>{header}</table:table-row>"
+               f'<table:table-row table:number-rows-repeated="{rows}"><table:table-cell/></table:table-row>'
+               f'<table:table-row><table:table-cell table:number-columns-repeated="{cols}"/>{cell.format("x")}'
+               "</table:table-row></table:table></office:spreadsheet></office:body></office:document-content>")
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet", compress_type=zipfile.ZIP_STORED)
+        zf.writestr("content.xml", content)
+        zf.writestr("META-INF/manifest.xml", '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+                    'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+                    '<manifest:file-entry manifest:full-path="/" '
+                    'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
+                    '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+                    "</manifest:manifest>")
+    return path
+
+
+def test_a_far_corner_cell_in_an_ods_is_refused(tmp_path):
+    result = validate(ods_with_far_cell(tmp_path / "far.ods", 1_048_000, 16_000), tmp_path)
+    assert result.exit_code == 2 and "F01" in result.output and "WQK1048002" in result.output
+    near = validate(ods_with_far_cell(tmp_path / "near.ods", 3, 20), tmp_path)
+    assert "F01" not in near.output

@@ -178,21 +178,24 @@ def test_batches_replace_clash_and_are_marked_paid(tmp_path, book):
     with Ledger(path) as store:
         one = process_workbook(first, book, tmp_path / "out", today=TODAY, ledger=store)
         assert one.batch["status"] == "new" and found(one, "P05") == []
+        # The very same content again changes nothing.
+        same = process_workbook(first, book, tmp_path / "out", today=TODAY, ledger=store)
+        assert same.batch == {**one.batch, "status": "unchanged"}
         # The same file fixed and validated again replaces its batch: no clash with itself.
-        again = process_workbook(declaration(tmp_path, [row(id_number=pid(seq="101"), name="张三")], name="镇一.xlsx"),
-                                 book, tmp_path / "out", today=TODAY, ledger=store)  # fmt: skip
-        assert again.batch["status"] == "unchanged" and found(again, "P05") == []
+        fixed = declaration(tmp_path, [row(id_number=pid(seq="101")), row(id_number=pid(seq="104"))], name="镇一.xlsx")
+        again = process_workbook(fixed, book, tmp_path / "out", today=TODAY, ledger=store)
+        assert again.batch["status"] == "replaced" and found(again, "P05") == []
+        assert [b["rows"] for b in store.batches()] == [2]
         # Another township's file with the same person-year clashes.
         other = process_workbook(declaration(tmp_path, [row(id_number=pid(seq="101"))], name="镇二.xlsx"), book,
                                  tmp_path / "out", today=TODAY, ledger=store)  # fmt: skip
         assert found(other, "P05") == [(6, "C6")]
         message = next(f.message for f in other.findings if f.code == "P05")
-        assert "申报批次 1（“镇一.xlsx”，某镇，2026-11-20）" in message
-        assert [b["rows"] for b in store.batches()] == [1]
+        assert f"申报批次 {again.batch['id']}（“镇一.xlsx”，某镇，2026-11-20）" in message
         # The payments export shows the batch went through.
         import_file(store, payments_xls(tmp_path / "p2.xls", [paid("101", 2025)]), "payments")
-        assert store.batches()[0]["paid_rows"] == 1
-    result = CliRunner().invoke(main, ["ledger", "withdraw", "1", "--ledger", str(path)])
+        assert [(b["id"], b["paid_rows"]) for b in store.batches()] == [(again.batch["id"], 1)]
+    result = CliRunner().invoke(main, ["ledger", "withdraw", str(again.batch["id"]), "--ledger", str(path)])
     assert result.exit_code == 2 and "不能撤回" in result.output
 
 

@@ -182,6 +182,8 @@ def _check_zip(path: Path, limits: Limits) -> dict[str, SheetScan]:
                             f"工作表的内容一直延伸到 {from_cell} 单元格（约 {scan.span:,} 个单元格），超出上限 "
                             f"{limits.max_cells:,}。请删除表格以外的内容（或把表格复制到新文件）后再提交")
                     scans[info.filename] = scan
+                elif info.filename == "content.xml" and "mimetype" in zf.namelist():  # OpenDocument
+                    size = _check_ods(zf, info, limits, left)
                 else:
                     cap = limits.max_strings_bytes if info.filename.endswith("sharedStrings.xml") else left
                     size = _read_capped(zf, info, min(cap, left))
@@ -191,6 +193,43 @@ def _check_zip(path: Path, limits: Limits) -> dict[str, SheetScan]:
     except (zlib.error, EOFError) as exc:
         raise UnreadableWorkbook("文件已损坏，不是有效的 Excel 文件") from exc
     return scans
+
+
+_ODS_ROW = re.compile(rb"<table:table-row\b([^>]*?)(/>|>(.*?)</table:table-row>)", re.S)
+_ODS_CELL = re.compile(rb"<table:(?:covered-)?table-cell\b([^>]*?)(/>|>(.*?)</table:(?:covered-)?table-cell>)", re.S)
+_ROWS_REPEATED = re.compile(rb'table:number-rows-repeated="([0-9]+)"')
+_COLS_REPEATED = re.compile(rb'table:number-columns-repeated="([0-9]+)"')
+
+
+def _check_ods(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, budget: int) -> int:
+    """An OpenDocument sheet's extent before the reader expands it: rows and columns repeated by
+    attribute count only up to the last cell that holds something (an empty tail is free)."""
+    data = b""
+    with zf.open(info) as fh:
+        while block := fh.read(_SCAN_CHUNK):
+            data += block
+            if len(data) > min(budget, 512 * 2**20):
+                raise UnreadableWorkbook(BOMB)
+    if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data[:4096]:
+        raise UnreadableWorkbook(ENTITY)
+    for table in re.split(rb"<table:table[\s>]", data)[1:]:
+        row, max_row, max_col = 0, 0, 0
+        for m in _ODS_ROW.finditer(table):
+            repeat = int(r.group(1)) if (r := _ROWS_REPEATED.search(m.group(1))) else 1
+            col, width = 0, 0
+            for c in _ODS_CELL.finditer(m.group(3) or b""):
+                span = int(r.group(1)) if (r := _COLS_REPEATED.search(c.group(1))) else 1
+                col += span
+                if c.group(3) or b"office:value" in c.group(1):
+                    width = col
+            if width:
+                max_row, max_col = row + repeat, max(max_col, width)
+            row += repeat
+            if max_row * max_col > limits.max_cells:
+                raise UnreadableWorkbook(
+                    f"工作表的内容一直延伸到 {column_letter_of(max_col)}{max_row} 单元格，"
+                    f"超出上限 {limits.max_cells:,} 个单元格。请删除表格以外的内容（或把表格复制到新文件）后再提交")
+    return len(data)
 
 
 def column_letter_of(number: int) -> str:

@@ -95,6 +95,8 @@ def _record_batch(ledger: Ledger, path: Path, checked) -> dict:
     rows = pd.DataFrame({"id_number": checked.values["id_number"][ok], "year": checked.values["year"][ok],
                          "identity": checked.values["identity"][ok], "row": table.frame.index[ok]})
     rows = rows[rows["year"].str.fullmatch(r"[0-9]{4}")]
+    if rows.empty:  # nothing passed: no batch to upload
+        return {"id": None, "status": "empty", "rows": 0}
     field = lambda key: (table.header_values[key].value if key in table.header_values else "")  # noqa: E731
     sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     batch, what = ledger.record_batch(path.name, field("unit"), field("clerk"), field("date"), sha, rows)
