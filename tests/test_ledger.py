@@ -244,7 +244,8 @@ def test_office_lists_are_imported_by_kind_and_give_the_exit_year(tmp_path, book
     assert out.exit_code == 0 and "贫困人口" in out.output and "新增 2 人" in out.output
     status = json.loads(runner.invoke(main, ["ledger", "status", "--ledger", str(path), "--json"]).stdout)
     assert status["lists"] == {"贫困人口": 2}
-    rows = [row(id_number=pid(seq="201"), year=2025), row(id_number=pid(seq="202"), year=2025)]
+    rows = [row(id_number=pid(seq="201"), year=2025), row(id_number=pid(seq="202"), year=2025),
+            row(id_number=pid(seq="201"), year=2024)]  # fmt: skip
     with Ledger(path) as store:
         result = process_workbook(declaration(tmp_path, rows), book, tmp_path / "out", today=TODAY, ledger=store)
     assert found(result, "P07") == [(6, "F6")]  # 脱贫 in 2024: still 代缴 in 2024, not in 2025
