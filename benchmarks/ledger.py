@@ -81,6 +81,8 @@ def main() -> None:
     for _ in range(args.repeat):
         plain.append(measure([xlflow, "validate", str(decl), "--out", str(DATA / "out_l0")])[0])
         copy = DATA / "ledger_copy.sqlite"
+        for suffix in ("", "-wal", "-shm"):  # a stale WAL beside a fresh copy would corrupt it
+            Path(f"{copy}{suffix}").unlink(missing_ok=True)
         shutil.copy(ledger, copy)
         with sqlite3.connect(copy) as db:
             db.execute("DELETE FROM batches")
