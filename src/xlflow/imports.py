@@ -26,7 +26,7 @@ from xlflow.reading import Table
 from xlflow.settings import Settings
 from xlflow.validation.cells import Cells, check_cells
 from xlflow.validation.declaration import Checked
-from xlflow.validation.engine import read_for_check, sheet_findings
+from xlflow.validation.engine import add_sheet_findings, read_for_check
 from xlflow.validation.result import CheckResult
 
 LIST_KINDS = ("贫困人口", "低保对象", "特困人员", "残疾人")
@@ -102,7 +102,7 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
         return result
     allowed = {"hukou": list(vocab.HUKOU), "tier": list(vocab.TIERS), "status": list(vocab.STATUSES)}
     cells = check_cells(table, _vocabulary(), allowed, settings.first_year, today.year)
-    cells.findings += sheet_findings(table)
+    add_sheet_findings(cells.findings, table)
     check.findings = check.findings + cells.findings
     bad = cells.findings.rows_of(severity="error")
     good = ~table.frame.index.isin(bad)

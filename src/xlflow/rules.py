@@ -18,12 +18,11 @@ from xlflow.kinds import AMOUNT_KEYS, kind_spec
 from xlflow.normalise import Vocabulary, normalise
 from xlflow.opening import DEFAULT_LIMITS, Limits
 from xlflow.validation.engine import (
+    add_sheet_findings,
     cell_findings,
-    error_value_cells,
     fix_findings,
     parse_column,
     read_for_check,
-    sheet_findings,
 )
 from xlflow.validation.result import CheckResult
 from xlflow.validation.schemas import row_schema, schema_failures
@@ -148,8 +147,7 @@ def check_rules(
         for r, t in zip(rules["row"], rules.itertuples(), strict=True)
     ]
     findings += table_checks(rules, table)
-    findings += sheet_findings(table)
-    findings.drop_at(error_value_cells(table), keep=("C13",))
+    add_sheet_findings(findings, table)
     bad_rows = set(findings.rows_of(severity="error").tolist())
     usable = rules[~rules["row"].isin(bad_rows)].reset_index(drop=True)
     usable = usable.astype({k: "int64" for k in AMOUNT_KEYS})

@@ -19,9 +19,8 @@ from xlflow.rules import RuleBook
 from xlflow.settings import Settings
 from xlflow.validation.cells import check_cells
 from xlflow.validation.engine import (
+    add_sheet_findings,
     cell_findings,
-    error_value_cells,
-    sheet_findings,
 )
 from xlflow.validation.ledger_checks import ledger_findings
 
@@ -86,8 +85,7 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
     findings += _duplicates(table, values, year, rule, settings)
     if ledger is not None:
         findings += ledger_findings(table, values, year, ledger, own_batch)
-    findings += sheet_findings(table)
-    findings.drop_at(error_value_cells(table), keep=("C13", "P05", "P06"))
+    add_sheet_findings(findings, table, keep=("P05", "P06"))
     return Checked(table, values, findings, fixes, amounts, fills)
 
 

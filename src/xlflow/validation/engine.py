@@ -108,3 +108,10 @@ def sheet_findings(table: Table) -> list[FindingBlock | Finding]:
 
 def error_value_cells(table: Table) -> set[tuple[int, str]]:
     return {(row, column_letter(col)) for row, col in table.error_cells}
+
+
+def add_sheet_findings(findings, table: Table, keep: tuple[str, ...] = ()) -> None:
+    """Add what the reader saw in the sheet (C12, C13, F08), then drop the other findings at a cell that
+    holds an Excel error value: it is reported once, for what it is. Every kind ends its checks here."""
+    findings += sheet_findings(table)
+    findings.drop_at(error_value_cells(table), keep=("C13", *keep))
