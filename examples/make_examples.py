@@ -182,29 +182,46 @@ ADJ_COLUMNS = ["序号", "姓名", "身份证号码", "人员类别", "调整年
                "政府代缴调整", "调整原因", "备注"]  # fmt: skip
 
 
-def write_adjustment(rng: random.Random) -> None:
+def write_adjustment(rng: random.Random) -> list[tuple]:
+    """People paid as 普通参保人员 and identified later (the notice's 情况二). Most rows leave the amounts
+    empty (computed from the ledger); a few show what clerks type, right and wrong. Returns, per row,
+    (ID, name, 人员类别, year, identity, what was paid or None) for the ledger exports."""
     wb = Workbook()
     ws = wb.active
     ws.title = "批量缴费调整登记表"
     _sheet_head(ws, "批量缴费调整登记表", ADJ_COLUMNS)
     reasons = ["已按普通人员缴费，补做政府代缴", "身份认定晚于缴费，补做代缴"]
+    people = []
     for i in range(1, 21):
         identity = rng.choice(IDENTITIES)
-        recipient = i % 4 == 0
+        recipient = i % 7 == 0
         born = rng.randint(1940, 1960) if recipient else rng.randint(1970, 2000)
         year = rng.choice([2024, 2025])
-        amts = amounts(identity, "农业户籍", "一档", year)
-        normal = amounts("普通参保人员", "农业户籍", "一档", year)
-        diff = [num(a - b) for a, b in zip(amts[:5], normal[:5], strict=True)]
-        row = [i, make_name(rng), make_id(rng, born), "待遇人员" if recipient else "缴费人员",
-               year, "农业户籍", identity, "一档", *diff, rng.choice(reasons), None]  # fmt: skip
-        ws.append(row)
+        normal = amounts("普通参保人员", "农业户籍", "一档", year)[:5]
+        paid = None if recipient else list(normal)
+        typed = [None] * 5  # computed: new rule − paid
+        if i in (3, 9):  # what the batch can carry, typed by hand: personal 0, 代缴 the difference (A09)
+            new = amounts(identity, "农业户籍", "一档", year)[:5]
+            typed = [0, 0, 0, 0, num(new[4])]
+        elif i == 5:  # a negative personal adjustment typed into the batch (A03)
+            new = amounts(identity, "农业户籍", "一档", year)[:5]
+            typed = [num(new[0] - normal[0]), 0, 0, 0, num(new[4])]
+        elif i == 11:  # a 代缴 typed lower than the rule (A07)
+            typed = [0, 0, 0, 0, 40]
+        elif i == 13:  # paid with last year's subsidy: only the subsidy changes (A06)
+            identity = "普通参保人员"
+            paid = [normal[0], num(normal[1] - 2), *normal[2:]]
+        name = make_name(rng)
+        pid = make_id(rng, born)
+        ws.append([i, name, pid, "待遇人员" if recipient else "缴费人员", year, "农业户籍", identity, "一档",
+                   *typed, "补发财政补贴" if i == 13 else rng.choice(reasons), None])  # fmt: skip
+        people.append((pid, name, "待遇人员" if recipient else "缴费人员", year, identity, paid))
     ws.cell(8, 4).value = "正常缴费"  # X05
     ws.cell(9, 8).value = "1档"  # X05
-    ws.cell(10, 9).value = None  # computed from the ledger
     ws.freeze_panes = "A6"
     wb.create_sheet("填写说明").append(["请按 xlflow template adjustment 生成的模板说明填写。"])
     wb.save(HERE / "批量缴费调整登记表.xlsx")
+    return people
 
 
 ROSTER_COLUMNS = ["公民身份号码", "姓名", "户籍性质", "人员状态", "特殊参保群体", "脱贫年度", "行政区划"]
@@ -213,10 +230,11 @@ PAYMENT_COLUMNS = ["证件号码", "姓名", "费款所属期", "缴费身份", 
 CODES = {name: code for code, names in IDENTITY_CODES.items() for name in names}
 
 
-def write_ledger_exports(rows: list[list]) -> None:
+def write_ledger_exports(rows: list[list], adjusted: list[tuple]) -> None:
     """What the county's system exports, as messy as it comes: the roster as a GBK .csv with a title line,
     the payments as a legacy .xls with a title row and the system's header names. Built from the example
-    declaration so that validating it against the ledger shows P07–P12."""
+    declaration so that validating it against the ledger shows P07–P12, and from the adjustment so that
+    its people paid as 普通参保人员 (its recipients have no payment: 零缴费 first)."""
     import csv
 
     import xlwt
@@ -238,6 +256,9 @@ def write_ledger_exports(rows: list[list]) -> None:
         if i == 2:
             continue  # P11: not registered
         roster.append([pid, name, "农业" if hukou == "农业户籍" else "城镇", status, flag, exit_year, "43030201"])
+    for pid, name, person_class, _year, identity, _paid in adjusted:
+        status = "正常待遇" if person_class == "待遇人员" else "正常缴费"
+        roster.append([pid, name, "农业", status, CODES.get(identity, identity), "", "43030203"])
     with open(HERE / "参保人员信息.csv", "w", encoding="gb18030", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(["城乡居民养老保险参保人员信息（导出日期 2026-11-25）"])
@@ -256,6 +277,10 @@ def write_ledger_exports(rows: list[list]) -> None:
     paid = amounts("普通参保人员", first[2], first[5], int(str(first[4])[:4]))[:5]
     payments.append([first[1], first[0], f"{first[4]}01", "普通参保人员", first[5], first[2], *paid,
                      "银行代收", "2025-07-01"])
+    for pid, name, _class, year, _identity, paid in adjusted:
+        if paid is not None:
+            payments.append([pid, name, f"{year}01", "普通参保人员", "一档", "农业户籍", *paid, "银行代收",
+                             f"{year}-06-30"])
     for r, row in enumerate(payments, start=2):
         for c, value in enumerate(row):
             ws.write(r, c, value)
@@ -267,8 +292,8 @@ def main() -> None:
     write_rules()
     rows = declaration_rows(random.Random(2017_38))
     write_declaration(rng)
-    write_adjustment(rng)
-    write_ledger_exports(rows)
+    adjusted = write_adjustment(rng)
+    write_ledger_exports(rows, adjusted)
 
 
 if __name__ == "__main__":

@@ -186,9 +186,9 @@ def _progress(path: Path):
 @click.option("--json", "as_json", is_flag=True, help="每个文件输出一行 JSON。 One JSON object per file.")
 def validate(files: tuple[Path, ...], rules: Path | None, out_dir: Path | None,
              settings_path: Path | None, split_rows: int | None, ledger_path: Path | None, as_json: bool) -> None:
-    """检查填好的批量缴费申报表，写出 _更正、_错误数据、_汇总 三个文件。
+    """检查填好的批量缴费申报表或批量缴费调整登记表，写出 _更正、_错误数据、_汇总 三个文件。
 
-    Validate filled declaration workbooks and write the corrected, error and summary workbooks.
+    Validate filled declaration or adjustment workbooks and write the corrected, error and summary workbooks.
     Exit 0: no error; 1: at least one error finding; 2: an input is unusable or bad usage.
     """
     from xlflow import opening

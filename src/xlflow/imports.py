@@ -25,9 +25,8 @@ from xlflow.outputs.errors import write_errors
 from xlflow.reading import Table
 from xlflow.settings import Settings
 from xlflow.validation.cells import Cells, check_cells
-from xlflow.validation.declaration import Checked
 from xlflow.validation.engine import add_sheet_findings, read_for_check
-from xlflow.validation.result import CheckResult
+from xlflow.validation.result import Checked, CheckResult
 
 LIST_KINDS = ("贫困人口", "低保对象", "特困人员", "残疾人")
 COUNT_WORDS = {"new": "新增", "changed": "更新", "unchanged": "未变", "refused": "未导入（有错误）"}

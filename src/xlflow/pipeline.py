@@ -24,6 +24,7 @@ from xlflow.outputs.summary import totals, write_summary
 from xlflow.rules import RuleBook
 from xlflow.settings import Settings
 from xlflow.templates.build import template_properties
+from xlflow.validation.adjustment import check_adjustment
 from xlflow.validation.declaration import check_declaration, describe_twins
 from xlflow.validation.engine import read_for_check
 from xlflow.validation.result import CheckResult
@@ -48,6 +49,17 @@ def template_fingerprint(path: Path) -> str | None:
     m = re.search(r'name="xlflow_rules_fingerprint"[^>]*>\s*<vt:lpwstr>([0-9a-f]+)<', xml)
     return m.group(1) if m else None
 
+
+def _check_declaration(table, book, settings, today, view, own_batch):
+    return check_declaration(table, book, settings, today.year, view, own_batch)
+
+
+def _check_adjustment(table, book, settings, today, view, own_batch):
+    return check_adjustment(table, book, settings, today.year, view)
+
+
+# The checker per workbook kind; reading tries every kind here and the headers decide.
+CHECKERS = {"declaration": _check_declaration, "adjustment": _check_adjustment}
 
 STAGES = ("读取", "检查", "写更正表", "写错误表", "写汇总表")
 
@@ -113,7 +125,7 @@ def process_workbook(
     progress: Callable[[str], None] | None = None,
     ledger: Ledger | None = None,
 ) -> CheckResult:
-    """Validate one declaration workbook and write its corrected, error and summary workbooks.
+    """Validate one declaration or adjustment workbook and write its corrected, error and summary workbooks.
 
     ``split_rows`` writes the corrected rows as parts of at most that many rows (NAME_更正_1.xlsx,
     ...). ``progress`` is called with the name of each stage as it starts.
@@ -125,7 +137,7 @@ def process_workbook(
     path = Path(path)
     result = CheckResult(file=str(path), kind=None, checked_at=dt.datetime.combine(today, now.time()))
     step(STAGES[0])
-    table = read_for_check(path, [kind_spec("declaration")], settings.limits(), result)
+    table = read_for_check(path, [kind_spec(k) for k in CHECKERS], settings.limits(), result)
     outputs = output_paths(path, out_dir)
     if table is None:
         log.info("%s: unusable (%s)", path.name, ",".join(f.code for f in result.findings))
@@ -137,7 +149,8 @@ def process_workbook(
     unit = table.header_values.get("unit")
     own_batch = (path.name, unit.value if unit else "")
     view = ledger.view(table.text("id_number").unique()) if ledger is not None else None
-    checked = check_declaration(table, book, settings, today.year, view, own_batch)
+    checked = CHECKERS[table.spec.kind](table, book, settings, today, view, own_batch)
+    result.lists = checked.lists
     result.ledger = str(ledger.path) if ledger is not None else None
     names = _corrected_names(outputs["corrected"], len(table.frame) - len(checked.error_rows), split_rows)
     describe_twins(checked, names, split_rows, outputs["errors"].name)
@@ -160,7 +173,8 @@ def process_workbook(
     except OSError as exc:
         raise OutputError(f"无法写出结果文件到 {outputs['corrected'].parent}：{exc.strerror}") from exc
     result.outputs = {k: (str(v) if v else None) for k, v in outputs.items()}
-    if ledger is not None:  # written after the outputs: a crash before leaves the ledger as it was
+    # Written after the outputs: a crash before leaves the ledger as it was. Only declarations are batches.
+    if ledger is not None and table.spec.kind == "declaration":
         result.batch = _record_batch(ledger, path, checked)
     if parts != [outputs["corrected"]]:
         result.outputs["corrected"] = [str(p) for p in parts]

@@ -20,7 +20,7 @@ from xlflow.outputs.xlsxfast import (
     render_rows,
     write_workbook,
 )
-from xlflow.validation.declaration import Checked
+from xlflow.validation.result import Checked
 
 NUMERIC_TYPES = ("year", "amount", "signed_amount")
 # Columns whose values in a row without errors passed a check that admits no &, <, > or edge spaces.

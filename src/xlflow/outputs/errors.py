@@ -15,7 +15,7 @@ from xlflow.outputs.layout import FEEDBACK_HEADER, head_rows, header_marks, outp
 from xlflow.outputs.xlsxfast import Column, Sheet, Style, cell_row, render_rows, write_workbook
 from xlflow.reading import PASSED_SHEET
 from xlflow.rules import RuleBook
-from xlflow.validation.declaration import Checked
+from xlflow.validation.result import Checked
 
 CUT_NOTE = "……（反馈信息超过单元格上限，其余内容见汇总表）"
 

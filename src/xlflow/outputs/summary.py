@@ -12,9 +12,9 @@ from xlflow.findings import catalogue
 from xlflow.kinds import AMOUNT_KEYS
 from xlflow.outputs.layout import titled_sheet
 from xlflow.rules import RuleBook
-from xlflow.validation.declaration import Checked
+from xlflow.validation.adjustment import money_change
 from xlflow.validation.ledger_checks import SKIPPED
-from xlflow.validation.result import CheckResult
+from xlflow.validation.result import LIST_NEGATIVE, Checked, CheckResult
 
 ITEM_HEADERS = {"personal": "个人缴费", "province": "省级补贴", "city": "市级补贴", "county": "县级补贴",
                 "daijiao": "政府代缴", "total": "合计"}  # fmt: skip
@@ -46,7 +46,16 @@ def totals(checked: Checked) -> dict:
     money = money_table(checked)
     out = {k: round(float(money[k].sum()), 2) for k in ITEM_HEADERS}
     out["persons"] = int(money["persons"].sum())
+    if checked.table.spec.kind == "adjustment":  # the fiscal effect: paid before, after, the difference
+        change = money_change(checked).set_index("item")
+        out["before"] = {k: _number(change.loc[k, "before"]) for k in ITEM_HEADERS}
+        out["after"] = {k: _number(change.loc[k, "after"]) for k in ITEM_HEADERS}
+        out["difference"] = {k: _number(change.loc[k, "difference"]) for k in ITEM_HEADERS}
     return out
+
+
+def _number(value) -> float | None:
+    return None if pd.isna(value) else float(value)
 
 
 def write_summary(result: CheckResult, checked: Checked | None, path: Path, book: RuleBook | None) -> None:
@@ -63,8 +72,12 @@ def write_summary(result: CheckResult, checked: Checked | None, path: Path, book
         formats = {"header": header, "money": money, "money_bold": money_bold,
                    "count_bold": wb.add_format({"num_format": "#,##0", "bold": True, "top": 1}),
                    "count": wb.add_format({"num_format": "#,##0"}), "note": wb.add_format({"italic": True})}
+        if checked.table.spec.kind == "adjustment":
+            _change(wb, checked, formats)
         _money(wb, checked, result, book.identities if book else None, formats)
-    _todo(wb, header)
+    _todo(wb, header, result)
+    for name, rows in result.lists.items():
+        _work_list(wb, name, rows, formats if checked is not None else {"header": header})
     wb.close()
 
 
@@ -91,7 +104,7 @@ def _overview(wb, result: CheckResult, checked: Checked | None, book, title, bol
         ("错误行", result.error_row_count),
         ("警告", result.count("warning")),
         ("自动更正", result.count("fixed") - fills),
-        ("补全金额", fills),
+        ("计算调整金额" if result.kind == "adjustment" else "补全金额", fills),
         ("征缴规则表", f"{book.source}（指纹 {book.fingerprint}）" if book else "—"),
         ("台账", result.ledger or SKIPPED),
         ("处理时间", f"{result.checked_at:%Y-%m-%d %H:%M:%S}" if result.checked_at else "—"),
@@ -179,8 +192,72 @@ def _money(wb, checked: Checked, result: CheckResult, identities, formats) -> No
         ws.insert_chart(start, 7, stacked)
 
 
-def _todo(wb, header) -> None:
+def _todo(wb, header, result: CheckResult) -> None:
     ws = wb.add_worksheet("待办清单")
     ws.set_column(0, 0, 80)
     ws.write_string(0, 0, "需要另行办理的事项", header)
-    ws.write_string(1, 0, "批量缴费申报表无需单独办理的事项（负调整、零缴费、0到款登记清单只在调整表中产生）。")
+    if result.kind != "adjustment":
+        ws.write_string(1, 0, "批量缴费申报表无需单独办理的事项（负调整、零缴费、0到款登记清单只在调整表中产生）。")
+        return
+    if not result.lists:
+        ws.write_string(1, 0, "本调整表没有需要单独办理的事项。")
+        return
+    for i, (name, rows) in enumerate(result.lists.items(), start=1):
+        ws.write_string(i, 0, f"{name}：{len(rows):,} 人，见工作表“{_sheet_name(name)}”")
+
+
+def _sheet_name(name: str) -> str:
+    return name.split("（")[0][:31]
+
+
+def _change(wb, checked: Checked, formats) -> None:
+    """资金变化: money per funding item before / after the adjustment and the difference (the fiscal
+    effect by level), over the rows without errors, with a chart of the differences."""
+    header, money, money_bold = formats["header"], formats["money"], formats["money_bold"]
+    ws = titled_sheet(wb, "资金变化", [("资金项目", 12), ("调整前（已缴）", 15), ("调整后", 15), ("差额", 15)], header)
+    change = money_change(checked)
+    for i, r in enumerate(change.itertuples(index=False), start=1):
+        style = money_bold if r.item == "total" else money
+        ws.write_string(i, 0, ITEM_HEADERS[r.item], money_bold if r.item == "total" else None)
+        for c, value in enumerate((r.before, r.after, r.difference), start=1):
+            if pd.isna(value):
+                ws.write_string(i, c, "—")
+            else:
+                ws.write_number(i, c, value, style)
+    note = ("注：只计没有错误的行；“调整前”是台账缴费明细中该人该年度已缴的金额。" if checked.before is not None
+            else "注：未使用台账，已缴金额未知，只列出调整金额（差额）。")
+    ws.write_string(len(change) + 2, 0, note, formats["note"])
+    chart = wb.add_chart({"type": "column"})
+    chart.add_series({"name": "差额（元）", "categories": ["资金变化", 1, 0, len(AMOUNT_KEYS), 0],
+                      "values": ["资金变化", 1, 3, len(AMOUNT_KEYS), 3], "data_labels": {"value": True}})
+    chart.set_title({"name": "调整带来的资金变化"})
+    chart.set_legend({"none": True})
+    ws.insert_chart(1, 5, chart)
+
+
+TEXT_HEADS = ("身份证号码", "银行账号", "领取银行", "姓名")
+
+
+def _work_list(wb, name: str, rows: pd.DataFrame, formats) -> None:
+    """One work list as its own sheet: the title says what to do; the empty columns are for the clerk.
+    IDs and bank accounts are text cells (an account typed as a number loses its last digits)."""
+    text = wb.add_format({"num_format": "@"})
+    heads = [(str(c), max(10, min(40, 2 * len(str(c)) + 4))) for c in rows.columns]
+    ws = titled_sheet(wb, _sheet_name(name), heads, formats["header"])
+    for c, (head, width) in enumerate(heads):
+        if head in TEXT_HEADS:
+            ws.set_column(c, c, width, text)
+    money = formats.get("money")
+    for i, record in enumerate(rows.itertuples(index=False), start=1):
+        for c, value in enumerate(record):
+            if value is None or (not isinstance(value, str) and pd.isna(value)):
+                ws.write_blank(i, c, None, text if heads[c][0] in TEXT_HEADS else None)
+            elif isinstance(value, str):
+                ws.write_string(i, c, value, text if heads[c][0] in TEXT_HEADS else None)
+            elif isinstance(value, float):
+                ws.write_number(i, c, value, money)
+            else:
+                ws.write_number(i, c, int(value))
+    if name == LIST_NEGATIVE:
+        ws.write_string(len(rows) + 2, 0, "负调整不能批量办理：原则上不退费，"
+                        "仅在本人书面申请时单个办理，并填写领取银行和银行账号。")

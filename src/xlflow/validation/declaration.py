@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
 from xlflow.domain import vocab
 from xlflow.domain.idcard import birth_years
 from xlflow.domain.values import cents_text
-from xlflow.findings import FindingBlock, Findings, column_letter
+from xlflow.findings import FindingBlock, column_letter
 from xlflow.kinds import AMOUNT_KEYS
 from xlflow.ledger import LedgerView
 from xlflow.normalise import Vocabulary
@@ -23,25 +21,9 @@ from xlflow.validation.engine import (
     cell_findings,
 )
 from xlflow.validation.ledger_checks import ledger_findings
+from xlflow.validation.result import Checked
 
 _SCIENTIFIC = r"^[0-9](\.[0-9]+)?[eE]\+?[0-9]+$"
-
-
-@dataclass
-class Checked:
-    """The outcome of checking one table: fixed values, amounts, findings."""
-
-    table: Table
-    values: pd.DataFrame  # fixed text per field key (amounts filled from the rule)
-    findings: Findings
-    fixes: pd.DataFrame  # row, key, before, after, code of the text fixes (X01–X05, X07)
-    amounts: pd.DataFrame = field(default_factory=pd.DataFrame)  # cents per funding item + total
-    fills: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # X06: key → (rows, amount)
-
-    @property
-    def error_rows(self) -> np.ndarray:
-        """Sorted row numbers that have at least one error."""
-        return self.findings.rows_of(severity="error")
 
 
 def vocabulary(book: RuleBook) -> Vocabulary:

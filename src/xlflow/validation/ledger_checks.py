@@ -36,7 +36,8 @@ def ledger_findings(table: Table, values: pd.DataFrame, year: pd.Series, view: L
     persons = view.persons
     known = present & ids.isin(persons.index)
     out: list[FindingBlock] = []
-    out += cell_findings(table, "id_number", present & ~known, "P11", ids)
+    if declaration:  # an adjustment tells apart a person with payments (P11) from one unknown (A08)
+        out += cell_findings(table, "id_number", present & ~known, "P11", ids)
     status = ids.map(persons["status"]).where(known)
     out += cell_findings(table, "id_number", (status == vocab.TERMINATED).fillna(False), "P12", ids)
     name = ids.map(persons["name"]).where(known)

@@ -6,7 +6,39 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from xlflow.findings import Findings, catalogue
+from xlflow.reading import Table
+
+# The work an adjustment leaves, as lists (SPEC 3.7): name → the short words of the one-line result.
+LIST_NEGATIVE = "个人缴费负调整（单个办理）"
+LIST_ZERO = "零缴费（先做零缴费再调整）"
+LIST_ARRIVAL = "0到款登记（审核后办理）"
+LIST_WORDS = {LIST_NEGATIVE: "需单个负调整", LIST_ZERO: "零缴费", LIST_ARRIVAL: "0到款登记"}
+
+
+@dataclass
+class Checked:
+    """The outcome of checking one table: fixed values, amounts, findings."""
+
+    table: Table
+    values: pd.DataFrame  # fixed text per field key (amounts filled from the rule)
+    findings: Findings
+    fixes: pd.DataFrame  # row, key, before, after, code of the text fixes (X01–X05, X07)
+    amounts: pd.DataFrame = field(default_factory=pd.DataFrame)  # cents per funding item + total
+    fills: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # X06: key → (rows, amount)
+    # adjustments: cents per item already paid (before) and after the adjustment, per row
+    before: pd.DataFrame | None = None
+    after: pd.DataFrame | None = None
+    lists: dict[str, pd.DataFrame] = field(default_factory=dict)  # work lists by name (零缴费 ...)
+
+    @property
+    def error_rows(self) -> np.ndarray:
+        """Sorted row numbers that have at least one error."""
+        return self.findings.rows_of(severity="error")
+
 
 JSON_FINDINGS = 1000  # findings listed in --json; the counts and the workbooks cover every one
 
@@ -23,6 +55,7 @@ class CheckResult:
     checked_at: dt.datetime | None = None
     ledger: str | None = None  # the ledger checked against (None: ledger checks skipped)
     batch: dict[str, Any] | None = None  # the pending batch recorded in the ledger
+    lists: dict[str, pd.DataFrame] = field(default_factory=dict)  # an adjustment's work lists
 
     @property
     def error_rows(self) -> set[int]:
@@ -68,7 +101,9 @@ class CheckResult:
             f"警告 {self.count('warning'):,} 处，自动更正 {self.count('fixed') - fills:,} 处"
         )
         if fills:
-            line += f"，补全金额 {fills:,} 处"
+            line += f"，{'计算调整金额' if self.kind == 'adjustment' else '补全金额'} {fills:,} 处"
+        if self.kind == "adjustment" and self.lists:
+            line += "；" + "，".join(f"{LIST_WORDS[name]} {len(rows):,} 人" for name, rows in self.lists.items())
         problems = self.file_problems()
         if problems:
             line += f"；文件错误 {len(problems)} 处：{'、'.join(problems)}"
@@ -95,4 +130,13 @@ class CheckResult:
             "totals": self.totals,
             "ledger": self.ledger,
             "batch": self.batch,
+            "lists": {name: {"count": len(rows), "rows": _records(rows[:max_findings])}
+                      for name, rows in self.lists.items()},
         }
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as plain JSON values (NaN → null, numpy numbers → Python numbers)."""
+    clean = frame.astype(object).where(frame.notna(), None)
+    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+            for r in clean.to_dict("records")]
