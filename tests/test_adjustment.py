@@ -201,3 +201,47 @@ def test_any_change_to_a_valid_row_never_crashes_and_keeps_every_row(tmp_path_fa
             start = next(i for i, r in enumerate(rows) if r[0] == "序号")
             kept += sum(1 for r in rows[start + 1:] if any(v not in (None, "") for v in r))
     assert kept == result.rows
+
+
+def test_the_same_person_year_twice_is_p05(tmp_path, book):
+    result = check(tmp_path, book, [adj(), adj()])
+    assert found(result, "P05") == [(7, "C7")]
+
+
+def test_the_summary_lists_the_work_and_the_one_line_names_the_lists(tmp_path, book):
+    result = check(tmp_path, book, [adj(), adj(seq="102", person_class="待遇人员", year=2025),
+                                    adj(seq="103", identity="普通参保人员", amounts=(0, 5, 0, 0, 0))],
+                   people=[person("101"), person("102", status="正常待遇"), person("103")],
+                   payments=[paid("101"), paid("103")])
+    assert "；需单个负调整 1 人，零缴费 1 人，0到款登记 1 人；" in result.summary_line()
+    summary = load_workbook(tmp_path / "out" / "adj_汇总.xlsx")
+    assert [ws.title for ws in summary.worksheets][-3:] == ["个人缴费负调整", "零缴费", "0到款登记"]
+    todo = [r[0] for r in summary["待办清单"].iter_rows(values_only=True)]
+    assert "零缴费（先做零缴费再调整）：1 人，见工作表“零缴费”" in todo
+    arrival = [list(r) for r in summary["0到款登记"].iter_rows(values_only=True)]
+    assert arrival[1][arrival[0].index("省级补贴调整")] == 5
+
+
+def test_a_recipients_typed_negative_is_a05_only(tmp_path, book):
+    result = check(tmp_path, book, [adj(person_class="待遇人员", amounts=(0, 0, 0, -5, 100))],
+                   people=[person("101", status="正常待遇")])
+    assert [f.code for f in result.findings if f.cell == "L6"] == ["A05"]
+
+
+def test_an_adjustment_that_changes_nothing_is_not_a_subsidy_only_one(tmp_path, book):
+    result = check(tmp_path, book, [adj(identity="普通参保人员", amounts=(0, 0, 0, 0, 0))])
+    assert found(result, "A06") == [] and result.lists == {}
+
+
+def test_a_row_with_another_error_is_on_no_list(tmp_path, book):
+    result = check(tmp_path, book, [adj(seq="109", amounts=(-100, 0, 0, 0, 100))])  # A08 and A03
+    assert {f.code for f in result.findings} >= {"A08", "A03"}
+    assert result.lists == {}
+
+
+def test_a_negative_personal_amount_typed_into_the_batch_is_an_error_and_listed(tmp_path, book):
+    result = check(tmp_path, book, [adj(amounts=(-100, 0, 0, 0, 100))])
+    assert result.error_rows == {6}
+    single = result.lists["个人缴费负调整（单个办理）"]
+    assert single["个人缴费负调整金额"].tolist() == [-100.0]
+    assert single["来源"].tolist() == ["表中填写（请从批量表中删除本行）"]
