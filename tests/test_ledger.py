@@ -16,7 +16,7 @@ from conftest import ROOT
 from test_validate import TODAY, declaration, found, pid, row
 from xlflow.cli import main
 from xlflow.imports import import_file
-from xlflow.ledger import MIGRATIONS, Ledger
+from xlflow.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
 from xlflow.pipeline import process_workbook
 
 ROSTER_HEAD = ["公民身份号码", "姓名", "户籍性质", "人员状态", "特殊参保群体", "脱贫年度", "行政区划"]
@@ -138,7 +138,7 @@ def test_a_ledger_of_the_first_schema_opens_after_a_migration(tmp_path):
     db.commit()
     db.close()
     with Ledger(path) as store:
-        assert store.version == 2
+        assert store.version == SCHEMA_VERSION == 3
         assert store.view([pid(seq="101")]).paid.loc[0, "personal"] == 9000
 
 

@@ -54,6 +54,14 @@ MIGRATIONS: dict[int, str] = {
                MAX(identity), MAX(tier), NULL, MAX(source_id) FROM payments GROUP BY id_number, year;
     CREATE INDEX batch_rows_person ON batch_rows (id_number, year);
     """,
+    3: """
+    CREATE TABLE journal (id INTEGER PRIMARY KEY, name TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT,
+                          state TEXT NOT NULL,
+                          result_dir TEXT, archive_to TEXT, failed_to TEXT, reason_file TEXT,
+                          attempts INTEGER NOT NULL DEFAULT 1, kind TEXT, rows INTEGER, errors INTEGER, message TEXT,
+                          seen_at TEXT, started_at TEXT, finished_at TEXT);
+    CREATE INDEX journal_state ON journal (state);
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 AMOUNTS = ("personal", "province", "city", "county", "daijiao")

@@ -1,0 +1,617 @@
+"""`xlflow watch`: the workspace's inbox, processed file by file, and nothing ever lost.
+
+A clerk copies a workbook into the inbox; the watcher waits until the copy is complete, processes it
+like ``validate`` (or imports it into the ledger, or checks and adopts a rule table), writes the results
+into a folder of their own and moves the input to the archive (or, when it cannot be used, to the
+failed folder with the reason). :meth:`Watcher.process_pending` is the loop body; :meth:`Watcher.run`
+only schedules it (file-system events through watchdog, or polling).
+
+Crash safety. Each file goes through a journal in the ledger database (processing → done or failed;
+retry after a kill before the commit) with its content hash and the names chosen for its result
+folder and archive place before any work starts. Results are written into a hidden
+``.NAME.partial`` folder that is renamed into place in one step (the commit); only then is the input
+moved. After a kill at any moment the next start looks at each unfinished journal entry: committed →
+finish the move; not committed → throw the partial folder away and process the file again. So every
+input ends in exactly one of archive / failed with exactly one complete result folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import logging.handlers
+import os
+import re
+import shutil
+import signal
+import threading
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xlflow.errors import XlflowError
+from xlflow.settings import SETTINGS_FILE, Settings, load_settings
+from xlflow.workspace import IMPORT_FOLDERS
+
+SUPPORTED = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
+ZIP_FORMATS = (".xlsx", ".xlsm", ".ods")
+IGNORED_PREFIXES = ("~$", ".~lock", ".", "~")  # Excel/WPS and LibreOffice lock files, hidden files
+IGNORED_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", "~", "#")
+LOG_FILE = "xlflow.log"
+LOCK_FILE = ".xlflow-watch.lock"
+MAX_ATTEMPTS = 5  # a file that kills the watcher this often goes to the failed folder instead
+_ID = re.compile(r"(?<![0-9])([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])")
+
+log = logging.getLogger("xlflow.watch")
+
+
+class WatchError(XlflowError):
+    """The watcher cannot start (not a workspace, another watcher running, unusable rule table)."""
+
+
+def mask_ids(text: str) -> str:
+    """430124********1234: ID numbers never reach a log in full."""
+    return _ID.sub(r"\1********\2", text)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stamp(now: dt.datetime) -> str:
+    return now.strftime("%Y%m%d-%H%M%S")
+
+
+def _unique(path: Path, stamp: str, taken: set[Path] = frozenset()) -> Path:
+    """``path`` itself if free, else NAME_时间(.ext), then NAME_时间_2 ...: nothing is ever overwritten."""
+    if not path.exists() and path not in taken:
+        return path
+    stem, suffix = (path.name, "") if path.is_dir() or not path.suffix else (path.stem, path.suffix)
+    for n in range(1, 10_000):
+        candidate = path.with_name(f"{stem}_{stamp}{'' if n == 1 else f'_{n}'}{suffix}")
+        if not candidate.exists() and candidate not in taken:
+            return candidate
+    raise WatchError(f"无法为 {path} 找到不重名的文件名")
+
+
+def _move(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, target)
+    except OSError:  # another file system: copy, then remove
+        shutil.copy2(source, target)
+        source.unlink()
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write under a hidden temporary name, then rename: the file is whole or absent."""
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(text, encoding="utf-8-sig")  # with a BOM: Notepad on an old Windows reads it right
+    os.replace(temp, path)
+
+
+def ignored(name: str) -> bool:
+    return name.startswith(IGNORED_PREFIXES) or name.lower().endswith(IGNORED_SUFFIXES)
+
+
+def _hidden(path: Path) -> bool:
+    attrs = getattr(os.stat(path), "st_file_attributes", 0)  # Windows: the hidden attribute
+    return bool(attrs & 2)
+
+
+@dataclass
+class Workspace:
+    root: Path
+    settings: Settings
+
+    @classmethod
+    def load(cls, root: Path) -> Workspace:
+        root = Path(root)
+        if not (root / SETTINGS_FILE).exists():
+            raise WatchError(f"{root} 不是 xlflow 工作目录（没有 {SETTINGS_FILE}）。请先运行 xlflow init {root}。")
+        return cls(root, load_settings(root))
+
+    def folder(self, name: str) -> Path:
+        return self.root / name
+
+    @property
+    def inbox(self) -> Path:
+        return self.folder(self.settings.inbox)
+
+    @property
+    def results(self) -> Path:
+        return self.folder(self.settings.results)
+
+    @property
+    def archive(self) -> Path:
+        return self.folder(self.settings.archive)
+
+    @property
+    def failed(self) -> Path:
+        return self.folder(self.settings.failed)
+
+    @property
+    def rules(self) -> Path:
+        return self.folder(self.settings.rules)
+
+    @property
+    def ledger(self) -> Path:
+        return self.folder(self.settings.ledger)
+
+    def make_folders(self) -> None:
+        for path in (self.inbox, self.results, self.archive, self.failed):
+            path.mkdir(parents=True, exist_ok=True)
+        for name in IMPORT_FOLDERS:
+            (self.inbox / name).mkdir(exist_ok=True)
+
+
+@dataclass
+class Outcome:
+    """What became of one input: the line a clerk reads and where everything went."""
+
+    name: str
+    state: str  # done | failed
+    kind: str = ""
+    rows: int = 0
+    errors: int = 0
+    line: str = ""
+    folder: Path | None = None  # the result folder (done) or the failed file (failed)
+    seconds: float = 0.0
+    recovered: bool = False
+
+
+@dataclass
+class _Work:
+    ok: bool
+    kind: str = ""
+    rows: int = 0
+    errors: int = 0
+    line: str = ""
+    details: list[str] = field(default_factory=list)
+
+
+KIND_WORDS = {"declaration": "申报表", "adjustment": "调整表", "rules": "规则表", "roster": "参保人员信息",
+              "payments": "缴费明细", "list": "名单"}  # fmt: skip
+# What a clerk should do, beyond each finding's own message, for a file dropped in the wrong place.
+ADVICE = {
+    "F02": "系统导出的参保人员信息、缴费明细和部门名单请放进“{inbox}”中对应的子文件夹"
+           "（参保人员信息、缴费明细、名单）。",
+}
+
+
+class Watcher:
+    """One workspace's watcher. Use as a context manager: it holds the workspace lock and the ledger."""
+
+    def __init__(self, root: Path, settle: float = 2.0, broken_after: float = 60.0,
+                 clock: Callable[[], dt.datetime] = dt.datetime.now):
+        self.ws = Workspace.load(root)
+        self.settle = settle  # seconds a file must be unchanged before it is touched
+        self.broken_after = broken_after  # a zip that does not open after this long is processed (→ F01)
+        self.clock = clock
+        self._seen: dict[Path, tuple[int, int]] = {}
+        self._lock_fh = None
+        self.ledger = None
+        self.book = None
+
+    # ------------------------------------------------------------------ start and stop
+    def __enter__(self) -> Watcher:
+        self._lock()
+        try:
+            from xlflow.ledger import Ledger
+            from xlflow.rules import load_rulebook
+
+            self.ws.make_folders()
+            self.ledger = Ledger(self.ws.ledger)
+            self.book = load_rulebook(self.ws.rules, self.ws.settings.limits())
+            self._logger()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.ledger is not None:
+            self.ledger.close()
+            self.ledger = None
+        for handler in list(log.handlers):
+            if getattr(handler, "_xlflow_root", None) == str(self.ws.root):
+                log.removeHandler(handler)
+                handler.close()
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    def _lock(self) -> None:
+        """One watcher per workspace: an OS lock on a file, released by the OS even after a kill -9."""
+        path = self.ws.root / LOCK_FILE
+        fh = open(path, "a+")  # noqa: SIM115  (held for the watcher's life)
+        try:
+            if os.name == "nt":
+                import msvcrt
+
+                fh.seek(0)
+                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            fh.seek(0)
+            holder = fh.read().strip()
+            fh.close()
+            raise WatchError(f"工作目录 {self.ws.root} 已有一个 xlflow watch 在运行（{holder or '另一个进程'}），"
+                             "同一工作目录只能运行一个。请先停止那一个。") from exc
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"进程 {os.getpid()}，{self.clock():%Y-%m-%d %H:%M:%S} 启动")
+        fh.flush()
+        self._lock_fh = fh
+
+    def _logger(self) -> None:
+        handler = logging.handlers.RotatingFileHandler(self.ws.root / LOG_FILE, maxBytes=1 << 20, backupCount=5,
+                                                       encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s\t%(message)s", "%Y-%m-%d %H:%M:%S"))
+        handler._xlflow_root = str(self.ws.root)  # type: ignore[attr-defined]
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+    # ------------------------------------------------------------------ the journal
+    def _journal(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self.ledger.transaction() as db:
+            return db.execute(sql, args).fetchall()
+
+    def recover(self) -> list[Outcome]:
+        """Finish or undo what a killed watcher left: see the module docstring."""
+        out = []
+        rows = self._journal("SELECT id, path, sha256, result_dir, archive_to, failed_to, reason_file, attempts, "
+                             "kind, rows, errors, message FROM journal WHERE state = 'processing'")
+        for jid, path, sha, result_dir, archive_to, failed_to, reason_file, _, kind, nrows, errs, msg in rows:
+            source = Path(path)
+            same = sha is not None and source.exists() and _sha256(source) == sha
+            if result_dir and Path(result_dir).exists():  # committed: only the move was left
+                if same:
+                    _move(source, Path(archive_to))
+                self._finish(jid, "done")
+                out.append(Outcome(source.name, "done", kind or "", nrows or 0, errs or 0, msg or "",
+                                   Path(result_dir), recovered=True))
+            elif reason_file and Path(reason_file).exists():
+                if same:
+                    _move(source, Path(failed_to))
+                self._finish(jid, "failed")
+                out.append(Outcome(source.name, "failed", kind or "", line=msg or "", folder=Path(failed_to),
+                                   recovered=True))
+            else:  # not committed: throw the partial work away; the file is processed again
+                if result_dir:
+                    shutil.rmtree(_partial(Path(result_dir)), ignore_errors=True)
+                self._journal("UPDATE journal SET state = 'retry' WHERE id = ?", (jid,))
+        for stray in self.ws.results.glob(".*.partial"):
+            shutil.rmtree(stray, ignore_errors=True)
+        for stray in self.ws.failed.glob(".*.tmp"):
+            stray.unlink(missing_ok=True)
+        for item in out:
+            log.info(mask_ids(f"{item.name}\t{KIND_WORDS.get(item.kind, '')}\t—\t—\t"
+                              f"{'已处理' if item.state == 'done' else '无法处理'}（中断后补完）\t—"))
+        return out
+
+    def _finish(self, jid: int, state: str) -> None:
+        self._journal("UPDATE journal SET state = ?, finished_at = ? WHERE id = ?",
+                      (state, self.clock().isoformat(sep=" ", timespec="seconds"), jid))
+
+    # ------------------------------------------------------------------ what is waiting
+    def pending(self, wait_for_stable: bool = True) -> list[Path]:
+        """Inputs ready to process, ledger inputs first, then oldest first: complete (unchanged for
+        ``settle`` seconds, a zip that opens, a file that can be opened for reading), not a lock, temporary
+        or hidden file."""
+        now = time.time()
+        ready = []
+        current: dict[Path, tuple[int, int]] = {}
+        for path in self._walk(self.ws.inbox):
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            current[path] = (st.st_size, st.st_mtime_ns)
+            age = now - st.st_mtime
+            if age < self.settle:
+                continue
+            if wait_for_stable and self._seen.get(path) not in (None, current[path]) :
+                continue  # changed since the last look: still being written
+            if not self._complete(path, age):
+                continue
+            # The ledger's inputs first: a declaration dropped with them is checked against them.
+            ready.append((self._import_kind(path) is None, st.st_mtime, str(path), path))
+        self._seen = current
+        return [p for *_, p in sorted(ready)]
+
+    def _walk(self, folder: Path):
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if ignored(entry.name):
+                continue
+            path = Path(entry.path)
+            try:
+                if _hidden(path):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    yield from self._walk(path)
+                elif entry.is_file(follow_symlinks=False):
+                    yield path
+            except OSError:
+                continue
+
+    def _complete(self, path: Path, age: float) -> bool:
+        try:
+            with open(path, "rb"):
+                pass  # Windows refuses while the copy still holds the file
+        except OSError:
+            return False
+        if path.suffix.lower() in ZIP_FORMATS and age < self.broken_after:
+            try:
+                with zipfile.ZipFile(path):
+                    pass  # the central directory comes last: a partial copy has none
+            except (zipfile.BadZipFile, OSError):
+                return False
+        return True
+
+    # ------------------------------------------------------------------ processing
+    def process_pending(self, stop: threading.Event | None = None, wait_for_stable: bool = True) -> list[Outcome]:
+        """Process every ready input once (the watcher's loop body); returns what became of each."""
+        from xlflow import opening
+
+        outcomes = self.recover()
+        queue = self.pending(wait_for_stable)
+        for i, path in enumerate(queue):
+            if stop is not None and stop.is_set():
+                break
+            if i + 1 < len(queue) and self._import_kind(queue[i + 1]) is None:
+                opening.prefetch(queue[i + 1], self.ws.settings.limits())  # read the next while this is checked
+            if path.exists():
+                outcomes.append(self.process_file(path))
+        return outcomes
+
+    def _import_kind(self, path: Path) -> str | None:
+        try:
+            rel = path.relative_to(self.ws.inbox)
+        except ValueError:
+            return None
+        return IMPORT_FOLDERS.get(rel.parts[0]) if len(rel.parts) > 1 else None
+
+    def process_file(self, path: Path) -> Outcome:
+        started = time.monotonic()
+        now = self.clock()
+        stamp = _stamp(now)
+        sha = _sha256(path)
+        earlier = self._journal("SELECT id, attempts FROM journal WHERE path = ? AND sha256 = ? AND state = 'retry'",
+                                (str(path), sha))
+        attempts = (earlier[0][1] + 1) if earlier else 1
+        if earlier:
+            self._journal("DELETE FROM journal WHERE id = ?", (earlier[0][0],))
+        stem = path.stem
+        result_dir = _unique(self.ws.results / f"{stem}_{stamp}", stamp)
+        archive_to = _unique(self.ws.archive / path.name, stamp)
+        failed_to = _unique(self.ws.failed / path.name, stamp)
+        reason = failed_to.with_name(f"{failed_to.stem}_原因.txt")
+        jid = self._journal(
+            "INSERT INTO journal (name, path, sha256, state, result_dir, archive_to, failed_to, reason_file, attempts, "
+            "seen_at, started_at) VALUES (?,?,?,'processing',?,?,?,?,?,?,?) RETURNING id",
+            (path.name, str(path), sha, str(result_dir), str(archive_to), str(failed_to), str(reason), attempts,
+             now.isoformat(sep=" ", timespec="seconds"), now.isoformat(sep=" ", timespec="seconds")))[0][0]
+        partial = _partial(result_dir)
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        if attempts > MAX_ATTEMPTS:
+            work = _Work(False, line=f"处理此文件时程序已 {attempts - 1} 次中断（可能文件过大或内存不足）",
+                         details=["请把此文件交给信息员检查；可以先分成几个较小的文件再放入。"])
+        else:
+            try:
+                work = self._work(path, partial)
+            except XlflowError as exc:
+                work = _Work(False, line=str(exc))
+            except Exception as exc:  # a bug must not stop the watcher: the file goes to failed with the reason
+                log.exception("internal error on %s", mask_ids(path.name))
+                work = _Work(False, line=f"处理时发生程序内部错误（{type(exc).__name__}）",
+                             details=["请把此文件交给信息员。"])
+        self._journal("UPDATE journal SET kind = ?, rows = ?, errors = ?, message = ? WHERE id = ?",
+                      (work.kind, work.rows, work.errors, work.line, jid))
+        if work.ok:
+            _write_text(partial / "结果.txt", _result_text(path, work, now))
+            os.replace(partial, result_dir)  # the commit
+            _move(path, archive_to)
+            self._finish(jid, "done")
+            outcome = Outcome(path.name, "done", work.kind, work.rows, work.errors, work.line, result_dir)
+        else:
+            shutil.rmtree(partial, ignore_errors=True)
+            failed_to.parent.mkdir(parents=True, exist_ok=True)
+            _write_text(reason, _reason_text(path, work, now))  # the commit
+            _move(path, failed_to)
+            self._finish(jid, "failed")
+            outcome = Outcome(path.name, "failed", work.kind, work.rows, work.errors, work.line, failed_to)
+        outcome.seconds = time.monotonic() - started
+        where = outcome.folder.relative_to(self.ws.root) if outcome.folder else ""
+        log.info(mask_ids(f"{path.name}\t{KIND_WORDS.get(work.kind, '未识别')}\t{work.rows} 行\t错误 {work.errors} 行\t"
+                          f"{'已处理' if work.ok else '无法处理'} → {where}\t{outcome.seconds:.1f} 秒\t{work.line}"))
+        return outcome
+
+    def _work(self, path: Path, out: Path) -> _Work:
+        if path.suffix.lower() not in SUPPORTED:
+            return _Work(False, line=f"不是可以处理的表格文件（{path.suffix or '没有扩展名'}）",
+                         details=[f"只能处理 {'、'.join(SUPPORTED)} 文件。请另存为 .xlsx 后重新放入。"])
+        kind = self._import_kind(path)
+        if kind is not None:
+            return self._import(path, kind, out)
+        from xlflow.pipeline import process_workbook
+
+        result = process_workbook(path, self.book, out, self.ws.settings, today=self.clock().date(),
+                                  ledger=self.ledger)
+        codes = {f.code for f in result.findings}
+        if result.unusable and "F02" in codes:
+            rules = self._rules(path, out)
+            if rules is not None:
+                return rules
+        if result.unusable:
+            inbox = self.ws.settings.inbox
+            errors = [f"[{f.code}] {f.message}" for f in result.findings if f.severity == "error"]
+            details = errors[1:20] + [ADVICE[c].format(inbox=inbox) for c in ADVICE if c in codes]
+            return _Work(False, result.kind or "", result.rows, line=errors[0] if errors else "文件无法处理",
+                         details=details)
+        return _Work(True, result.kind or "", result.rows, result.error_row_count, result.summary_line(),
+                     _listing(result))
+
+    def _import(self, path: Path, kind: str, out: Path) -> _Work:
+        from xlflow.imports import import_file, list_kind_for
+
+        list_kind = None
+        if kind == "list":
+            rel = path.relative_to(self.ws.inbox)
+            folder = rel.parts[1] if len(rel.parts) > 2 else None
+            list_kind = list_kind_for(path, folder)
+        result = import_file(self.ledger, path, kind, list_kind, out, self.ws.settings, self.clock().date())
+        if result.check.unusable:
+            details = [f"[{f.code}] {f.message}" for f in result.check.findings if f.severity == "error"][:20]
+            return _Work(False, kind, result.check.rows, line=result.summary_line(), details=details)
+        refused = result.counts.get("refused", 0)
+        return _Work(True, kind, result.check.rows, refused, result.summary_line(),
+                     ["未导入的行及原因见 " + Path(result.errors_file).name] if result.errors_file else [])
+
+    def _rules(self, path: Path, out: Path) -> _Work | None:
+        """A rule table dropped in: checked; a clean one becomes the workspace's, the old one kept."""
+        from xlflow.rules import check_rules, load_rulebook
+
+        result, book = check_rules(path, self.ws.settings.limits(), self.clock().date())
+        if result.kind != "rules" or (result.unusable and not result.rows):
+            return None
+        listing = _listing(result)
+        if result.unusable or result.has_errors or book is None:
+            line = f"征缴规则表有 {result.count('error')} 处错误，未启用；工作目录仍使用原来的征缴规则表。"
+            return _Work(True, "rules", result.rows, result.error_row_count, line, listing)
+        current = self.ws.rules
+        if path.suffix.lower() != current.suffix.lower():
+            line = (f"征缴规则表检查无误，但工作目录的规则表须是 {current.suffix} 文件："
+                    f"请另存为 {current.suffix} 后重新放入。")
+            return _Work(True, "rules", result.rows, 0, line, listing)
+        if current.exists() and _sha256(current) == _sha256(path):
+            line = "征缴规则表检查无误，与工作目录正在使用的规则表相同，未做改动。"
+            return _Work(True, "rules", result.rows, 0, line, listing)
+        kept = None
+        if current.exists():
+            kept = _unique(current.with_name(f"{current.stem}_停用_{_stamp(self.clock())}{current.suffix}"), "x")
+            shutil.copy2(current, kept)
+        temp = current.with_name(f".{current.name}.new")
+        shutil.copy2(path, temp)
+        os.replace(temp, current)
+        self.book = load_rulebook(current, self.ws.settings.limits())
+        line = (f"征缴规则表检查无误，已启用为工作目录的征缴规则表（{len(book.frame)} 条规则）"
+                + (f"；原来的规则表另存为 {kept.name}" if kept else "") + "。请重新生成模板发给各乡镇。")
+        return _Work(True, "rules", result.rows, 0, line, listing)
+
+    # ------------------------------------------------------------------ the loop around it
+    def run(self, poll: float | None = None, once: bool = False, stop: threading.Event | None = None,
+            echo: Callable[[Outcome], None] | None = None) -> None:
+        """Process the inbox until ``stop`` is set (or once). Events through watchdog, else polling every
+        ``poll`` seconds (network shares, where events do not arrive)."""
+        stop = stop or threading.Event()
+        echo = echo or (lambda outcome: None)
+        if once:
+            for outcome in self.process_pending(stop, wait_for_stable=False):
+                echo(outcome)
+            return
+        wake = threading.Event()
+        observer = None
+        if poll is None:
+            observer = _observe(self.ws.inbox, wake)
+        interval = poll if poll is not None else 30.0  # events wake it early; this is a safety net
+        try:
+            while not stop.is_set():
+                for outcome in self.process_pending(stop):
+                    echo(outcome)
+                waiting = bool(self._seen)  # files not yet complete: look again once they may be
+                wake.wait(min(interval, max(self.settle, 0.2)) if waiting else interval)
+                wake.clear()
+        finally:
+            if observer is not None:
+                observer.stop()
+                observer.join(timeout=5)
+
+
+def _observe(folder: Path, wake: threading.Event):
+    """A watchdog observer that sets ``wake`` on any change in ``folder``; None if events are unavailable."""
+    try:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+    except ImportError:
+        return None
+
+    class Wake(FileSystemEventHandler):
+        def on_any_event(self, event) -> None:
+            wake.set()
+
+    observer = Observer()
+    try:
+        observer.schedule(Wake(), str(folder), recursive=True)
+        observer.start()
+    except OSError:
+        return None
+    return observer
+
+
+def _partial(result_dir: Path) -> Path:
+    return result_dir.with_name(f".{result_dir.name}.partial")
+
+
+def _listing(result) -> list[str]:
+    """The first findings of a result as lines for 结果.txt (the workbooks hold them all)."""
+    lines = []
+    for f in result.findings:
+        if f.severity == "fixed":
+            continue
+        where = f"{f.cell} " if f.cell else ""
+        lines.append(f"{where}[{f.code}] {f.message}")
+        if len(lines) >= 50:
+            lines.append("……（其余见结果表格）")
+            break
+    return lines
+
+
+def _result_text(path: Path, work: _Work, now: dt.datetime) -> str:
+    lines = [f"文件：{path.name}", f"处理时间：{now:%Y-%m-%d %H:%M:%S}", f"种类：{KIND_WORDS.get(work.kind, '')}",
+             f"结果：{work.line}", ""]
+    if work.kind in ("declaration", "adjustment"):
+        lines += ["本文件夹中：", "  *_更正.xlsx：没有错误的行，可以导入系统；",
+                  "  *_错误数据.xlsx：有错误的行，按“反馈信息”改好后重新放进待处理文件夹；",
+                  "  *_汇总.xlsx：统计、金额汇总和待办清单。", ""]
+    if work.details:
+        lines += ["问题（前 50 处）：", *work.details]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _reason_text(path: Path, work: _Work, now: dt.datetime) -> str:
+    lines = [f"文件“{path.name}”无法处理（{now:%Y-%m-%d %H:%M:%S}）。", "", f"原因：{work.line}", ""]
+    if work.details:
+        lines += ["另外：", *work.details, ""]
+    lines.append("改好后请把文件重新放进待处理文件夹；原文件已移到本文件夹。")
+    return "\r\n".join(lines) + "\r\n"
+
+
+def install_stop_handlers(stop: threading.Event) -> None:
+    """Ctrl-C (and a service stop) ends the watcher after the current file."""
+
+    def handler(signum, frame) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, handler)
