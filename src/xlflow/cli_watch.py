@@ -15,7 +15,9 @@ import click
               help="每隔 SECONDS 秒查看一次（网络共享文件夹收不到文件事件时用）。 Poll instead of file events.")
 @click.option("--settle", type=click.FloatRange(min=0), default=2.0, show_default=True, metavar="SECONDS",
               help="文件多少秒没有变化才算复制完成。 Seconds a file must be unchanged before it is read.")
-def watch(directory: Path, once: bool, poll: float | None, settle: float) -> None:
+@click.option("--workers", type=click.IntRange(min=1, max=16), default=2, show_default=True,
+              help="同时检查几个文件（每个占一个处理器核）。 Workbooks checked at once (processes).")
+def watch(directory: Path, once: bool, poll: float | None, settle: float, workers: int) -> None:
     """监视工作目录的“待处理”文件夹：放进来的文件逐个检查，结果放进“处理结果”，原文件移到“已处理”或“无法处理”。
 
     Watch a workspace's inbox: each file dropped in is processed like `validate` (or imported into the
@@ -32,7 +34,7 @@ def watch(directory: Path, once: bool, poll: float | None, settle: float) -> Non
         mark = "完成" if outcome.state == "done" else "无法处理"
         click.echo(f"{outcome.name}：{mark}（{outcome.seconds:.1f} 秒）{outcome.line}", err=True)
 
-    with Watcher(directory, settle=settle) as watcher:
+    with Watcher(directory, settle=settle, workers=workers) as watcher:
         if not once:
             how = f"每 {poll:g} 秒查看一次" if poll else "文件事件"
             click.echo(f"正在监视 {watcher.ws.inbox}（{how}），按 Ctrl-C 停止。", err=True)

@@ -25,10 +25,12 @@ import os
 import re
 import shutil
 import signal
+import sys
 import threading
 import time
 import zipfile
 from collections.abc import Callable
+from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +44,7 @@ IGNORED_PREFIXES = ("~$", ".~lock", ".", "~")  # Excel/WPS and LibreOffice lock 
 IGNORED_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", "~", "#")
 LOG_FILE = "xlflow.log"
 LOCK_FILE = ".xlflow-watch.lock"
-MAX_ATTEMPTS = 5  # a file that kills the watcher this often goes to the failed folder instead
+MAX_ATTEMPTS = 10  # a file that kills the watcher this often goes to the failed folder instead
 _ID = re.compile(r"(?<![0-9])([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])")
 
 log = logging.getLogger("xlflow.watch")
@@ -69,11 +71,11 @@ def _stamp(now: dt.datetime) -> str:
     return now.strftime("%Y%m%d-%H%M%S")
 
 
-def _unique(path: Path, stamp: str, taken: set[Path] = frozenset()) -> Path:
+def _unique(path: Path, stamp: str, taken: set[Path] = frozenset(), folder: bool = False) -> Path:
     """``path`` itself if free, else NAME_时间(.ext), then NAME_时间_2 ...: nothing is ever overwritten."""
     if not path.exists() and path not in taken:
         return path
-    stem, suffix = (path.name, "") if path.is_dir() or not path.suffix else (path.stem, path.suffix)
+    stem, suffix = (path.name, "") if folder else (path.stem, path.suffix)
     for n in range(1, 10_000):
         candidate = path.with_name(f"{stem}_{stamp}{'' if n == 1 else f'_{n}'}{suffix}")
         if not candidate.exists() and candidate not in taken:
@@ -175,6 +177,26 @@ class _Work:
     errors: int = 0
     line: str = ""
     details: list[str] = field(default_factory=list)
+    maybe_rules: bool = False
+
+
+@dataclass
+class _Plan:
+    """What the journal records before the work: where each possible output of this input will go."""
+
+    jid: int
+    path: Path
+    now: dt.datetime
+    started: float
+    result_dir: Path
+    archive_to: Path
+    failed_to: Path
+    reason: Path
+    work: _Work | None = None
+
+    @property
+    def partial(self) -> Path:
+        return _partial(self.result_dir)
 
 
 KIND_WORDS = {"declaration": "申报表", "adjustment": "调整表", "rules": "规则表", "roster": "参保人员信息",
@@ -190,11 +212,14 @@ class Watcher:
     """One workspace's watcher. Use as a context manager: it holds the workspace lock and the ledger."""
 
     def __init__(self, root: Path, settle: float = 2.0, broken_after: float = 60.0,
-                 clock: Callable[[], dt.datetime] = dt.datetime.now):
+                 clock: Callable[[], dt.datetime] = dt.datetime.now, workers: int = 1):
         self.ws = Workspace.load(root)
         self.settle = settle  # seconds a file must be unchanged before it is touched
         self.broken_after = broken_after  # a zip that does not open after this long is processed (→ F01)
         self.clock = clock
+        self.workers = workers  # processes checking workbooks at once
+        self._pool = None
+        self._planned: set[Path] = set()
         self._seen: dict[Path, tuple[int, int]] = {}
         self._lock_fh = None
         self.ledger = None
@@ -220,6 +245,9 @@ class Watcher:
         self.close()
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         if self.ledger is not None:
             self.ledger.close()
             self.ledger = None
@@ -325,8 +353,8 @@ class Watcher:
             age = now - st.st_mtime
             if age < self.settle:
                 continue
-            if wait_for_stable and self._seen.get(path) not in (None, current[path]) :
-                continue  # changed since the last look: still being written
+            if wait_for_stable and self._seen.get(path, current[path])[0] != st.st_size:
+                continue  # grown since the last look: still being written
             if not self._complete(path, age):
                 continue
             # The ledger's inputs first: a declaration dropped with them is checked against them.
@@ -369,19 +397,74 @@ class Watcher:
 
     # ------------------------------------------------------------------ processing
     def process_pending(self, stop: threading.Event | None = None, wait_for_stable: bool = True) -> list[Outcome]:
-        """Process every ready input once (the watcher's loop body); returns what became of each."""
-        from xlflow import opening
+        """Process every ready input once (the watcher's loop body); returns what became of each.
 
+        The ledger's inputs and rule tables are handled here, one by one and first (what comes after
+        depends on them); workbooks go to ``workers`` processes at once, so both cores are busy. The
+        journal, the commits and the moves stay in this process.
+        """
         outcomes = self.recover()
         queue = self.pending(wait_for_stable)
-        for i, path in enumerate(queue):
+        firsts = [p for p in queue if self._import_kind(p) is not None]
+        books = [p for p in queue if self._import_kind(p) is None]
+        for path in firsts:
             if stop is not None and stop.is_set():
-                break
-            if i + 1 < len(queue) and self._import_kind(queue[i + 1]) is None:
-                opening.prefetch(queue[i + 1], self.ws.settings.limits())  # read the next while this is checked
-            if path.exists():
+                return outcomes
+            outcomes.append(self.process_file(path))
+        if self.workers > 1 and len(books) > 1:
+            outcomes += self._in_parallel(books, stop)
+        else:
+            from xlflow import opening
+
+            for i, path in enumerate(books):
+                if stop is not None and stop.is_set():
+                    break
+                if i + 1 < len(books):  # read the next file while this one is checked
+                    opening.prefetch(books[i + 1], self.ws.settings.limits())
                 outcomes.append(self.process_file(path))
+        for path in queue:
+            self._seen.pop(path, None)  # the same name dropped again later is a new file
         return outcomes
+
+    def _in_parallel(self, paths: list[Path], stop: threading.Event | None) -> list[Outcome]:
+        pool = self._workers()
+        running: dict = {}
+        out = []
+        todo = list(paths)
+        while todo or running:
+            while todo and len(running) < self.workers and not (stop is not None and stop.is_set()):
+                path = todo.pop(0)
+                if not path.exists():
+                    continue
+                plan = self._begin(path)
+                if plan.work is not None:  # decided without reading (e.g. too many attempts)
+                    out.append(self._end(plan))
+                    continue
+                future = pool.submit(_work_in_worker, str(self.ws.root), str(path), str(plan.partial),
+                                     self.clock().date().isoformat())
+                running[future] = plan
+            if not running:
+                break
+            done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+            for future in done:
+                plan = running.pop(future)
+                try:
+                    plan.work = future.result()
+                except Exception as exc:  # the worker died (out of memory ...): the file goes to failed
+                    plan.work = _Work(False, line=f"处理时发生程序内部错误（{type(exc).__name__}）",
+                                      details=["请把此文件交给信息员。"])
+                if plan.work.maybe_rules:
+                    plan.work = self._rules(plan.path, plan.partial) or plan.work
+                out.append(self._end(plan))
+        return out
+
+    def _workers(self):
+        if self._pool is None:
+            import multiprocessing
+
+            self._pool = futures.ProcessPoolExecutor(self.workers, multiprocessing.get_context("spawn"),
+                                                     initializer=_worker_init, initargs=(os.getpid(),))
+        return self._pool
 
     def _import_kind(self, path: Path) -> str | None:
         try:
@@ -391,7 +474,21 @@ class Watcher:
         return IMPORT_FOLDERS.get(rel.parts[0]) if len(rel.parts) > 1 else None
 
     def process_file(self, path: Path) -> Outcome:
-        started = time.monotonic()
+        """One input end to end in this process: plan, work, commit, move."""
+        plan = self._begin(path)
+        if plan.work is None:
+            try:
+                plan.work = self._work(path, plan.partial)
+            except XlflowError as exc:
+                plan.work = _Work(False, line=str(exc))
+            except Exception as exc:  # a bug must not stop the watcher: the file goes to failed with the reason
+                log.exception("internal error on %s", mask_ids(path.name))
+                plan.work = _Work(False, line=f"处理时发生程序内部错误（{type(exc).__name__}）",
+                                  details=["请把此文件交给信息员。"])
+        return self._end(plan)
+
+    def _begin(self, path: Path) -> _Plan:
+        """Choose the names of everything this input will produce and record them before any work."""
         now = self.clock()
         stamp = _stamp(now)
         sha = _sha256(path)
@@ -400,76 +497,61 @@ class Watcher:
         attempts = (earlier[0][1] + 1) if earlier else 1
         if earlier:
             self._journal("DELETE FROM journal WHERE id = ?", (earlier[0][0],))
-        stem = path.stem
-        result_dir = _unique(self.ws.results / f"{stem}_{stamp}", stamp)
-        archive_to = _unique(self.ws.archive / path.name, stamp)
-        failed_to = _unique(self.ws.failed / path.name, stamp)
+        taken = set(self._planned)
+        result_dir = _unique(self.ws.results / f"{path.stem}_{stamp}", stamp, taken, folder=True)
+        archive_to = _unique(self.ws.archive / path.name, stamp, taken)
+        failed_to = _unique(self.ws.failed / path.name, stamp, taken)
         reason = failed_to.with_name(f"{failed_to.stem}_原因.txt")
+        self._planned |= {result_dir, archive_to, failed_to}
         jid = self._journal(
             "INSERT INTO journal (name, path, sha256, state, result_dir, archive_to, failed_to, reason_file, attempts, "
             "seen_at, started_at) VALUES (?,?,?,'processing',?,?,?,?,?,?,?) RETURNING id",
             (path.name, str(path), sha, str(result_dir), str(archive_to), str(failed_to), str(reason), attempts,
              now.isoformat(sep=" ", timespec="seconds"), now.isoformat(sep=" ", timespec="seconds")))[0][0]
-        partial = _partial(result_dir)
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        if attempts > MAX_ATTEMPTS:
-            work = _Work(False, line=f"处理此文件时程序已 {attempts - 1} 次中断（可能文件过大或内存不足）",
-                         details=["请把此文件交给信息员检查；可以先分成几个较小的文件再放入。"])
-        else:
-            try:
-                work = self._work(path, partial)
-            except XlflowError as exc:
-                work = _Work(False, line=str(exc))
-            except Exception as exc:  # a bug must not stop the watcher: the file goes to failed with the reason
-                log.exception("internal error on %s", mask_ids(path.name))
-                work = _Work(False, line=f"处理时发生程序内部错误（{type(exc).__name__}）",
-                             details=["请把此文件交给信息员。"])
+        plan = _Plan(jid, path, now, time.monotonic(), result_dir, archive_to, failed_to, reason)
+        shutil.rmtree(plan.partial, ignore_errors=True)
+        plan.partial.mkdir(parents=True)
+        if path.suffix.lower() not in SUPPORTED:
+            plan.work = _Work(False, line=f"不是可以处理的表格文件（{path.suffix or '没有扩展名'}）",
+                              details=[f"只能处理 {'、'.join(SUPPORTED)} 文件。请另存为 .xlsx 后重新放入。"])
+        elif attempts > MAX_ATTEMPTS:
+            plan.work = _Work(False, line=f"处理此文件时程序已 {attempts - 1} 次中断（可能文件过大或内存不足）",
+                              details=["请把此文件交给信息员检查；可以先分成几个较小的文件再放入。"])
+        return plan
+
+    def _end(self, plan: _Plan) -> Outcome:
+        """Commit (rename the result folder into place, or write the reason), then move the input."""
+        work, path = plan.work, plan.path
         self._journal("UPDATE journal SET kind = ?, rows = ?, errors = ?, message = ? WHERE id = ?",
-                      (work.kind, work.rows, work.errors, work.line, jid))
+                      (work.kind, work.rows, work.errors, work.line, plan.jid))
         if work.ok:
-            _write_text(partial / "结果.txt", _result_text(path, work, now))
-            os.replace(partial, result_dir)  # the commit
-            _move(path, archive_to)
-            self._finish(jid, "done")
-            outcome = Outcome(path.name, "done", work.kind, work.rows, work.errors, work.line, result_dir)
+            _write_text(plan.partial / "结果.txt", _result_text(path, work, plan.now))
+            os.replace(plan.partial, plan.result_dir)  # the commit
+            _move(path, plan.archive_to)
+            self._finish(plan.jid, "done")
+            outcome = Outcome(path.name, "done", work.kind, work.rows, work.errors, work.line, plan.result_dir)
         else:
-            shutil.rmtree(partial, ignore_errors=True)
-            failed_to.parent.mkdir(parents=True, exist_ok=True)
-            _write_text(reason, _reason_text(path, work, now))  # the commit
-            _move(path, failed_to)
-            self._finish(jid, "failed")
-            outcome = Outcome(path.name, "failed", work.kind, work.rows, work.errors, work.line, failed_to)
-        outcome.seconds = time.monotonic() - started
+            shutil.rmtree(plan.partial, ignore_errors=True)
+            plan.failed_to.parent.mkdir(parents=True, exist_ok=True)
+            _write_text(plan.reason, _reason_text(path, work, plan.now))  # the commit
+            _move(path, plan.failed_to)
+            self._finish(plan.jid, "failed")
+            outcome = Outcome(path.name, "failed", work.kind, work.rows, work.errors, work.line, plan.failed_to)
+        self._planned -= {plan.result_dir, plan.archive_to, plan.failed_to}
+        outcome.seconds = time.monotonic() - plan.started
         where = outcome.folder.relative_to(self.ws.root) if outcome.folder else ""
         log.info(mask_ids(f"{path.name}\t{KIND_WORDS.get(work.kind, '未识别')}\t{work.rows} 行\t错误 {work.errors} 行\t"
                           f"{'已处理' if work.ok else '无法处理'} → {where}\t{outcome.seconds:.1f} 秒\t{work.line}"))
         return outcome
 
     def _work(self, path: Path, out: Path) -> _Work:
-        if path.suffix.lower() not in SUPPORTED:
-            return _Work(False, line=f"不是可以处理的表格文件（{path.suffix or '没有扩展名'}）",
-                         details=[f"只能处理 {'、'.join(SUPPORTED)} 文件。请另存为 .xlsx 后重新放入。"])
         kind = self._import_kind(path)
         if kind is not None:
             return self._import(path, kind, out)
-        from xlflow.pipeline import process_workbook
-
-        result = process_workbook(path, self.book, out, self.ws.settings, today=self.clock().date(),
-                                  ledger=self.ledger)
-        codes = {f.code for f in result.findings}
-        if result.unusable and "F02" in codes:
-            rules = self._rules(path, out)
-            if rules is not None:
-                return rules
-        if result.unusable:
-            inbox = self.ws.settings.inbox
-            errors = [f"[{f.code}] {f.message}" for f in result.findings if f.severity == "error"]
-            details = errors[1:20] + [ADVICE[c].format(inbox=inbox) for c in ADVICE if c in codes]
-            return _Work(False, result.kind or "", result.rows, line=errors[0] if errors else "文件无法处理",
-                         details=details)
-        return _Work(True, result.kind or "", result.rows, result.error_row_count, result.summary_line(),
-                     _listing(result))
+        work = check_workbook(path, out, self.book, self.ws.settings, self.ledger, self.clock().date())
+        if work.maybe_rules:
+            return self._rules(path, out) or work
+        return work
 
     def _import(self, path: Path, kind: str, out: Path) -> _Work:
         from xlflow.imports import import_file, list_kind_for
@@ -492,10 +574,10 @@ class Watcher:
         from xlflow.rules import check_rules, load_rulebook
 
         result, book = check_rules(path, self.ws.settings.limits(), self.clock().date())
-        if result.kind != "rules" or (result.unusable and not result.rows):
+        if result.kind != "rules" or result.unusable:
             return None
         listing = _listing(result)
-        if result.unusable or result.has_errors or book is None:
+        if result.has_errors or book is None:
             line = f"征缴规则表有 {result.count('error')} 处错误，未启用；工作目录仍使用原来的征缴规则表。"
             return _Work(True, "rules", result.rows, result.error_row_count, line, listing)
         current = self.ws.rules
@@ -539,12 +621,69 @@ class Watcher:
                 for outcome in self.process_pending(stop):
                     echo(outcome)
                 waiting = bool(self._seen)  # files not yet complete: look again once they may be
-                wake.wait(min(interval, max(self.settle, 0.2)) if waiting else interval)
+                until = time.monotonic() + (min(interval, max(self.settle, 0.2)) if waiting else interval)
+                while not stop.is_set() and not wake.is_set() and time.monotonic() < until:
+                    wake.wait(0.2)  # in slices: Ctrl-C is noticed at once
                 wake.clear()
         finally:
             if observer is not None:
                 observer.stop()
                 observer.join(timeout=5)
+
+
+def check_workbook(path: Path, out: Path, book, settings: Settings, ledger, today: dt.date) -> _Work:
+    """A declaration or adjustment → its three workbooks in ``out``; an unusable one → why and what to do
+    (``maybe_rules`` when it might be a rule table, which only the watcher's own process may adopt)."""
+    from xlflow.pipeline import process_workbook
+
+    result = process_workbook(path, book, out, settings, today=today, ledger=ledger)
+    codes = {f.code for f in result.findings}
+    if result.unusable:
+        errors = [f"[{f.code}] {f.message}" for f in result.findings if f.severity == "error"]
+        details = errors[1:20] + [ADVICE[c].format(inbox=settings.inbox) for c in ADVICE if c in codes]
+        return _Work(False, result.kind or "", result.rows, line=errors[0] if errors else "文件无法处理",
+                     details=details, maybe_rules=bool(codes & {"F02", "F03"}))  # a rule table matches some columns
+    return _Work(True, result.kind or "", result.rows, result.error_row_count, result.summary_line(),
+                 _listing(result))
+
+
+_worker_state: dict = {}
+
+
+def _worker_init(parent: int) -> None:
+    """A worker dies with the watcher (Linux: the kernel kills it) and leaves Ctrl-C to the watcher."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+    if os.getppid() != parent:  # the watcher was killed while this worker was starting
+        os._exit(0)
+
+
+def _work_in_worker(root: str, path: str, partial: str, today: str) -> _Work:
+    """One workbook in a worker process: its own ledger connection and rule book (reloaded when the
+    workspace's rule table changes)."""
+    from xlflow.ledger import Ledger
+    from xlflow.rules import load_rulebook
+
+    ws = Workspace.load(Path(root))
+    stamp = ws.rules.stat().st_mtime_ns
+    if _worker_state.get("rules") != (str(ws.rules), stamp):
+        _worker_state["book"] = load_rulebook(ws.rules, ws.settings.limits())
+        _worker_state["rules"] = (str(ws.rules), stamp)
+    if "ledger" not in _worker_state:
+        _worker_state["ledger"] = Ledger(ws.ledger)
+    try:
+        return check_workbook(Path(path), Path(partial), _worker_state["book"], ws.settings,
+                              _worker_state["ledger"], dt.date.fromisoformat(today))
+    except XlflowError as exc:
+        return _Work(False, line=str(exc))
+    except Exception as exc:
+        return _Work(False, line=f"处理时发生程序内部错误（{type(exc).__name__}）", details=["请把此文件交给信息员。"])
 
 
 def _observe(folder: Path, wake: threading.Event):

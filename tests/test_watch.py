@@ -1,0 +1,269 @@
+"""xlflow watch: drop files into a workspace inbox, process, and assert the folders a clerk sees.
+
+The loop body (``Watcher.process_pending``) is called directly, with file ages set rather than slept
+for; one fault test runs the real command and kills it with SIGKILL at random moments."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import EXAMPLES, RULE_HEADERS, good_rules, write_workbook
+from test_ledger import paid, payments_xls, person, roster_csv
+from test_validate import declaration, pid, row
+from xlflow.cli import main
+from xlflow.watch import Watcher, WatchError, mask_ids
+from xlflow.workspace import init_workspace
+
+
+@pytest.fixture
+def ws(tmp_path):
+    root = tmp_path / "工作 目录"
+    init_workspace(root)
+    return root
+
+
+def inbox(ws: Path) -> Path:
+    return ws / "待处理"
+
+
+def age(path: Path, seconds: float = 100) -> Path:
+    """Make a file look as if it was last written ``seconds`` ago (a completed copy)."""
+    t = time.time() - seconds
+    os.utime(path, (t, t))
+    return path
+
+
+def drop(ws: Path, source: Path, name: str | None = None, sub: str = "") -> Path:
+    target = inbox(ws) / sub / (name or source.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(source.read_bytes())
+    return age(target)
+
+
+def results(ws: Path) -> list[Path]:
+    return sorted(p for p in (ws / "处理结果").iterdir())
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_a_dropped_declaration_gets_a_result_folder_and_moves_to_the_archive(ws, tmp_path):
+    source = declaration(tmp_path, [row(), row(id_number="123")], name="某镇 申报表（第1批）.xlsx")
+    drop(ws, source)
+    with Watcher(ws, settle=0) as watcher:
+        [outcome] = watcher.process_pending()
+    assert outcome.state == "done" and outcome.rows == 2 and outcome.errors == 1
+    [folder] = results(ws)
+    assert folder.name.startswith("某镇 申报表（第1批）_")
+    assert names(folder) == ["某镇 申报表（第1批）_更正.xlsx", "某镇 申报表（第1批）_汇总.xlsx",
+                             "某镇 申报表（第1批）_错误数据.xlsx", "结果.txt"]  # fmt: skip
+    text = (folder / "结果.txt").read_text(encoding="utf-8-sig")
+    assert "共 2 条：通过 1 条，错误 1 条" in text and "[C03]" in text
+    assert names(ws / "已处理") == ["某镇 申报表（第1批）.xlsx"]
+    assert [p.name for p in inbox(ws).iterdir() if p.is_file()] == []
+    log = (ws / "xlflow.log").read_text(encoding="utf-8")
+    assert "某镇 申报表（第1批）.xlsx\t申报表\t2 行\t错误 1 行\t已处理" in log
+
+
+def test_a_file_that_cannot_be_used_goes_to_failed_with_the_reason(ws, tmp_path):
+    bad = inbox(ws) / "坏文件.xlsx"
+    bad.write_bytes(b"PK\x03\x04 not a workbook")
+    age(bad, 600)  # a zip that never opens is processed once it is old enough: F01
+    other = write_workbook(tmp_path / "通讯录.xlsx", [["电话", "地址"], ["123", "某村"]])
+    drop(ws, other)
+    with Watcher(ws, settle=0) as watcher:
+        outcomes = watcher.process_pending()
+    assert {o.name: o.state for o in outcomes} == {"坏文件.xlsx": "failed", "通讯录.xlsx": "failed"}
+    assert names(ws / "无法处理") == ["坏文件.xlsx", "坏文件_原因.txt", "通讯录.xlsx", "通讯录_原因.txt"]
+    reason = (ws / "无法处理" / "坏文件_原因.txt").read_text(encoding="utf-8-sig")
+    assert "[F01]" in reason and "另存为 .xlsx" in reason
+    assert "子文件夹" in (ws / "无法处理" / "通讯录_原因.txt").read_text(encoding="utf-8-sig")  # F02: where exports go
+    assert results(ws) == []
+
+
+def test_lock_temporary_and_hidden_files_are_ignored(ws, tmp_path):
+    source = declaration(tmp_path, [row()])
+    for name in ("~$decl.xlsx", ".~lock.decl.xlsx#", "decl.tmp", ".hidden.xlsx"):
+        drop(ws, source, name)
+    drop(ws, source, "decl.xlsx", sub=".隐藏")
+    with Watcher(ws, settle=0) as watcher:
+        assert watcher.process_pending() == []
+    assert results(ws) == [] and names(ws / "已处理") == []
+
+
+def test_a_file_still_being_copied_is_not_touched_until_it_is_complete(ws, tmp_path):
+    whole = declaration(tmp_path, [row()]).read_bytes()
+    target = inbox(ws) / "decl.xlsx"
+    target.write_bytes(whole[: len(whole) // 2])  # the first half of a copy
+    with Watcher(ws, settle=1.0) as watcher:
+        assert watcher.process_pending() == []  # just written
+        age(target, 5)
+        assert watcher.process_pending() == []  # old enough, but the zip does not open yet
+        with open(target, "ab") as fh:
+            fh.write(whole[len(whole) // 2:])
+        assert watcher.process_pending() == []  # changed since the last look
+        age(target, 5)
+        [outcome] = watcher.process_pending()
+    assert outcome.state == "done" and outcome.rows == 1
+
+
+def test_the_same_name_dropped_again_is_processed_again_and_nothing_is_overwritten(ws, tmp_path):
+    with Watcher(ws, settle=0) as watcher:
+        drop(ws, declaration(tmp_path, [row()]))
+        first = watcher.process_pending()
+        drop(ws, declaration(tmp_path, [row(), row(id_number=pid(seq="124"))]))
+        second = watcher.process_pending()
+    assert [o.rows for o in first + second] == [1, 2]
+    assert len(results(ws)) == 2 and first[0].folder != second[0].folder
+    assert len(names(ws / "已处理")) == 2 and "decl.xlsx" in names(ws / "已处理")
+
+
+def test_ledger_exports_from_their_sub_folders_come_first(ws, tmp_path):
+    drop(ws, declaration(tmp_path, [row(id_number=pid(seq="101"), year=2024)]))
+    drop(ws, roster_csv(tmp_path / "r.csv", [person("101")]), "参保人员信息.csv", sub="参保人员信息")
+    drop(ws, payments_xls(tmp_path / "p.xls", [paid("101", 2024)]), "缴费明细.xls", sub="缴费明细")
+    lists = write_workbook(tmp_path / "l.xlsx", [["身份证号码", "姓名"], [pid(seq="101"), "张三"]])
+    drop(ws, lists, "名单.xlsx", sub="名单/低保对象")
+    with Watcher(ws, settle=0) as watcher:
+        outcomes = watcher.process_pending()
+    assert [o.kind for o in outcomes] == ["roster", "payments", "list", "declaration"]
+    assert outcomes[-1].errors == 1  # P08: 2024 is already paid, known from the payments just imported
+    assert "P08" in (outcomes[-1].folder / "结果.txt").read_text(encoding="utf-8-sig")
+
+
+def test_a_clean_rule_table_is_adopted_and_a_bad_one_is_not(ws, tmp_path, rules_file):
+    old = (ws / "征缴规则表.xlsx").read_bytes()
+    bad = rules_file([*good_rules(), good_rules()[0]], name="坏规则.xlsx")  # R01: the same rule twice
+    drop(ws, bad)
+    with Watcher(ws, settle=0) as watcher:
+        [outcome] = watcher.process_pending()
+        assert outcome.kind == "rules" and "未启用" in outcome.line
+        assert (ws / "征缴规则表.xlsx").read_bytes() == old
+        drop(ws, rules_file(good_rules(), name="新规则.xlsx"))
+        [outcome] = watcher.process_pending()
+        assert "已启用" in outcome.line
+        assert len(watcher.book.frame) == len(good_rules())
+    kept = [p for p in ws.iterdir() if p.name.startswith("征缴规则表_停用_")]
+    assert len(kept) == 1 and kept[0].read_bytes() == old
+    assert RULE_HEADERS  # the table was built from the shared headers
+
+
+def test_a_second_watcher_on_the_same_workspace_refuses_to_start(ws):
+    with Watcher(ws, settle=0):
+        with pytest.raises(WatchError, match="已有一个 xlflow watch 在运行"):
+            Watcher(ws).__enter__()
+        result = CliRunner().invoke(main, ["watch", str(ws), "--once"])
+        assert result.exit_code == 2 and "只能运行一个" in result.output
+
+
+def test_ids_are_masked_in_the_log(ws, tmp_path):
+    drop(ws, declaration(tmp_path, [row()]), f"{pid()}.xlsx")
+    with Watcher(ws, settle=0) as watcher:
+        watcher.process_pending()
+    log = (ws / "xlflow.log").read_text(encoding="utf-8")
+    assert pid() not in log and mask_ids(pid()) in log and mask_ids(pid()) == pid()[:6] + "********" + pid()[-4:]
+
+
+def test_recovery_finishes_a_committed_file_and_redoes_an_uncommitted_one(ws, tmp_path, monkeypatch):
+    import xlflow.watch as w
+
+    drop(ws, declaration(tmp_path, [row()], name="a.xlsx"))
+    drop(ws, declaration(tmp_path, [row()], name="b.xlsx"))
+    calls = []
+    real_move = w._move
+
+    def crash_on_first_move(source, target):  # killed between the commit and moving the input
+        calls.append(source.name)
+        raise KeyboardInterrupt
+
+    with Watcher(ws, settle=0) as watcher:
+        monkeypatch.setattr(w, "_move", crash_on_first_move)
+        with pytest.raises(KeyboardInterrupt):
+            watcher.process_pending()
+    leftover = tmp_path / "leftover.partial"  # and a half-written result of the other file
+    (ws / "处理结果" / ".b_x.partial").mkdir()
+    monkeypatch.setattr(w, "_move", real_move)
+    with Watcher(ws, settle=0) as watcher:
+        outcomes = watcher.process_pending()
+    assert calls == ["a.xlsx"]
+    assert [(o.name, o.recovered) for o in outcomes] == [("a.xlsx", True), ("b.xlsx", False)]
+    assert names(ws / "已处理") == ["a.xlsx", "b.xlsx"]
+    assert [p.name.split("_")[0] for p in results(ws)] == ["a", "b"]  # one complete folder each, no partial
+    assert not leftover.exists()
+
+
+def _watch(ws: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "xlflow", "watch", str(ws), "--poll", "0.1", "--settle", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _workers() -> list[str]:
+    found = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"], capture_output=True, text=True)
+    return found.stdout.split()
+
+
+def test_killed_at_random_moments_nothing_is_lost_or_done_twice(ws, tmp_path):
+    """The watcher as a real process, SIGKILLed again and again while it works (bounded: 15 kills or 90 s)."""
+    import sqlite3
+
+    rng = random.Random(38)
+    inputs = []
+    for i in range(12):
+        rows = [row(id_number=pid(seq=f"{j % 1000:03d}", birth=f"19{50 + j // 1000}0101"))
+                for j in range(rng.randint(200, 3000))]
+        if i % 3 == 0:
+            rows.append(row(id_number="bad"))
+        inputs.append(drop(ws, declaration(tmp_path, rows, name=f"申报 {i}.xlsx")).name)
+    broken = inbox(ws) / "坏.xlsx"
+    broken.write_bytes(b"PK\x03\x04 broken")
+    age(broken, 600)
+    inputs.append(broken.name)
+    workers_before = set(_workers())
+    kills, mid_file, started = 0, 0, time.monotonic()
+    while kills < 15 and time.monotonic() - started < 90 and any(inbox(ws).glob("*.xlsx")):
+        proc = _watch(ws)
+        time.sleep(rng.uniform(1.0, 3.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        with sqlite3.connect(ws / "台账.sqlite") as db:  # killed while a file was in the works?
+            mid_file += db.execute("SELECT COUNT(*) > 0 FROM journal WHERE state = 'processing'").fetchone()[0]
+    final = subprocess.run([sys.executable, "-m", "xlflow", "watch", str(ws), "--once", "--settle", "0"],
+                           capture_output=True, timeout=120)
+    assert final.returncode == 0, final.stderr.decode()
+    archived, failed = names(ws / "已处理"), [n for n in names(ws / "无法处理") if not n.endswith("_原因.txt")]
+    assert sorted(archived + failed) == sorted(inputs)  # each input in exactly one place
+    assert (ws / "无法处理" / "坏_原因.txt").exists()
+    for name in set(failed) - {"坏.xlsx"}:  # only a file that was in the works at 10 kills in a row
+        assert "次中断" in (ws / "无法处理" / f"{Path(name).stem}_原因.txt").read_text(encoding="utf-8-sig")
+    folders = results(ws)
+    assert sorted(p.name.rsplit("_", 1)[0] for p in folders) == sorted(Path(n).stem for n in archived)
+    for folder in folders:  # each complete
+        assert (folder / "结果.txt").exists() and any(folder.glob("*_汇总.xlsx"))
+    assert not list((ws / "处理结果").glob(".*"))
+    time.sleep(0.5)
+    assert set(_workers()) - workers_before == set()  # the worker processes died with the watcher
+    print(f"survived {kills} kills, {mid_file} of them while a file was being processed")
+    assert mid_file >= 1
+
+
+def test_ctrl_c_stops_after_the_current_file(ws, tmp_path):
+    drop(ws, declaration(tmp_path, [row()]))
+    proc = _watch(ws)
+    deadline = time.monotonic() + 60
+    while not list((ws / "已处理").iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+    assert names(ws / "已处理") == ["decl.xlsx"] and len(results(ws)) == 1
+    assert EXAMPLES.exists()
