@@ -228,8 +228,10 @@ def validate(files: tuple[Path, ...], rules: Path | None, out_dir: Path | None,
     sys.exit(worst)
 
 
+from xlflow.cli_compare import compare  # noqa: E402
 from xlflow.cli_ledger import ledger  # noqa: E402  (the ledger commands live in their own file)
 from xlflow.cli_watch import watch  # noqa: E402
 
 main.add_command(ledger)
 main.add_command(watch)
+main.add_command(compare)

@@ -40,6 +40,10 @@ class ImportResult:
     already: str | None = None  # when the same content was imported before: when
     counts: dict[str, int] = field(default_factory=dict)
     errors_file: str | None = None
+    # Rows not imported (row, id_number, name, reason) and rows that repeat a person already in the file
+    # (row, id_number, name, first_row): the later row is what the ledger keeps.
+    refused: pd.DataFrame = field(default_factory=pd.DataFrame)
+    duplicates: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def exit_code(self) -> int:
@@ -55,6 +59,8 @@ class ImportResult:
             return f"{name}：这个文件已于 {self.already} 导入过，内容相同，台账未做任何改动。"
         unit = "人年" if self.kind == "payments" else "人"
         counts = "，".join(f"{COUNT_WORDS[k]} {v:,} {unit if k != 'refused' else '行'}" for k, v in self.counts.items())
+        if len(self.duplicates):
+            counts += f"；同一人出现两次以上的 {len(self.duplicates):,} 行（按最后一行导入）"
         return f"{name}（{kind_spec(self.kind).title}{'：' + self.list_kind if self.list_kind else ''}）：{counts}"
 
     def as_json(self) -> dict:
@@ -112,6 +118,22 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
         target = folder / f"{path.stem}_导入错误.xlsx"
         write_errors(Checked(table, cells.values, cells.findings, cells.fixes), target)
         result.errors_file = str(target)
+    ids = cells.values["id_number"]
+    texts = table.text("id_number")
+    names = cells.values["name"] if "name" in cells.values else pd.Series("", index=ids.index)
+    if len(bad):
+        feedback = cells.findings.feedback_by_row(np.asarray(bad, dtype=np.int64))
+        result.refused = pd.DataFrame({"row": bad, "id_number": texts.reindex(bad).to_numpy(),
+                                       "name": names.reindex(bad).to_numpy(),
+                                       "reason": ["；".join(feedback.get(r, [])) for r in bad.tolist()]})
+    if kind != "payments":  # a person twice in a roster or list; payments have several records a year
+        kept = ids[good]
+        repeat = kept.duplicated(keep="first") & (kept != "")
+        if repeat.any():
+            first = kept.reset_index().drop_duplicates("id_number").set_index("id_number")["index"]
+            result.duplicates = pd.DataFrame({"row": kept.index[repeat], "id_number": kept[repeat].to_numpy(),
+                                              "name": names[good][repeat].to_numpy(),
+                                              "first_row": kept[repeat].map(first).to_numpy()})
     rows = _records(kind, table, cells, good)
     writer = {"roster": _import_roster, "payments": _import_payments, "list": _import_list}[kind]
     with ledger.transaction():

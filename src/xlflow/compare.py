@@ -1,0 +1,326 @@
+"""数据比对: the office lists (扶贫 / 民政 / 残联) against the roster and payments, for one year.
+
+One row per person on any list, with what to do first (需办理事项) and why (原因), following the notice:
+register first, then set the identity flag (before any payment), then declare an unpaid year or adjust a
+paid one (a recipient's unpaid year through a 零缴费 record first). Overlapping identities are resolved to
+one 代缴 by SPEC 3.2: the larger 代缴 amount, ties by the settings' order. Everything is computed on
+frames for the whole list at once (a county's list is 100,000 people); the writers are in
+``outputs/comparison.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from xlflow.domain import vocab
+from xlflow.domain.idcard import birth_years
+from xlflow.kinds import AMOUNT_KEYS
+from xlflow.ledger import Ledger
+from xlflow.rules import RuleBook
+from xlflow.settings import Settings
+
+# The actions, in the order they must be done (a flag before a declaration: SPEC 3.6).
+REGISTER = "参保登记"
+FLAG = "身份标识变更"
+DECLARE = "政府代缴申报"
+ADJUST = "缴费调整"
+ZERO_THEN_ADJUST = "零缴费后调整"
+NOTHING = "无需操作"
+NOT_ELIGIBLE = "不符合条件"
+ACTIONS = (REGISTER, FLAG, DECLARE, ADJUST, ZERO_THEN_ADJUST, NOTHING, NOT_ELIGIBLE)
+DEFAULT_HUKOU = "农业户籍"
+DEFAULT_TIER = "一档"
+_LEVEL = re.compile(r"([一二三123])")
+_LEVEL_WORDS = {"1": "一", "2": "二", "3": "三"}
+
+
+@dataclass
+class Comparison:
+    year: int
+    people: pd.DataFrame  # one row per person: the ledger's columns (Chinese headers) + keys for the writers
+    unmatched: pd.DataFrame = field(default_factory=pd.DataFrame)  # list rows that could not be used, with why
+    money: pd.DataFrame = field(default_factory=pd.DataFrame)  # per person: cents per item to pay / paid
+
+    def counts(self) -> dict[str, int]:
+        found = self.people["需办理事项"].value_counts()
+        return {a: int(found.get(a, 0)) for a in ACTIONS if found.get(a, 0)}
+
+    def summary_line(self) -> str:
+        parts = "，".join(f"{a} {n:,} 人" for a, n in self.counts().items())
+        line = f"{self.year} 年度比对：名单上共 {len(self.people):,} 人；{parts}"
+        if len(self.unmatched):
+            line += f"；未能比对的名单行 {len(self.unmatched):,} 行"
+        return line
+
+
+def list_identity(kind: str, level: str | None, identities: list[str]) -> tuple[str | None, str]:
+    """The rule table's identity for a list kind and level → (identity or None, a note for 原因)."""
+    candidates = [n for n in identities if vocab.identity_group(n) == kind]
+    if not candidates:
+        return None, f"征缴规则表中没有{kind}的代缴规则"
+    if len(candidates) == 1:
+        return candidates[0], ""
+    m = _LEVEL.search(level or "")
+    if m:
+        word = _LEVEL_WORDS.get(m.group(1), m.group(1))
+        named = f"{kind}{word}级"
+        if named in candidates:
+            return named, ""
+    return candidates[0], f"{kind}名单没有写明级别，暂按{candidates[0]}计"
+
+
+def compare(ledger: Ledger, book: RuleBook, year: int, settings: Settings | None = None,
+            unmatched: pd.DataFrame | None = None) -> Comparison:
+    """Compare every person on the ledger's lists with its roster and payments for ``year``."""
+    settings = settings or Settings()
+    lists = ledger._query("SELECT kind, id_number, name, category, level, exit_year, exit_flag FROM lists "
+                          "ORDER BY id_number, kind")
+    if lists.empty:
+        return Comparison(year, _empty_people(), unmatched if unmatched is not None else pd.DataFrame())
+    view = ledger.view(lists["id_number"].unique())
+    persons = view.persons
+    # One candidate 代缴 identity per list row.
+    picks = {(k, lv): list_identity(k, lv, book.identities)
+             for k, lv in set(zip(lists["kind"], lists["level"].fillna(""), strict=True))}
+    lists["identity"] = [picks[(k, lv)][0] for k, lv in zip(lists["kind"], lists["level"].fillna(""), strict=True)]
+    lists["note"] = [picks[(k, lv)][1] for k, lv in zip(lists["kind"], lists["level"].fillna(""), strict=True)]
+    exit_year = lists["id_number"].map(view.exits["exit_year"]) if len(view.exits) else pd.Series(np.nan, lists.index)
+    exit_year = pd.to_numeric(lists["exit_year"], errors="coerce").combine_first(pd.to_numeric(exit_year))
+    lists["exit"] = exit_year
+    lists["out"] = (lists["kind"] == "贫困人口") & exit_year.notna() & (exit_year < year)
+    hukou = lists["id_number"].map(persons["hukou"]).where(lambda h: h.isin(vocab.HUKOU), DEFAULT_HUKOU)
+    paid = view.paid[view.paid["year"] == year].drop_duplicates("id_number").set_index("id_number")
+    paid_tier = lists["id_number"].map(paid["tier"]) if len(paid) else pd.Series(None, index=lists.index)
+    tier = paid_tier.where(paid_tier.isin(vocab.TIERS), DEFAULT_TIER).fillna(DEFAULT_TIER)
+    rule = book.lookup(lists["identity"], hukou, tier, pd.Series(year, index=lists.index))
+    fallback = rule["rule"].isna() & (tier != DEFAULT_TIER) & lists["identity"].notna()
+    if fallback.any():  # the paid tier has no 代缴 rule: the lowest tier
+        tier = tier.where(~fallback, DEFAULT_TIER)
+        rule = book.lookup(lists["identity"], hukou, tier, pd.Series(year, index=lists.index))
+    lists["tier"] = tier
+    lists["hukou"] = hukou
+    lists["daijiao"] = rule["daijiao"]
+    order = {g: i for i, g in enumerate(settings.group_order)}
+    lists["rank"] = lists["kind"].map(lambda k: order.get(k, len(order)))
+    lists["usable"] = lists["identity"].notna() & ~lists["out"] & lists["daijiao"].notna()
+    ranked = lists.sort_values(["id_number", "usable", "daijiao", "rank"], ascending=[True, False, False, True])
+    best = ranked.drop_duplicates("id_number").set_index("id_number")
+    for key in AMOUNT_KEYS:
+        lists[f"rule_{key}"] = rule[key]
+    best_rule = lists.loc[ranked.drop_duplicates("id_number").index].set_index("id_number")
+
+    people = _people(lists, best, best_rule, persons, paid, view, year, settings)
+    money = _money(people, best_rule, paid)
+    return Comparison(year, people, unmatched if unmatched is not None else pd.DataFrame(), money)
+
+
+def _empty_people() -> pd.DataFrame:
+    return pd.DataFrame(columns=["姓名", "身份证号码", "需办理事项", "原因", "乡镇"])
+
+
+def _people(lists, best, best_rule, persons, paid, view, year: int, settings: Settings) -> pd.DataFrame:
+    ids = best.index
+    grouped = lists.groupby("id_number", sort=True)
+    on_lists = grouped["kind"].agg(lambda k: "、".join(dict.fromkeys(k)))
+    levels = grouped.apply(_levels, include_groups=False) if len(lists) else pd.Series(dtype=object)
+    n_lists = grouped["kind"].nunique()
+    list_name = grouped["name"].first()
+    insured = ids.isin(persons.index)
+    status = pd.Series(ids.map(persons["status"]), index=ids).fillna("")
+    flag = pd.Series(ids.map(persons["identity"]), index=ids).fillna("")
+    roster_name = pd.Series(ids.map(persons["name"]), index=ids)
+    area = pd.Series(ids.map(persons["area"]), index=ids)
+    township = area.where(area.notna() & (area != ""), pd.Series(ids.str[:6], index=ids))
+    born = pd.Series(birth_years(pd.Series(ids, index=ids)), index=ids)
+    age = year - born
+    paid_here = pd.Series(ids.isin(paid.index), index=ids)
+    paid_as = pd.Series("", index=ids, dtype=object)
+    paid_daijiao = pd.Series(0.0, index=ids)
+    if len(paid):
+        p = paid.reindex(ids)
+        paid_as = (p["identity"].fillna("") + " " + p["tier"].fillna("")).str.strip().where(paid_here, "")
+        paid_daijiao = p["daijiao"].fillna(0).astype(float)
+    pending = view.pending[view.pending["year"] == year].drop_duplicates("id_number").set_index("id_number")
+    pending_batch = pd.Series(ids.map(pending["batch_id"]) if len(pending) else np.nan, index=ids)
+    person_class = status.map(lambda s: vocab.status_class(s) or "")
+    chosen = best["identity"]
+    usable = best["usable"]
+
+    action, reason, finals = [], [], []
+    columns = zip(insured.tolist(), status.tolist(), flag.tolist(), age.tolist(), usable.tolist(),
+                  chosen.tolist(), best["out"].tolist(), best["exit"].tolist(), best["note"].tolist(),
+                  paid_here.tolist(), paid_as.tolist(), paid_daijiao.tolist(), best["daijiao"].tolist(),
+                  person_class.tolist(), pending_batch.tolist(), on_lists.reindex(ids).tolist(),
+                  n_lists.reindex(ids).tolist(), strict=True)
+    for row in columns:  # plain values: a county's list is 100,000 people
+        steps = _steps(year, settings, *row)
+        action.append(steps[0][0])
+        finals.append(steps[-1][0])
+        rest = [f"之后：{a}（{r}）" if r else f"之后：{a}" for a, r in steps[1:]]
+        reason.append("；".join([steps[0][1], *rest]).strip("；"))
+    name_note = (roster_name.notna() & (roster_name != list_name)).to_numpy()
+    reason = [r + (f"；名单姓名“{ln}”与参保信息“{rn}”不同，请核对" if odd else "")
+              for r, odd, ln, rn in zip(reason, name_note, list_name, roster_name, strict=True)]
+    frame = pd.DataFrame({
+        "姓名": roster_name.fillna(list_name).to_numpy(),
+        "身份证号码": ids.to_numpy(),
+        "所在名单": on_lists.reindex(ids).to_numpy(),
+        "类别级别": levels.reindex(ids).to_numpy() if len(levels) else "",
+        "脱贫年度": best["exit"].astype("Int64").astype(str).replace("<NA>", "").to_numpy(),
+        "是否参保": np.where(insured, "是", "否"),
+        "居保状态": status.to_numpy(),
+        "系统身份标识": flag.to_numpy(),
+        f"{year}年龄": age.astype("Int64").astype(str).replace("<NA>", "").to_numpy(),
+        f"{year}年度缴费": np.where(paid_here, "已缴（" + paid_as + "）", "未缴"),
+        "代缴身份": chosen.fillna("").to_numpy(),
+        "需办理事项": action,
+        "原因": reason,
+        "乡镇": township.to_numpy(),
+    })
+    # Keys the writers and the pre-filled workbooks use (not shown in the ledger sheet).
+    frame["_hukou"] = best["hukou"].to_numpy()
+    frame["_tier"] = best["tier"].to_numpy()
+    frame["_class"] = person_class.replace("", "缴费人员").to_numpy()
+    frame["_group"] = chosen.map(lambda n: vocab.identity_group(n) if isinstance(n, str) else "").fillna("").to_numpy()
+    frame["_paid"] = paid_here.to_numpy()
+    frame["_final"] = finals  # the action that decides the money: the last of the chain
+    return frame
+
+
+def _levels(group: pd.DataFrame) -> str:
+    parts = []
+    for kind, category, level in zip(group["kind"], group["category"].fillna(""), group["level"].fillna(""),
+                                     strict=True):
+        extra = " ".join(x for x in (category, level) if x)
+        parts.append(f"{kind}：{extra}" if extra else kind)
+    return "；".join(parts)
+
+
+def _steps(year, settings: Settings, insured, status, flag, age, usable, chosen, out, exit_year, note, paid,
+           paid_as, paid_daijiao, rule_daijiao, person_class, pending, lists_here, n_lists) -> list[tuple[str, str]]:
+    """The actions this person needs, in the order to do them, each with its reason."""
+    if pd.notna(age) and age < settings.min_age:
+        return [(NOT_ELIGIBLE, f"{year} 年未满 {settings.min_age} 周岁")]
+    if status == vocab.TERMINATED:
+        return [(NOT_ELIGIBLE, "居保状态为终止参保（死亡、迁出或转入其他制度）")]
+    if not usable:
+        if out:
+            return [(NOT_ELIGIBLE, f"已于 {int(exit_year)} 年标注脱贫，{year} 年度不再代缴")]
+        return [(NOT_ELIGIBLE, note or f"{year} 年度没有适用的代缴规则")]
+    why = note
+    if n_lists > 1:
+        why = (f"同时在{lists_here}名单，按代缴金额较高的{chosen}（{rule_daijiao / 100:g} 元）代缴一次"
+               + (f"；{why}" if why else ""))
+    steps: list[tuple[str, str]] = []
+    if not insured:
+        steps.append((REGISTER, "未参保（参保人员信息中没有此人）"))
+    if not insured or not flag or not vocab.same_identity(flag, chosen):
+        steps.append((FLAG, f"系统身份标识为“{flag}”，应为{chosen}" if flag else f"未设置身份标识，应为{chosen}"))
+    recipient = person_class == "待遇人员"
+    if pd.notna(pending):
+        steps.append((NOTHING, f"{year} 年度已在待上传的申报批次 {int(pending)} 中"))
+    elif paid and paid_daijiao >= rule_daijiao:
+        steps.append((NOTHING, f"{year} 年度已按{paid_as}缴费，已含政府代缴"))
+    elif paid:
+        steps.append((ADJUST, f"{year} 年度已按{paid_as}缴费，应补做{chosen}政府代缴"))
+    elif recipient:
+        steps.append((ZERO_THEN_ADJUST, f"待遇人员 {year} 年度未缴费，先做零缴费再调整"))
+    elif pd.notna(age) and age >= settings.max_age:
+        return [(NOT_ELIGIBLE, f"{year} 年已满 {settings.max_age} 周岁，不能按缴费人员申报；请核对居保状态")]
+    else:
+        steps.append((DECLARE, f"{year} 年度未缴费"))
+    if why:
+        first, text = steps[0]
+        steps[0] = (first, f"{text}；{why}")
+    return steps
+
+
+def _money(people: pd.DataFrame, best_rule: pd.DataFrame, paid: pd.DataFrame) -> pd.DataFrame:
+    """Cents per funding item per person: what the declaration or adjustment will move (``todo``) and what
+    was paid for the year (``paid``); the estimate sums them by identity class and township."""
+    ids = pd.Index(people["身份证号码"])
+    final = people["_final"].to_numpy(dtype=object)
+    out = pd.DataFrame({"id_number": ids, "group": people["_group"].to_numpy(), "township": people["乡镇"].to_numpy(),
+                        "final": final})
+    rule = best_rule.reindex(ids)
+    p = paid.reindex(ids) if len(paid) else pd.DataFrame(index=ids, columns=list(AMOUNT_KEYS))
+    for key in AMOUNT_KEYS:
+        new = pd.to_numeric(rule[f"rule_{key}"], errors="coerce").fillna(0).to_numpy()
+        before = pd.to_numeric(p[key], errors="coerce").fillna(0).to_numpy()
+        todo = np.where(np.isin(final, [DECLARE, ZERO_THEN_ADJUST]), new,
+                        np.where(final == ADJUST, new - before, 0))
+        if key == "personal":  # a batch adjustment carries no negative personal part (A09)
+            todo = np.where(final == ADJUST, np.maximum(todo, 0), todo)
+        out[f"todo_{key}"] = todo
+        out[f"paid_{key}"] = np.where(people["_paid"].to_numpy(), before, 0)
+    return out
+
+
+
+@dataclass
+class ComparisonRun:
+    comparison: Comparison
+    outputs: dict[str, list[str]]
+
+
+def import_for_comparison(ledger: Ledger, roster: list, payments: list, lists: list[tuple[str, object]],
+                          out_dir, settings: Settings) -> pd.DataFrame:
+    """Files given directly, imported into ``ledger`` (a scratch one) with the same normalisation and
+    findings as `ledger import` → the list rows that could not be used (bad ID, listed twice) and why."""
+    from pathlib import Path
+
+    from xlflow.errors import XlflowError
+    from xlflow.imports import import_file
+
+    problems = []
+    jobs = [("roster", p, None) for p in roster] + [("payments", p, None) for p in payments]
+    jobs += [("list", p, kind) for kind, p in lists]
+    for kind, path, list_kind in jobs:
+        result = import_file(ledger, Path(path), kind, list_kind, out_dir, settings)
+        if result.check.unusable:
+            raise XlflowError(result.summary_line())
+        if kind != "list":
+            continue
+        for r in result.refused.itertuples(index=False):
+            problems.append((list_kind, Path(path).name, r.row, r.id_number, r.name, r.reason))
+        for r in result.duplicates.itertuples(index=False):
+            problems.append((list_kind, Path(path).name, r.row, r.id_number, r.name,
+                             f"与本名单第 {r.first_row} 行是同一人（重复列出），按一人比对"))
+    return pd.DataFrame(problems, columns=["名单", "文件", "行", "身份证号码", "姓名", "原因"])
+
+
+def run_comparison(ledger: Ledger, book: RuleBook, year: int, out_dir, settings: Settings | None = None,
+                   per_township: bool = False, unmatched: pd.DataFrame | None = None,
+                   when=None) -> ComparisonRun:
+    """Compare, then write 比对台账_Y.xlsx, 比对统计_Y.xlsx and the pre-filled workbooks into ``out_dir``."""
+    import datetime as dt
+    from pathlib import Path
+
+    from xlflow.outputs.comparison import prefilled_rows, write_ledger_book, write_prefilled, write_statistics
+
+    when = when or dt.datetime.now().replace(microsecond=0)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    comparison = compare(ledger, book, year, settings, unmatched)
+    outputs: dict[str, list[str]] = {"ledger": [], "statistics": [], "declaration": [], "adjustment": []}
+    target = out / f"比对台账_{year}.xlsx"
+    write_ledger_book(comparison, target)
+    outputs["ledger"].append(str(target))
+    target = out / f"比对统计_{year}.xlsx"
+    write_statistics(comparison, target, book)
+    outputs["statistics"].append(str(target))
+    for kind, title in (("declaration", "批量缴费申报表"), ("adjustment", "批量缴费调整登记表")):
+        rows = prefilled_rows(comparison, book, kind)
+        if rows.empty:
+            continue
+        parts = rows.groupby("township", sort=True) if per_township else [("", rows)]
+        for township, part in parts:
+            part = part.assign(seq=np.arange(1, len(part) + 1).astype(str))
+            name = f"预填_{title}_{year}{'_' + str(township) if township else ''}.xlsx"
+            write_prefilled(part, kind, book, out / name, when)
+            outputs[kind].append(str(out / name))
+    return ComparisonRun(comparison, outputs)

@@ -1,0 +1,272 @@
+"""The comparison's workbooks: 比对台账_Y.xlsx (the ledger of every listed person, a sheet per action,
+what could not be matched, counts), 比对统计_Y.xlsx (counts and the fiscal estimate with native charts)
+and the pre-filled declaration and adjustment workbooks in the templates' layout.
+
+The per-person sheets go through the streaming writer (a 100,000-person list is 3 million cells:
+xlsxwriter needed 17.6 s for half of them here); the small statistics workbook, which has the charts,
+through xlsxwriter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xlsxwriter
+
+from xlflow.compare import ACTIONS, ADJUST, DECLARE, NOT_ELIGIBLE, REGISTER, ZERO_THEN_ADJUST, Comparison
+from xlflow.domain.values import cents_text
+from xlflow.findings import column_letter
+from xlflow.kinds import AMOUNT_KEYS, kind_spec
+from xlflow.outputs import as_template
+from xlflow.outputs.layout import titled_sheet
+from xlflow.outputs.xlsxfast import Column, Sheet, Style, cell_row, render_rows, write_workbook
+from xlflow.rules import RuleBook
+from xlflow.templates.build import header_row_index
+
+ITEMS = {"personal": "个人缴费", "province": "省级补贴", "city": "市级补贴", "county": "县级补贴",
+         "daijiao": "政府代缴"}  # fmt: skip
+UNMATCHED_SHEET = "未能比对"
+TEXT_HEADS = ("姓名", "身份证号码", "乡镇", "原因")
+
+
+def _visible(people: pd.DataFrame) -> list[str]:
+    return [c for c in people.columns if not c.startswith("_")]
+
+
+def _people_sheet(name: str, frame: pd.DataFrame, columns: list[str]) -> Sheet:
+    cols = [Column(frame[c].astype(str).replace({"nan": "", "None": ""}).to_numpy(dtype=object),
+                   style=Style.TEXT if c in TEXT_HEADS else Style.NONE) for c in columns]
+    cols.insert(0, Column(np.arange(1, len(frame) + 1).astype(str).astype(object), True))
+    head = cell_row(1, [(h, Style.HEADER) for h in ["序号", *columns]])
+    width = {"身份证号码": 21, "原因": 60, "所在名单": 16, "类别级别": 22, "需办理事项": 13, "代缴身份": 13}
+    return Sheet(name=name[:31], rows=itertools.chain([head], render_rows(2, cols, len(frame))),
+                 last_row=len(frame) + 1, last_col=len(columns), widths=[6, *[width.get(c, 11) for c in columns]],
+                 freeze_rows=1, freeze_cols=3)
+
+
+def counts_by(people: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Persons per ``key`` value × action (a column per action that occurs), with a total column."""
+    table = pd.crosstab(people[key], people["需办理事项"])
+    table = table[[a for a in ACTIONS if a in table.columns]]
+    table["合计"] = table.sum(axis=1)
+    return table
+
+
+def _by_list(people: pd.DataFrame) -> pd.DataFrame:
+    exploded = people.assign(名单=people["所在名单"].str.split("、")).explode("名单")
+    return counts_by(exploded, "名单")
+
+
+def _table_sheet(name: str, table: pd.DataFrame, label: str) -> Sheet:
+    head = cell_row(1, [(label, Style.HEADER), *[(str(c), Style.HEADER) for c in table.columns]])
+    rows = [head]
+    for i, (key, values) in enumerate(table.iterrows(), start=2):
+        rows.append(cell_row(i, [(str(key), Style.TEXT), *[(str(int(v)), Style.NONE) for v in values]]))
+    return Sheet(name=name, rows=rows, last_row=len(table) + 1, last_col=len(table.columns),
+                 widths=[16, *[12] * len(table.columns)], freeze_rows=1)
+
+
+def write_ledger_book(comparison: Comparison, path: Path) -> None:
+    """比对台账_Y.xlsx: the 管理台账 first, then a sheet per action, what could not be matched, counts."""
+    people = comparison.people
+    columns = _visible(people)
+    sheets = [_people_sheet("管理台账", people, columns)]
+    for action in ACTIONS:
+        part = people[people["需办理事项"] == action]
+        if len(part):
+            sheets.append(_people_sheet(action, part, columns))
+    if len(comparison.unmatched):
+        un = comparison.unmatched
+        sheets.append(_people_sheet(UNMATCHED_SHEET, un, list(un.columns)))
+    if len(people):
+        sheets.append(_table_sheet("按乡镇统计", counts_by(people, "乡镇"), "乡镇"))
+        sheets.append(_table_sheet("按名单统计", _by_list(people), "名单"))
+    write_workbook(path, sheets)
+
+
+def estimate(comparison: Comparison, what: str) -> pd.DataFrame:
+    """Yuan per funding item by identity class × township: ``todo`` (to declare or adjust) or ``paid``."""
+    money = comparison.money
+    if money.empty:
+        return pd.DataFrame(columns=["group", "township", "persons", *AMOUNT_KEYS])
+    chosen = money[money["final"].isin([DECLARE, ADJUST, ZERO_THEN_ADJUST])] if what == "todo" else \
+        money[comparison.people["_paid"].to_numpy()]
+    cols = [f"{what}_{k}" for k in AMOUNT_KEYS]
+    grouped = chosen.groupby(["group", "township"], sort=True)
+    table = (grouped[cols].sum() / 100).round(2)
+    table.columns = list(AMOUNT_KEYS)
+    table.insert(0, "persons", grouped.size())
+    return table.reset_index()
+
+
+def write_statistics(comparison: Comparison, path: Path, book: RuleBook) -> None:
+    """比对统计_Y.xlsx: counts per action, township and list, and the fiscal estimate, with charts."""
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
+    header = wb.add_format({"bold": True, "border": 1, "bg_color": "#DDEBF7", "align": "center"})
+    money = wb.add_format({"num_format": "#,##0.00"})
+    bold_money = wb.add_format({"num_format": "#,##0.00", "bold": True, "top": 1})
+    title = wb.add_format({"bold": True, "font_size": 14})
+    people = comparison.people
+    ws = wb.add_worksheet("概况")
+    ws.set_column(0, 0, 18)
+    ws.set_column(1, 1, 70)
+    ws.write_string(0, 0, f"{comparison.year} 年度数据比对", title)
+    counts = comparison.counts()
+    lines = [("名单人数", len(people)), *counts.items(), ("未能比对的名单行", len(comparison.unmatched)),
+             ("征缴规则表", f"{book.source}（指纹 {book.fingerprint}）"), ("结论", comparison.summary_line())]
+    for i, (label, value) in enumerate(lines, start=2):
+        ws.write_string(i, 0, label, header if i == 2 else None)
+        if isinstance(value, int):
+            ws.write_number(i, 1, value)
+        else:
+            ws.write_string(i, 1, str(value))
+    if counts:
+        chart = wb.add_chart({"type": "bar"})
+        chart.add_series({"name": "人数", "categories": ["概况", 3, 0, 2 + len(counts), 0],
+                          "values": ["概况", 3, 1, 2 + len(counts), 1], "data_labels": {"value": True}})
+        chart.set_title({"name": "需办理事项"})
+        chart.set_legend({"none": True})
+        chart.set_y_axis({"reverse": True})
+        ws.insert_chart(2, 3, chart)
+    if len(people):
+        _counts_sheet(wb, "按乡镇统计", counts_by(people, "乡镇"), "乡镇", header)
+        _counts_sheet(wb, "按名单统计", _by_list(people), "名单", header)
+    todo, paid = estimate(comparison, "todo"), estimate(comparison, "paid")
+    _money_sheet(wb, "财政测算", f"{comparison.year} 年度需申报和调整的人员（按规则表计算）", todo, header, money,
+                 bold_money)
+    _money_sheet(wb, "已缴费", f"{comparison.year} 年度已缴费的名单人员（缴费明细中的金额）", paid, header, money,
+                 bold_money)
+    ws = titled_sheet(wb, "全年合计", [("资金项目", 12), ("需申报调整", 14), ("已缴费", 14), ("全年合计", 14)], header)
+    for i, key in enumerate(AMOUNT_KEYS, start=1):
+        a, b = float(todo[key].sum()), float(paid[key].sum())
+        ws.write_string(i, 0, ITEMS[key])
+        for c, v in enumerate((a, b, a + b), start=1):
+            ws.write_number(i, c, round(v, 2), money)
+    chart = wb.add_chart({"type": "column", "subtype": "stacked"})
+    for c, name in ((1, "需申报调整"), (2, "已缴费")):
+        chart.add_series({"name": name, "categories": ["全年合计", 1, 0, 5, 0], "values": ["全年合计", 1, c, 5, c]})
+    chart.set_title({"name": f"{comparison.year} 年度按资金来源（元）"})
+    ws.insert_chart(1, 5, chart)
+    wb.close()
+
+
+def _counts_sheet(wb, name: str, table: pd.DataFrame, label: str, header) -> None:
+    ws = titled_sheet(wb, name, [(label, 16), *[(str(c), 12) for c in table.columns]], header)
+    for i, (key, values) in enumerate(table.iterrows(), start=1):
+        ws.write_string(i, 0, str(key))
+        for c, v in enumerate(values, start=1):
+            ws.write_number(i, c, int(v))
+    actions = [c for c in table.columns if c != "合计"]
+    if len(table) and actions:
+        chart = wb.add_chart({"type": "column", "subtype": "stacked"})
+        for c, action in enumerate(table.columns, start=1):
+            if action in actions:
+                chart.add_series({"name": [name, 0, c], "categories": [name, 1, 0, len(table), 0],
+                                  "values": [name, 1, c, len(table), c]})
+        chart.set_title({"name": f"{name}（人）"})
+        ws.insert_chart(len(table) + 2, 0, chart, {"x_scale": 1.5})
+
+
+def _money_sheet(wb, name: str, caption: str, table: pd.DataFrame, header, money, bold) -> None:
+    heads = [("代缴类别", 10), ("乡镇", 12), ("人数", 8), *[(ITEMS[k], 12) for k in AMOUNT_KEYS], ("合计", 13)]
+    ws = titled_sheet(wb, name, heads, header)
+    for i, r in enumerate(table.itertuples(index=False), start=1):
+        ws.write_string(i, 0, r.group or "—")
+        ws.write_string(i, 1, str(r.township))
+        ws.write_number(i, 2, int(r.persons))
+        for c, key in enumerate(AMOUNT_KEYS, start=3):
+            ws.write_number(i, c, float(getattr(r, key)), money)
+        ws.write_number(i, 8, round(sum(float(getattr(r, k)) for k in AMOUNT_KEYS), 2), money)
+    last = len(table) + 1
+    ws.write_string(last, 0, "合计", bold)
+    ws.write_number(last, 2, int(table["persons"].sum()) if len(table) else 0)
+    for c, key in enumerate(AMOUNT_KEYS, start=3):
+        ws.write_number(last, c, round(float(table[key].sum()), 2), bold)
+    ws.write_number(last, 8, round(float(table[list(AMOUNT_KEYS)].to_numpy().sum()), 2), bold)
+    ws.write_string(last + 1, 0, caption)
+    by_group = table.groupby("group")[list(AMOUNT_KEYS)].sum() if len(table) else pd.DataFrame()
+    start = last + 3
+    ws.write_string(start, 0, "按代缴类别", header)
+    for c, key in enumerate(AMOUNT_KEYS, start=1):
+        ws.write_string(start, c, ITEMS[key], header)
+    for i, (group, r) in enumerate(by_group.iterrows(), start=1):
+        ws.write_string(start + i, 0, group or "—")
+        for c, key in enumerate(AMOUNT_KEYS, start=1):
+            ws.write_number(start + i, c, round(float(r[key]), 2), money)
+    if len(by_group):
+        chart = wb.add_chart({"type": "column", "subtype": "stacked"})
+        for c in range(1, len(AMOUNT_KEYS) + 1):
+            chart.add_series({"name": [name, start, c], "categories": [name, start + 1, 0, start + len(by_group), 0],
+                              "values": [name, start + 1, c, start + len(by_group), c]})
+        chart.set_title({"name": f"{name}：按代缴类别和资金来源（元）"})
+        ws.insert_chart(start, 7, chart)
+
+
+def prefilled_rows(comparison: Comparison, book: RuleBook, kind: str) -> pd.DataFrame:
+    """The rows of a pre-filled declaration (the people whose last action is a declaration) or adjustment
+    (an adjustment, or a 零缴费 then an adjustment): field key → text. People still to register are left out:
+    the system has no record to declare or adjust until they are registered."""
+    people = comparison.people
+    finals = (DECLARE,) if kind == "declaration" else (ADJUST, ZERO_THEN_ADJUST)
+    mask = people["_final"].isin(finals) & (people["需办理事项"] != REGISTER) & (people["需办理事项"] != NOT_ELIGIBLE)
+    part = people[mask]
+    money = comparison.money[mask.to_numpy()]
+    year = str(comparison.year)
+    rows = pd.DataFrame({"seq": np.arange(1, len(part) + 1).astype(str), "name": part["姓名"].to_numpy(),
+                         "id_number": part["身份证号码"].to_numpy(), "hukou": part["_hukou"].to_numpy(),
+                         "identity": part["代缴身份"].to_numpy(), "year": year, "tier": part["_tier"].to_numpy(),
+                         "township": part["乡镇"].to_numpy()})
+    for key in AMOUNT_KEYS:
+        rows[key] = [cents_text(v) for v in money[f"todo_{key}"].tolist()]
+    if kind == "declaration":
+        rows["total"] = [cents_text(v) for v in money[[f"todo_{k}" for k in AMOUNT_KEYS]].sum(axis=1).tolist()]
+        rows["remark"] = "数据比对生成"
+    else:
+        rows["person_class"] = part["_class"].to_numpy()
+        zero = part["_final"].to_numpy() == ZERO_THEN_ADJUST
+        rows["reason"] = np.where(zero, "待遇人员未缴费年度，零缴费后补做政府代缴",
+                                  "已按普通参保人员缴费，认定为" + part["代缴身份"].to_numpy() + "，补做政府代缴")
+        rows["remark"] = "数据比对生成"
+    return rows
+
+
+def write_prefilled(rows: pd.DataFrame, kind: str, book: RuleBook, path: Path, when: dt.datetime) -> None:
+    """A generated template with ``rows`` filled in: title, the header block left for the clerk, the
+    header row, dropdowns and prompts, 填写说明, the hidden 代码表 and the template's properties."""
+    spec = kind_spec(kind)
+    head_index = header_row_index(spec)
+    heads = [cell_row(1, [(spec.title, Style.TITLE)])]
+    merged = [f"A1:{column_letter(len(spec.columns) - 1)}1"]
+    for i in range(0, len(spec.header_fields), 2):  # label, value; label, value: as the template lays them out
+        cells: list[tuple[str, int]] = []
+        row = 2 + i // 2
+        for j, field in enumerate(spec.header_fields[i:i + 2]):
+            left = 6 * j
+            cells += [("", Style.NONE)] * (left - len(cells))
+            cells += [(field.label + ("*" if field.required else ""), Style.HEADER), ("", Style.HEADER)]
+            merged += [f"{column_letter(left)}{row}:{column_letter(left + 1)}{row}",
+                       f"{column_letter(left + 2)}{row}:{column_letter(left + 4)}{row}"]
+        heads.append(cell_row(row, cells))
+    heads.append(cell_row(head_index + 1, [(c.header + ("*" if c.required else ""), Style.HEADER)
+                                           for c in spec.columns]))
+    first = head_index + 2
+    numeric = {"year", "amount", "signed_amount", "seq"}
+    columns = []
+    for c in spec.columns:
+        values = rows[c.key].astype(str).to_numpy(dtype=object) if c.key in rows else \
+            np.full(len(rows), "", dtype=object)
+        style = Style.TEXT if c.type in ("id", "name", "text") else (Style.MONEY if "amount" in c.type else Style.NONE)
+        columns.append(Column(values, c.type in numeric, style))
+    sheet = Sheet(name=spec.title[:31], rows=itertools.chain(heads, render_rows(first, columns, len(rows))),
+                  last_row=first + len(rows) - 1, last_col=len(spec.columns) - 1,
+                  widths=[c.width for c in spec.columns],
+                  column_styles={i: Style.TEXT for i, c in enumerate(spec.columns) if c.type in ("id", "name", "text")},
+                  freeze_rows=head_index + 1, freeze_cols=3, merged=merged)
+    keys = [c.key for c in spec.columns]
+    sheet.validations = as_template.validations(spec, book, keys, first, len(rows))
+    write_workbook(path, [sheet, as_template.instructions_sheet(spec, book, when), as_template.lists_sheet(spec, book)],
+                   as_template.properties(spec, book, when))

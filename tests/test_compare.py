@@ -1,0 +1,160 @@
+"""数据比对: built lists and a built roster covering each action and each overlap case."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from click.testing import CliRunner
+from openpyxl import load_workbook
+
+from conftest import write_workbook
+from test_ledger import PAY_HEAD, paid, payments_xls, roster_csv
+from test_validate import pid
+from xlflow.cli import main
+from xlflow.compare import run_comparison
+from xlflow.imports import import_file
+from xlflow.ledger import Ledger
+from xlflow.pipeline import process_workbook
+
+YEAR = 2025
+TODAY = dt.date(2026, 11, 29)
+LIST_HEAD = ["身份证号码", "姓名", "级别", "脱贫年度"]
+
+
+def p(seq: str, birth: str = "19800101") -> str:
+    return pid(birth=birth, seq=seq)
+
+
+def roster_rows():
+    return [
+        [p("101"), "张甲", "农业", "正常缴费", "061", "", "43030201"],  # 低保一级, flag set: declare
+        [p("103"), "张丙", "农业", "正常缴费", "011", "", "43030201"],  # flag still 普通: flag first
+        [p("104"), "张丁", "农业", "正常缴费", "051", "", "43030202"],  # paid as 普通: adjust
+        [p("105"), "张戊", "农业", "正常待遇", "051", "", "43030202"],  # recipient, unpaid: 零缴费 then adjust
+        [p("106"), "张己", "农业", "正常缴费", "051", "", "43030202"],  # paid with 代缴: nothing
+        [p("107", "20150101"), "张庚", "农业", "正常缴费", "051", "", "43030201"],  # under 16
+        [p("108"), "张辛", "农业", "正常缴费", "051", "", "43030201"],  # 脱贫 2024: out
+        [p("109"), "张壬", "农业", "终止参保", "051", "", "43030201"],
+        [p("110"), "张癸", "农业", "正常缴费", "051", "", "43030201"],  # 低保二级 + 贫困一级: 贫困一级 (100 > 70)
+        [p("111"), "张子", "农业", "正常缴费", "031", "", "43030201"],  # 特困 + 低保一级, both 100: 特困 (order)
+        [p("112"), "张丑", "农业", "正常缴费", "051", "", "43030201"],  # 脱贫 2025: still 代缴 in 2025
+    ]
+
+
+def lists(tmp_path):
+    dibao = write_workbook(tmp_path / "低保对象名单.xlsx", [LIST_HEAD,
+        [p("101"), "张甲", "一级", None], [" " + p("102") + " ", "张乙 ", "一级", None],  # not registered
+        [p("103"), "张丙", "1", None], [p("110"), "张癸", "二级", None], [p("111"), "张子", "一级", None],
+        [p("101"), "张甲", "一级", None],  # listed twice
+        ["43032119800101", "坏号", "一级", None]])  # fmt: skip
+    poor = write_workbook(tmp_path / "贫困人口名单.xlsx", [LIST_HEAD,
+        [p("104"), "张丁", "一级", None], [p("105"), "张戊", "一级", None], [p("106"), "张己", "一级", None],
+        [p("107", "20150101"), "张庚", "一级", None], [p("108"), "张辛", "一级", 2024],
+        [p("109"), "张壬", "一级", None],
+        [p("110"), "张癸", "一级", None], [p("112"), "张丑", "一级", 2025]])  # fmt: skip
+    special = write_workbook(tmp_path / "特困人员名单.xlsx", [LIST_HEAD, [p("111"), "张子", None, None]])
+    return {"低保对象": dibao, "贫困人口": poor, "特困人员": special}
+
+
+def payment_rows():
+    with_daijiao = [p("106"), "张己", f"{YEAR}01", "贫困人口一级", "一档", "农业户籍", 0, 12, 9.9, 8.1, 100]
+    return [paid("104", YEAR, name="张丁"), with_daijiao]
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    path = tmp_path / "台账.sqlite"
+    with Ledger(path) as store:
+        import_file(store, roster_csv(tmp_path / "r.csv", roster_rows()), "roster")
+        import_file(store, payments_xls(tmp_path / "p.xls", [[p("104"), *paid("104", YEAR)[1:]],
+                                                             payment_rows()[1]]), "payments")
+        for kind, f in lists(tmp_path).items():
+            import_file(store, f, "list", kind)
+    return path
+
+
+def by_id(comparison):
+    return {r["身份证号码"]: r for r in comparison.people.to_dict("records")}
+
+
+def test_each_action_and_overlap_in_the_ledger_rows(tmp_path, book, ledger):
+    with Ledger(ledger) as store:
+        run = run_comparison(store, book, YEAR, tmp_path / "out")
+    rows = by_id(run.comparison)
+    action = {k[-4:-1]: v["需办理事项"] for k, v in rows.items()}
+    assert action == {"101": "政府代缴申报", "102": "参保登记", "103": "身份标识变更", "104": "缴费调整",
+                      "105": "零缴费后调整", "106": "无需操作", "107": "不符合条件", "108": "不符合条件",
+                      "109": "不符合条件", "110": "政府代缴申报", "111": "政府代缴申报", "112": "政府代缴申报"}
+    assert "之后：身份标识变更" in rows[p("102")]["原因"] and "之后：政府代缴申报" in rows[p("102")]["原因"]
+    assert rows[p("103")]["原因"].startswith("系统身份标识为“普通参保人员”，应为低保对象一级")
+    assert rows[p("110")]["代缴身份"] == "贫困人口一级"
+    assert "代缴金额较高的贫困人口一级（100 元）" in rows[p("110")]["原因"]
+    assert rows[p("111")]["代缴身份"] == "特困人员"
+    assert "已于 2024 年标注脱贫" in rows[p("108")]["原因"] and rows[p("112")]["代缴身份"] == "贫困人口一级"
+    assert "未满 16 周岁" in rows[p("107", "20150101")]["原因"] and "终止参保" in rows[p("109")]["原因"]
+    assert rows[p("110")]["所在名单"] == "低保对象、贫困人口"
+    assert rows[p("104")][f"{YEAR}年度缴费"] == "已缴（普通参保人员 一档）"
+    book_sheets = load_workbook(run.outputs["ledger"][0], read_only=True).sheetnames
+    assert book_sheets[0] == "管理台账" and {"缴费调整", "零缴费后调整", "按乡镇统计", "按名单统计"} <= set(book_sheets)
+
+
+def test_the_estimate_equals_a_hand_computation(tmp_path, book, ledger):
+    with Ledger(ledger) as store:
+        run = run_comparison(store, book, YEAR, tmp_path / "out")
+    wb = load_workbook(run.outputs["statistics"][0])
+    total = {r[0]: r[1:] for r in wb["全年合计"].iter_rows(min_row=2, values_only=True)}
+    # To declare: 101 低保一级, 102 and 103 (after registering / the flag) 低保一级, 110 贫困一级, 111 特困,
+    # 112 贫困一级 (0/12/9.9/8.1/100 each); 105 贫困一级 after 零缴费 (the same);
+    # 104 adjusted from 普通 一档 (100/12/9.9/8.1/0): 代缴 +100, subsidies 0, personal 0 (not −100).
+    assert total["政府代缴"][0] == pytest.approx(8 * 100)
+    assert total["省级补贴"][0] == pytest.approx(7 * 12)
+    assert total["个人缴费"][0] == pytest.approx(0)
+    # Already paid in the year: 104 (100/12/9.9/8.1/0) and 106 (0/12/9.9/8.1/100).
+    assert total["政府代缴"][1] == pytest.approx(100) and total["个人缴费"][1] == pytest.approx(100)
+    assert total["市级补贴"][2] == pytest.approx(7 * 9.9 + 2 * 9.9)
+
+
+def test_the_prefilled_workbooks_validate_with_only_the_header_fields_to_fill(tmp_path, book, ledger):
+    with Ledger(ledger) as store:
+        run = run_comparison(store, book, YEAR, tmp_path / "out")
+        [declaration] = run.outputs["declaration"]
+        [adjustment] = run.outputs["adjustment"]
+        for path, rows in ((declaration, 5), (adjustment, 2)):  # 101, 103 (flag first), 110, 111, 112
+            result = process_workbook(path, book, tmp_path / "v", today=TODAY, ledger=store)
+            assert result.rows == rows
+            errors = {f.code for f in result.findings if f.severity == "error"}
+            assert errors == {"F04"}, [(f.code, f.message) for f in result.findings]
+    adj = load_workbook(adjustment).worksheets[0]
+    head = [str(c.value).rstrip("*") for c in adj[5]]
+    line = dict(zip(head, [c.value for c in adj[6]], strict=True))
+    assert line["身份证号码"] == p("104") and line["政府代缴调整"] == 100 and line["个人缴费调整"] == 0
+
+
+def test_files_given_directly_report_unmatched_and_duplicate_list_rows(tmp_path, book):
+    files = lists(tmp_path)
+    roster = roster_csv(tmp_path / "r.csv", roster_rows())
+    pay = payments_xls(tmp_path / "p.xls", payment_rows())
+    args = ["compare", "--year", str(YEAR), "--roster", str(roster), "--payments", str(pay), "--out",
+            str(tmp_path / "out"), "--per-township", "--json"]
+    for kind, f in files.items():
+        args += ["--list", f"{kind}={f}"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["persons"] == 12 and data["unmatched"] == 2
+    assert data["actions"]["参保登记"] == 1  # the ID with spaces was matched as the person it is
+    assert [f.rsplit("_", 1)[1] for f in data["outputs"]["declaration"]] == ["43030201.xlsx"]  # per township
+    assert [f.rsplit("_", 1)[1] for f in data["outputs"]["adjustment"]] == ["43030202.xlsx"]
+    wb = load_workbook(data["outputs"]["ledger"][0], read_only=True)
+    unmatched = [r for r in wb["未能比对"].iter_rows(min_row=2, values_only=True)]
+    reasons = {r[4]: r[6] for r in unmatched}
+    assert "[C03]" in reasons["43032119800101"] or "[C" in reasons["43032119800101"]
+    assert "重复列出" in reasons[p("101")]
+    assert PAY_HEAD
+
+
+def test_a_bad_list_option_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(main, ["compare", "--year", "2025", "--list", "低保名单.xlsx"])
+    assert result.exit_code == 2 and "类别=文件" in result.output
