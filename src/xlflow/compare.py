@@ -124,10 +124,13 @@ def _empty_people() -> pd.DataFrame:
 
 def _people(lists, best, best_rule, persons, paid, view, year: int, settings: Settings) -> pd.DataFrame:
     ids = best.index
-    grouped = lists.groupby("id_number", sort=True)
-    on_lists = grouped["kind"].agg(lambda k: "、".join(dict.fromkeys(k)))
-    levels = grouped.apply(_levels, include_groups=False) if len(lists) else pd.Series(dtype=object)
-    n_lists = grouped["kind"].nunique()
+    # One text per list row, joined per person (lists are sorted by ID and kind; one row per kind and ID).
+    extra = (lists["category"].fillna("") + " " + lists["level"].fillna("")).str.strip()
+    per_row = lists["kind"].where(extra == "", lists["kind"] + "：" + extra)
+    grouped = lists.assign(per_row=per_row).groupby("id_number", sort=True)
+    on_lists = grouped["kind"].agg("、".join)
+    levels = grouped["per_row"].agg("；".join)
+    n_lists = grouped["kind"].size()
     list_name = grouped["name"].first()
     insured = ids.isin(persons.index)
     status = pd.Series(ids.map(persons["status"]), index=ids).fillna("")
@@ -169,7 +172,7 @@ def _people(lists, best, best_rule, persons, paid, view, year: int, settings: Se
         "姓名": roster_name.fillna(list_name).to_numpy(),
         "身份证号码": ids.to_numpy(),
         "所在名单": on_lists.reindex(ids).to_numpy(),
-        "类别级别": levels.reindex(ids).to_numpy() if len(levels) else "",
+        "类别级别": levels.reindex(ids).to_numpy(),
         "脱贫年度": best["exit"].astype("Int64").astype(str).replace("<NA>", "").to_numpy(),
         "是否参保": np.where(insured, "是", "否"),
         "居保状态": status.to_numpy(),
@@ -189,15 +192,6 @@ def _people(lists, best, best_rule, persons, paid, view, year: int, settings: Se
     frame["_paid"] = paid_here.to_numpy()
     frame["_final"] = finals  # the action that decides the money: the last of the chain
     return frame
-
-
-def _levels(group: pd.DataFrame) -> str:
-    parts = []
-    for kind, category, level in zip(group["kind"], group["category"].fillna(""), group["level"].fillna(""),
-                                     strict=True):
-        extra = " ".join(x for x in (category, level) if x)
-        parts.append(f"{kind}：{extra}" if extra else kind)
-    return "；".join(parts)
 
 
 def _steps(year, settings: Settings, insured, status, flag, age, usable, chosen, out, exit_year, note, paid,
