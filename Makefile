@@ -28,6 +28,8 @@ demo: setup
 	$(BIN)/xlflow ledger import payments examples/缴费明细.xls --ledger $(OUT)/台账.sqlite --out $(OUT)
 	$(BIN)/xlflow validate examples/批量缴费申报表.xlsx --out $(OUT) --ledger $(OUT)/台账.sqlite || test $$? -eq 1
 	$(BIN)/xlflow validate examples/批量缴费调整登记表.xlsx --out $(OUT) --ledger $(OUT)/台账.sqlite || test $$? -eq 1
+	$(BIN)/xlflow ledger import list examples/低保对象名单.xlsx --kind 低保对象 --ledger $(OUT)/台账.sqlite --out $(OUT)
+	$(BIN)/xlflow compare --year 2024 --ledger $(OUT)/台账.sqlite --out $(OUT)
 	$(BIN)/xlflow ledger status --ledger $(OUT)/台账.sqlite
 	@echo "结果已写入 $(OUT)/"
 

@@ -287,6 +287,25 @@ def write_ledger_exports(rows: list[list], adjusted: list[tuple]) -> None:
     book.save(str(HERE / "缴费明细.xls"))
 
 
+def write_office_list(adjusted: list[tuple]) -> None:
+    """A 民政 list of 低保对象 as offices send it: their own header names, a level column, an ID with
+    spaces, a 15-digit ID, a person listed twice and one not insured: input for `xlflow compare`."""
+    rows = [["序号", "户主姓名", "公民身份号码", "保障类别", "等级"]]
+    for i, (pid, name, _class, _year, identity, _paid) in enumerate(adjusted[:12], start=1):
+        level = identity[-2:] if identity.endswith("级") else "一级"
+        shown = f" {pid[:6]} {pid[6:]}" if i == 2 else (pid[:6] + pid[8:17] if i == 3 and pid.startswith("4") else pid)
+        rows.append([i, name, shown, "农村低保", level])
+    rows.append([13, adjusted[0][1], adjusted[0][0], "农村低保", "一级"])  # listed twice
+    rows.append([14, "欧阳未保", "430321199001011238", "农村低保", "二级"])  # not insured
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "低保名单"
+    ws.append(["某县 2025 年农村低保对象名单（民政局）"])
+    for row in rows:
+        ws.append(row)
+    wb.save(HERE / "低保对象名单.xlsx")
+
+
 def main() -> None:
     rng = random.Random(2017_38)
     write_rules()
@@ -294,6 +313,7 @@ def main() -> None:
     write_declaration(rng)
     adjusted = write_adjustment(rng)
     write_ledger_exports(rows, adjusted)
+    write_office_list(adjusted)
 
 
 if __name__ == "__main__":
