@@ -112,6 +112,16 @@ def _hidden(path: Path) -> bool:
 class Workspace:
     root: Path
     settings: Settings
+    inbox: Path = field(init=False)
+    results: Path = field(init=False)
+    archive: Path = field(init=False)
+    failed: Path = field(init=False)
+    rules: Path = field(init=False)
+    ledger: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        for name in ("inbox", "results", "archive", "failed", "rules", "ledger"):  # named in the settings
+            setattr(self, name, self.root / getattr(self.settings, name))
 
     @classmethod
     def load(cls, root: Path) -> Workspace:
@@ -119,33 +129,6 @@ class Workspace:
         if not (root / SETTINGS_FILE).exists():
             raise WatchError(f"{root} 不是 xlflow 工作目录（没有 {SETTINGS_FILE}）。请先运行 xlflow init {root}。")
         return cls(root, load_settings(root))
-
-    def folder(self, name: str) -> Path:
-        return self.root / name
-
-    @property
-    def inbox(self) -> Path:
-        return self.folder(self.settings.inbox)
-
-    @property
-    def results(self) -> Path:
-        return self.folder(self.settings.results)
-
-    @property
-    def archive(self) -> Path:
-        return self.folder(self.settings.archive)
-
-    @property
-    def failed(self) -> Path:
-        return self.folder(self.settings.failed)
-
-    @property
-    def rules(self) -> Path:
-        return self.folder(self.settings.rules)
-
-    @property
-    def ledger(self) -> Path:
-        return self.folder(self.settings.ledger)
 
     def make_folders(self) -> None:
         for path in (self.inbox, self.results, self.archive, self.failed):

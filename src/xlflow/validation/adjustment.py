@@ -21,7 +21,7 @@ from xlflow.reading import Table
 from xlflow.rules import RuleBook
 from xlflow.settings import Settings
 from xlflow.validation.cells import check_cells
-from xlflow.validation.declaration import _duplicates, money_text, vocabulary
+from xlflow.validation.declaration import _duplicates, money_text, rule_in_force, vocabulary
 from xlflow.validation.engine import add_sheet_findings, cell_findings
 from xlflow.validation.ledger_checks import ledger_findings
 from xlflow.validation.result import LIST_ARRIVAL, LIST_NEGATIVE, LIST_ZERO, Checked
@@ -40,14 +40,7 @@ def check_adjustment(table: Table, book: RuleBook, settings: Settings, today_yea
     year = cells.year if cells.year is not None else pd.Series(np.nan, index=values.index)
     index = values.index
 
-    keyed = checked[["identity", "hukou", "tier"]].notna().all(axis=1) & year.notna()
-    keyed &= checked["identity"].isin(book.identities) & checked["tier"].isin(vocab.TIERS)
-    keyed &= checked["hukou"].isin(vocab.HUKOU)
-    rule = book.lookup(checked["identity"], checked["hukou"], checked["tier"], year)
-    no_rule = keyed & rule["rule"].isna()
-    label = values["identity"] + " " + values["hukou"] + " " + values["tier"]
-    findings += cell_findings(table, "tier", no_rule, "P03", year.astype("Int64").astype(str), detail=label)
-    has_rule = keyed & ~no_rule
+    rule, has_rule = rule_in_force(table, book, values, checked, year, findings)
 
     recipient = values["person_class"] == RECIPIENT
     empty = {k: (values[k] == "") if k in values else pd.Series(True, index=index) for k in AMOUNT_KEYS}

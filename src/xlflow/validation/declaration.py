@@ -8,7 +8,7 @@ import pandas as pd
 from xlflow.domain import vocab
 from xlflow.domain.idcard import birth_years
 from xlflow.domain.values import cents_text
-from xlflow.findings import FindingBlock, column_letter
+from xlflow.findings import FindingBlock, Findings, column_letter
 from xlflow.kinds import AMOUNT_KEYS
 from xlflow.ledger import LedgerView
 from xlflow.normalise import Vocabulary
@@ -54,6 +54,20 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
     findings += cell_findings(table, "year", old, "P02", born.astype("Int64").astype(str),
                               detail=year.astype("Int64").astype(str), max_age=settings.max_age)
 
+    rule, has_rule = rule_in_force(table, book, values, checked, year, findings)
+    fills, amounts = _fill_and_compare(table, values, cents, rule, has_rule, findings)
+    findings += fill_findings(fills, table)
+    findings += _duplicates(table, values, year, rule, settings)
+    if ledger is not None:
+        findings += ledger_findings(table, values, year, ledger, own_batch)
+    add_sheet_findings(findings, table, keep=("P05", "P06"))
+    return Checked(table, values, findings, fixes, amounts, fills)
+
+
+def rule_in_force(table: Table, book: RuleBook, values: pd.DataFrame, checked: pd.DataFrame, year: pd.Series,
+                  findings: Findings) -> tuple[pd.DataFrame, pd.Series]:
+    """The rule for each row's identity × 户口性质 × tier × year → (amounts per row, rows that have one);
+    P03 for a row whose keys are valid but no rule covers them."""
     keyed = checked[["identity", "hukou", "tier"]].notna().all(axis=1) & year.notna()
     keyed &= checked["identity"].isin(book.identities) & checked["tier"].isin(vocab.TIERS)
     keyed &= checked["hukou"].isin(vocab.HUKOU)
@@ -61,14 +75,7 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
     no_rule = keyed & rule["rule"].isna()
     label = values["identity"] + " " + values["hukou"] + " " + values["tier"]
     findings += cell_findings(table, "tier", no_rule, "P03", year.astype("Int64").astype(str), detail=label)
-
-    fills, amounts = _fill_and_compare(table, values, cents, rule, keyed & ~no_rule, findings)
-    findings += fill_findings(fills, table)
-    findings += _duplicates(table, values, year, rule, settings)
-    if ledger is not None:
-        findings += ledger_findings(table, values, year, ledger, own_batch)
-    add_sheet_findings(findings, table, keep=("P05", "P06"))
-    return Checked(table, values, findings, fixes, amounts, fills)
+    return rule, keyed & ~no_rule
 
 
 def money_text(cents: pd.Series) -> pd.Series:
