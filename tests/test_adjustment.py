@@ -245,3 +245,24 @@ def test_a_negative_personal_amount_typed_into_the_batch_is_an_error_and_listed(
     single = result.lists["个人缴费负调整（单个办理）"]
     assert single["个人缴费负调整金额"].tolist() == [-100.0]
     assert single["来源"].tolist() == ["表中填写（请从批量表中删除本行）"]
+
+
+def test_an_adjustment_missing_its_reason_column_is_an_adjustment_with_f03(tmp_path, book):
+    head = [h for h in COLUMNS if h != "调整原因"]
+    # the words a declaration uses
+    plain = {"调整年度": "缴费年度", "调整后缴费身份": "缴费身份", "调整后缴费档次": "缴费档次"}
+    head = [plain.get(h, h) for h in head]
+    path = write_workbook(tmp_path / "adj.xlsx", [head, [v for h, v in zip(COLUMNS, adj(), strict=True)
+                                                         if h != "调整原因"]])
+    result = process_workbook(path, book, tmp_path / "out", today=TODAY)
+    assert result.kind == "adjustment" and [f.code for f in result.findings] == ["F03"]
+    assert result.findings[0].column == "调整原因"
+
+
+def test_a_declaration_with_an_extra_class_column_stays_a_declaration(tmp_path, book):
+    from test_validate import COLUMNS as DECL
+    from test_validate import row
+
+    path = write_workbook(tmp_path / "decl.xlsx", [[*DECL, "人员类别"], [*row(), "缴费人员"]])
+    result = process_workbook(path, book, tmp_path / "out", today=TODAY)
+    assert result.kind == "declaration" and {f.code for f in result.findings} == {"F04"}  # no header block

@@ -123,11 +123,21 @@ def _name_index(spec: KindSpec) -> dict[str, str]:
     return index
 
 
-def _score(spec: KindSpec, headers: list[str]) -> tuple[float, int]:
+def _score(spec: KindSpec, headers: list[str], others: tuple[KindSpec, ...] = ()) -> tuple:
+    """How well a header row fits ``spec``: (its own columns decide, share of required columns, columns).
+
+    A row with two or more headers only this kind has (个人缴费调整, 调整原因, 人员类别 for an adjustment;
+    开始年月 for a rule table) and three quarters of its required columns is that kind even when the
+    columns it shares with another kind make the other complete: an adjustment missing 调整原因 is an
+    adjustment with F03, not a declaration.
+    """
     names = _name_index(spec)
     found = {names[h] for h in headers if h in names}
     required = {c.key for c in spec.required_columns}
-    return len(found & required) / max(len(required), 1), len(found)
+    ratio = len(found & required) / max(len(required), 1)
+    elsewhere = {n for other in others if other.kind != spec.kind for n in _name_index(other)}
+    own = sum(1 for h in set(headers) if h in names and h not in elsewhere)
+    return (own >= 2 and ratio >= 0.75, ratio, len(found))
 
 
 def _detect(sheets: list[RawSheet], specs: list[KindSpec], limits: Limits):
@@ -164,8 +174,8 @@ def _best_in_sheet(sheet: RawSheet, specs: list[KindSpec], limits: Limits):
             continue
         headers = [header_text(v) for v in row]
         for spec in specs:
-            score = _score(spec, headers)
-            if score[0] >= 0.5 and score[1] >= spec.min_columns and (best is None or score > best[0]):
+            score = _score(spec, headers, tuple(specs))
+            if score[1] >= 0.5 and score[2] >= spec.min_columns and (best is None or score > best[0]):
                 best = (score, spec, sheet, i, head)
     return best
 
