@@ -266,3 +266,8 @@ def test_a_declaration_with_an_extra_class_column_stays_a_declaration(tmp_path, 
     path = write_workbook(tmp_path / "decl.xlsx", [[*DECL, "人员类别"], [*row(), "缴费人员"]])
     result = process_workbook(path, book, tmp_path / "out", today=TODAY)
     assert result.kind == "declaration" and {f.code for f in result.findings} == {"F04"}  # no header block
+
+
+def test_a_minus_sign_typed_in_word_or_wps_is_a_minus(tmp_path, book):
+    result = check(tmp_path, book, [adj(amounts=("−100", 0, 0, 0, 100))])
+    assert sorted(f.code for f in result.findings if f.cell == "I6") == ["A03", "X02"]

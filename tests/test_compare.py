@@ -158,3 +158,15 @@ def test_files_given_directly_report_unmatched_and_duplicate_list_rows(tmp_path,
 def test_a_bad_list_option_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(main, ["compare", "--year", "2025", "--list", "低保名单.xlsx"])
     assert result.exit_code == 2 and "类别=文件" in result.output
+
+
+@pytest.mark.parametrize("level,identity,noted", [
+    ("一级", "低保对象一级", False), ("2", "低保对象二级", False), ("B类", "低保对象二级", False),
+    ("城市低保一类", "低保对象一级", False), ("C", "低保对象三级", False), ("农村低保", "低保对象一级", True),
+])
+def test_a_lists_level_or_category_names_the_identity(book, level, identity, noted):
+    from xlflow.compare import list_identity
+
+    found, note = list_identity("低保对象", level, book.identities)
+    assert found == identity and bool(note) == noted
+    assert list_identity("残疾人", "一级", book.identities) == (None, "征缴规则表中没有残疾人的代缴规则")

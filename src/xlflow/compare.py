@@ -34,8 +34,8 @@ NOT_ELIGIBLE = "不符合条件"
 ACTIONS = (REGISTER, FLAG, DECLARE, ADJUST, ZERO_THEN_ADJUST, NOTHING, NOT_ELIGIBLE)
 DEFAULT_HUKOU = "农业户籍"
 DEFAULT_TIER = "一档"
-_LEVEL = re.compile(r"([一二三123])")
-_LEVEL_WORDS = {"1": "一", "2": "二", "3": "三"}
+_LEVEL = re.compile(r"([一二三123]|(?<![A-Za-z])[ABCabc](?![A-Za-z]))\s*[级类档]?")  # 一级, 2, 一类, A类
+_LEVEL_WORDS = {"1": "一", "2": "二", "3": "三", "A": "一", "B": "二", "C": "三"}
 
 
 @dataclass
@@ -58,7 +58,8 @@ class Comparison:
 
 
 def list_identity(kind: str, level: str | None, identities: list[str]) -> tuple[str | None, str]:
-    """The rule table's identity for a list kind and level → (identity or None, a note for 原因)."""
+    """The rule table's identity for a list kind and level (the 级别 column, else the 类别 text: 一类,
+    A类 and 1 mean 一级) → (identity or None, a note for 原因)."""
     candidates = [n for n in identities if vocab.identity_group(n) == kind]
     if not candidates:
         return None, f"征缴规则表中没有{kind}的代缴规则"
@@ -66,7 +67,7 @@ def list_identity(kind: str, level: str | None, identities: list[str]) -> tuple[
         return candidates[0], ""
     m = _LEVEL.search(level or "")
     if m:
-        word = _LEVEL_WORDS.get(m.group(1), m.group(1))
+        word = _LEVEL_WORDS.get(m.group(1).upper(), m.group(1))
         named = f"{kind}{word}级"
         if named in candidates:
             return named, ""
@@ -84,10 +85,11 @@ def compare(ledger: Ledger, book: RuleBook, year: int, settings: Settings | None
     view = ledger.view(lists["id_number"].unique())
     persons = view.persons
     # One candidate 代缴 identity per list row.
-    picks = {(k, lv): list_identity(k, lv, book.identities)
-             for k, lv in set(zip(lists["kind"], lists["level"].fillna(""), strict=True))}
-    lists["identity"] = [picks[(k, lv)][0] for k, lv in zip(lists["kind"], lists["level"].fillna(""), strict=True)]
-    lists["note"] = [picks[(k, lv)][1] for k, lv in zip(lists["kind"], lists["level"].fillna(""), strict=True)]
+    level = lists["level"].fillna("").where(lists["level"].fillna("") != "", lists["category"].fillna(""))
+    pairs = list(zip(lists["kind"], level, strict=True))
+    picks = {pair: list_identity(*pair, book.identities) for pair in set(pairs)}
+    lists["identity"] = [picks[pair][0] for pair in pairs]
+    lists["note"] = [picks[pair][1] for pair in pairs]
     exit_year = lists["id_number"].map(view.exits["exit_year"]) if len(view.exits) else pd.Series(np.nan, lists.index)
     exit_year = pd.to_numeric(lists["exit_year"], errors="coerce").combine_first(pd.to_numeric(exit_year))
     lists["exit"] = exit_year

@@ -20,7 +20,7 @@ _ANY_SPACE = re.compile(r"[\s\u3000\xa0]+")
 _FULLWIDTH = {chr(0xFF10 + i): chr(0x30 + i) for i in range(10)}
 _FULLWIDTH |= {chr(0xFF21 + i): chr(0x41 + i) for i in range(26)}
 _FULLWIDTH |= {chr(0xFF41 + i): chr(0x61 + i) for i in range(26)}
-_FULLWIDTH |= {"．": ".", "－": "-", "＋": "+"}
+_FULLWIDTH |= {"．": ".", "－": "-", "＋": "+", "−": "-"}  # and the minus sign Word and WPS type
 _HALF = str.maketrans(_FULLWIDTH)
 _FULL_CHARS = re.compile("[" + "".join(_FULLWIDTH) + "]")
 # "2024年", "2024年度", and a period written as year and month ("202401", "2024-01", 费款所属期)
