@@ -391,3 +391,31 @@ def test_identity_names_with_xml_characters_survive(tmp_path, rules_file):
     result = run(tmp_path, own, [row(identity="低保<A>&一级")])
     assert result.exit_code == 0
     assert load_workbook(result.outputs["corrected"]).active["E6"].value == "低保<A>&一级"
+
+
+def test_c11_in_a_legacy_xls_and_a_row_holding_only_such_a_formula_is_kept(tmp_path, book):
+    import xlwt
+
+    wb = xlwt.Workbook(encoding="utf-8")
+    ws = wb.add_sheet("申报", cell_overwrite_ok=True)
+    for c, head in enumerate(COLUMNS):
+        ws.write(0, c, head)
+    for c, value in enumerate(row()):
+        if value is not None:
+            ws.write(1, c, value)
+    ws.write(1, 4, xlwt.Formula('"贫困人口"&"一级"'))  # xlwt stores no result: every reader sees ''
+    ws.write(2, 1, xlwt.Formula('"张"&"三"'))  # the only content of its row
+    path = tmp_path / "decl.xls"
+    wb.save(str(path))
+    result = process_workbook(path, book, tmp_path / "out", today=TODAY)
+    assert found(result, "C11") == [(2, "E2"), (3, "B3")]
+    assert result.rows == 2 and result.error_rows == {2, 3}
+
+
+def test_a_row_holding_only_a_formula_without_its_value_is_kept_in_xlsx_too(tmp_path, book):
+    path = declaration(tmp_path, [row()])
+    wb = load_workbook(path)
+    wb.active["B7"] = '="张"&"三"'  # openpyxl saves formulas without their results
+    wb.save(path)
+    result = process_workbook(path, book, tmp_path / "out", today=TODAY)
+    assert found(result, "C11") == [(7, "B7")] and result.rows == 2

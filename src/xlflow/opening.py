@@ -20,6 +20,8 @@ from typing import Any
 
 import python_calamine as calamine
 
+from xlflow.xlsbiff import formula_blanks
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -308,6 +310,7 @@ def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
         return [RawSheet(path.stem, 0, 0, lambda: iter(rows), is_csv=True)]
     try:
         parts = sheet_parts(path) if kind == "zip" else {}
+        blanks = formula_blanks(path.read_bytes()) if kind == "ole" else {}  # C11 in a legacy .xls
         book = calamine.CalamineWorkbook.from_path(str(path))
         sheets = []
         for meta in book.sheets_metadata:
@@ -319,7 +322,8 @@ def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
             start = sheet.start or (0, 0)
             scan = scans.get(parts.get(meta.name), SheetScan())
             sheets.append(RawSheet(meta.name, 0, start[1], lambda s=sheet: iter(s.iter_rows()),
-                                   frozenset(scan.formula_blank), error_cells=scan.error_cells,
+                                   frozenset(scan.formula_blank | blanks.get(meta.name, set())),
+                                   error_cells=scan.error_cells,
                                    hidden=str(meta.visible) not in ("SheetVisibleEnum.Visible", "Visible")))
         return sheets
     except calamine.PasswordError as exc:

@@ -254,8 +254,10 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
     title_rows = [[cell_text(v) for v in row] for row in head[:head_index]]
     seq = keys.get("seq")
     body_index = head_index + (1 if second is not None else 0)
-    frame, numeric, long_cells = _read_body(sheet, body_index, len(headers), offset, limits, seq)
     header_row = sheet.first_row + body_index + 1
+    # A row whose only content is a formula saved without its value is a row (C11), not a blank one.
+    formula_rows = {r - header_row - 1 for r, _ in sheet.formula_blank if r > header_row}
+    frame, numeric, long_cells = _read_body(sheet, body_index, len(headers), offset, limits, seq, formula_rows)
     frame.index = frame.index + header_row + 1
     numeric.index = frame.index
     table = Table(
@@ -280,7 +282,8 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
     return table
 
 
-def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits: Limits, seq: int | None):
+def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits: Limits, seq: int | None,
+               formula_rows: set[int] = frozenset()):
     """Rows below the header → (text frame, numeric mask), column-wise and chunked for memory."""
     text_chunks: list[pd.DataFrame] = []
     num_chunks: list[pd.DataFrame] = []
@@ -311,6 +314,14 @@ def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits
     numeric = pd.concat(num_chunks)
     # A row whose only filled cell is 序号 (a pre-numbered sheet) is blank too.
     blank = (frame.drop(columns=[seq]) if seq is not None else frame).eq("").all(axis=1)
+    if formula_rows:
+        blank &= ~frame.index.isin(list(formula_rows))
+        missing = sorted(set(formula_rows) - set(frame.index))  # past the last row a reader with no value sees
+        if missing:
+            at = pd.Index(missing)
+            frame = pd.concat([frame, pd.DataFrame("", index=at, columns=frame.columns, dtype=object)])
+            numeric = pd.concat([numeric, pd.DataFrame(False, index=at, columns=numeric.columns)])
+            blank = pd.concat([blank, pd.Series(False, index=at)])
     return frame[~blank], numeric[~blank], long_cells
 
 
