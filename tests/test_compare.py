@@ -170,3 +170,10 @@ def test_a_lists_level_or_category_names_the_identity(book, level, identity, not
     found, note = list_identity("低保对象", level, book.identities)
     assert found == identity and bool(note) == noted
     assert list_identity("残疾人", "一级", book.identities) == (None, "征缴规则表中没有残疾人的代缴规则")
+
+
+def test_a_ledger_without_lists_is_a_clear_message(tmp_path):
+    with Ledger(tmp_path / "台账.sqlite"):
+        pass
+    result = CliRunner().invoke(main, ["compare", "--year", "2025", "--ledger", str(tmp_path / "台账.sqlite")])
+    assert result.exit_code == 2 and "没有部门名单" in result.output

@@ -18,6 +18,7 @@ import pandas as pd
 
 from xlflow.domain import vocab
 from xlflow.domain.idcard import birth_years
+from xlflow.errors import XlflowError
 from xlflow.kinds import AMOUNT_KEYS
 from xlflow.ledger import Ledger
 from xlflow.rules import RuleBook
@@ -81,7 +82,8 @@ def compare(ledger: Ledger, book: RuleBook, year: int, settings: Settings | None
     lists = ledger._query("SELECT kind, id_number, name, category, level, exit_year, exit_flag FROM lists "
                           "ORDER BY id_number, kind")
     if lists.empty:
-        return Comparison(year, _empty_people(), unmatched if unmatched is not None else pd.DataFrame())
+        raise XlflowError("台账中没有部门名单，无法比对。请先用 xlflow ledger import list 名单.xlsx --kind 低保对象"
+                          " 导入名单，或用 --list 类别=文件 直接给出。")
     view = ledger.view(lists["id_number"].unique())
     persons = view.persons
     # One candidate 代缴 identity per list row.
@@ -118,10 +120,6 @@ def compare(ledger: Ledger, book: RuleBook, year: int, settings: Settings | None
     people = _people(lists, best, best_rule, persons, paid, view, year, settings)
     money = _money(people, best_rule, paid)
     return Comparison(year, people, unmatched if unmatched is not None else pd.DataFrame(), money)
-
-
-def _empty_people() -> pd.DataFrame:
-    return pd.DataFrame(columns=["姓名", "身份证号码", "需办理事项", "原因", "乡镇"])
 
 
 def _people(lists, best, best_rule, persons, paid, view, year: int, settings: Settings) -> pd.DataFrame:
