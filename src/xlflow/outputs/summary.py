@@ -157,9 +157,13 @@ def _money(wb, checked: Checked, result: CheckResult, identities, formats) -> No
     ws.write_number(last, 3, int(table["persons"].sum()), formats["count_bold"])
     for c, key in enumerate(ITEM_HEADERS, start=4):
         ws.write_number(last, c, round(float(table[key].sum()), 2), money_bold)
+    notes = []
+    if result.kind == "adjustment":
+        notes.append("注：以上为调整金额（调整后减已缴），调整前后的金额见“资金变化”。")
     if result.error_row_count:
-        note = f"注：有错误的 {result.error_row_count:,} 行不计入以上金额，改正后重新检查才会计入。"
-        ws.write_string(last + 1, 0, note, formats["note"])
+        notes.append(f"注：有错误的 {result.error_row_count:,} 行不计入以上金额，改正后重新检查才会计入。")
+    if notes:
+        ws.write_string(last + 1, 0, "".join(notes), formats["note"])
     # Totals per funding level (财政补贴测算), and a chart of them.
     base = last + 3
     ws.write_string(base, 0, "按资金来源合计（元）", header)
