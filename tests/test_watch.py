@@ -267,3 +267,13 @@ def test_ctrl_c_stops_after_the_current_file(ws, tmp_path):
     assert proc.wait(timeout=30) == 0
     assert names(ws / "已处理") == ["decl.xlsx"] and len(results(ws)) == 1
     assert EXAMPLES.exists()
+
+
+def test_once_waits_for_files_just_dropped_and_a_broken_one_still_ends_in_failed(ws, tmp_path):
+    target = inbox(ws) / "decl.xlsx"
+    target.write_bytes(declaration(tmp_path, [row()]).read_bytes())  # just now: younger than settle
+    (inbox(ws) / "坏.xlsx").write_bytes(b"PK\x03\x04 never a whole zip")
+    seen = []
+    with Watcher(ws, settle=0.3, broken_after=1.0) as watcher:
+        watcher.run(once=True, echo=seen.append)
+    assert sorted((o.name, o.state) for o in seen) == [("decl.xlsx", "done"), ("坏.xlsx", "failed")]

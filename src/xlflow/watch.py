@@ -194,16 +194,17 @@ ADVICE = {
 class Watcher:
     """One workspace's watcher. Use as a context manager: it holds the workspace lock and the ledger."""
 
-    def __init__(self, root: Path, settle: float = 2.0, broken_after: float = 60.0,
+    def __init__(self, root: Path, settle: float = 2.0, broken_after: float = 10.0,
                  clock: Callable[[], dt.datetime] = dt.datetime.now, workers: int = 1):
         self.ws = Workspace.load(root)
         self.settle = settle  # seconds a file must be unchanged before it is touched
-        self.broken_after = broken_after  # a zip that does not open after this long is processed (→ F01)
+        # A zip that still does not open when unchanged this long is processed anyway (→ F01, failed folder).
+        self.broken_after = broken_after
         self.clock = clock
         self.workers = workers  # processes checking workbooks at once
         self._pool = None
         self._planned: set[Path] = set()
-        self._seen: dict[Path, tuple[int, int]] = {}
+        self._seen: dict[Path, tuple[int, float]] = {}  # path → (size, when first seen at that size)
         self._lock_fh = None
         self.ledger = None
         self.book = None
@@ -324,21 +325,23 @@ class Watcher:
         """Inputs ready to process, ledger inputs first, then oldest first: complete (unchanged for
         ``settle`` seconds, a zip that opens, a file that can be opened for reading), not a lock, temporary
         or hidden file."""
-        now = time.time()
+        now, clock = time.time(), time.monotonic()
         ready = []
-        current: dict[Path, tuple[int, int]] = {}
+        current: dict[Path, tuple[int, float]] = {}
         for path in self._walk(self.ws.inbox):
             try:
                 st = path.stat()
             except OSError:
                 continue
-            current[path] = (st.st_size, st.st_mtime_ns)
+            before = self._seen.get(path)
+            current[path] = before if before and before[0] == st.st_size else (st.st_size, clock)
             age = now - st.st_mtime
             if age < self.settle:
                 continue
-            if wait_for_stable and self._seen.get(path, current[path])[0] != st.st_size:
+            if wait_for_stable and before is not None and before[0] != st.st_size:
                 continue  # grown since the last look: still being written
-            if not self._complete(path, age):
+            unchanged = max(age, clock - current[path][1])
+            if not self._complete(path, unchanged):
                 continue
             # The ledger's inputs first: a declaration dropped with them is checked against them.
             ready.append((self._import_kind(path) is None, st.st_mtime, str(path), path))
@@ -364,13 +367,13 @@ class Watcher:
             except OSError:
                 continue
 
-    def _complete(self, path: Path, age: float) -> bool:
+    def _complete(self, path: Path, unchanged: float) -> bool:
         try:
             with open(path, "rb"):
                 pass  # Windows refuses while the copy still holds the file
         except OSError:
             return False
-        if path.suffix.lower() in ZIP_FORMATS and age < self.broken_after:
+        if path.suffix.lower() in ZIP_FORMATS and unchanged < self.broken_after:
             try:
                 with zipfile.ZipFile(path):
                     pass  # the central directory comes last: a partial copy has none
@@ -590,9 +593,14 @@ class Watcher:
         ``poll`` seconds (network shares, where events do not arrive)."""
         stop = stop or threading.Event()
         echo = echo or (lambda outcome: None)
-        if once:
-            for outcome in self.process_pending(stop, wait_for_stable=False):
-                echo(outcome)
+        if once:  # what is there now; a file still being copied is waited for, a while
+            deadline = time.monotonic() + self.broken_after + self.settle + 2
+            while not stop.is_set():
+                for outcome in self.process_pending(stop):
+                    echo(outcome)
+                if not self._seen or time.monotonic() > deadline:
+                    return
+                time.sleep(min(0.5, max(self.settle / 2, 0.05)))
             return
         wake = threading.Event()
         observer = None
