@@ -96,6 +96,9 @@ def test_each_action_and_overlap_in_the_ledger_rows(tmp_path, book, ledger):
     assert "未满 16 周岁" in rows[p("107", "20150101")]["原因"] and "终止参保" in rows[p("109")]["原因"]
     assert rows[p("110")]["所在名单"] == "低保对象、贫困人口"
     assert rows[p("104")][f"{YEAR}年度缴费"] == "已缴（普通参保人员 一档）"
+    unmatched = run.comparison.unmatched  # kept by the import: reported, not dropped
+    assert sorted(unmatched["身份证号码"]) == sorted(["43032119800101", p("101")])
+    assert "重复列出" in unmatched.set_index("身份证号码").loc[p("101"), "原因"]
     book_sheets = load_workbook(run.outputs["ledger"][0], read_only=True).sheetnames
     assert book_sheets[0] == "管理台账" and {"缴费调整", "零缴费后调整", "按乡镇统计", "按名单统计"} <= set(book_sheets)
 

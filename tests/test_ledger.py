@@ -138,7 +138,7 @@ def test_a_ledger_of_the_first_schema_opens_after_a_migration(tmp_path):
     db.commit()
     db.close()
     with Ledger(path) as store:
-        assert store.version == SCHEMA_VERSION == 3
+        assert store.version == SCHEMA_VERSION == 4
         assert store.view([pid(seq="101")]).paid.loc[0, "personal"] == 9000
 
 

@@ -62,8 +62,8 @@ def compare(year: int, ledger_path: Path | None, roster: tuple[Path, ...], payme
         if not lists:
             raise XlflowError("直接给文件比对时，至少要给一个名单：--list 类别=文件。")
         with tempfile.TemporaryDirectory() as scratch, Ledger(Path(scratch) / "比对.sqlite") as store:
-            unmatched = import_for_comparison(store, list(roster), list(payments), lists, Path(scratch), settings)
-            run = run_comparison(store, book, year, out_dir, settings, per_township, unmatched)
+            import_for_comparison(store, list(roster), list(payments), lists, Path(scratch), settings)
+            run = run_comparison(store, book, year, out_dir, settings, per_township)
     else:
         store = open_ledger(ledger_path, create=False)
         if store is None:

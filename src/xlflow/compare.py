@@ -75,10 +75,11 @@ def list_identity(kind: str, level: str | None, identities: list[str]) -> tuple[
     return candidates[0], f"{kind}名单没有写明级别，暂按{candidates[0]}计"
 
 
-def compare(ledger: Ledger, book: RuleBook, year: int, settings: Settings | None = None,
-            unmatched: pd.DataFrame | None = None) -> Comparison:
+def compare(ledger: Ledger, book: RuleBook, year: int, settings: Settings | None = None) -> Comparison:
     """Compare every person on the ledger's lists with its roster and payments for ``year``."""
     settings = settings or Settings()
+    unmatched = ledger._query("SELECT kind AS 名单, file_name AS 文件, row AS 行, id_number AS 身份证号码, "
+                              "name AS 姓名, reason AS 原因 FROM list_problems ORDER BY kind, file_name, row")
     lists = ledger._query("SELECT kind, id_number, name, category, level, exit_year, exit_flag FROM lists "
                           "ORDER BY id_number, kind")
     if lists.empty:
@@ -119,7 +120,7 @@ def compare(ledger: Ledger, book: RuleBook, year: int, settings: Settings | None
 
     people = _people(lists, best, best_rule, persons, paid, view, year, settings)
     money = _money(people, best_rule, paid)
-    return Comparison(year, people, unmatched if unmatched is not None else pd.DataFrame(), money)
+    return Comparison(year, people, unmatched, money)
 
 
 def _people(lists, best, best_rule, persons, paid, view, year: int, settings: Settings) -> pd.DataFrame:
@@ -262,34 +263,24 @@ class ComparisonRun:
 
 
 def import_for_comparison(ledger: Ledger, roster: list, payments: list, lists: list[tuple[str, object]],
-                          out_dir, settings: Settings) -> pd.DataFrame:
+                          out_dir, settings: Settings) -> None:
     """Files given directly, imported into ``ledger`` (a scratch one) with the same normalisation and
-    findings as `ledger import` → the list rows that could not be used (bad ID, listed twice) and why."""
+    findings as `ledger import`; the list rows that could not be used are kept there, as for any import."""
     from pathlib import Path
 
     from xlflow.errors import XlflowError
     from xlflow.imports import import_file
 
-    problems = []
     jobs = [("roster", p, None) for p in roster] + [("payments", p, None) for p in payments]
     jobs += [("list", p, kind) for kind, p in lists]
     for kind, path, list_kind in jobs:
         result = import_file(ledger, Path(path), kind, list_kind, out_dir, settings)
         if result.check.unusable:
             raise XlflowError(result.summary_line())
-        if kind != "list":
-            continue
-        for r in result.refused.itertuples(index=False):
-            problems.append((list_kind, Path(path).name, r.row, r.id_number, r.name, r.reason))
-        for r in result.duplicates.itertuples(index=False):
-            problems.append((list_kind, Path(path).name, r.row, r.id_number, r.name,
-                             f"与本名单第 {r.first_row} 行是同一人（重复列出），按一人比对"))
-    return pd.DataFrame(problems, columns=["名单", "文件", "行", "身份证号码", "姓名", "原因"])
 
 
 def run_comparison(ledger: Ledger, book: RuleBook, year: int, out_dir, settings: Settings | None = None,
-                   per_township: bool = False, unmatched: pd.DataFrame | None = None,
-                   when=None) -> ComparisonRun:
+                   per_township: bool = False, when=None) -> ComparisonRun:
     """Compare, then write 比对台账_Y.xlsx, 比对统计_Y.xlsx and the pre-filled workbooks into ``out_dir``."""
     import datetime as dt
     from pathlib import Path
@@ -299,7 +290,7 @@ def run_comparison(ledger: Ledger, book: RuleBook, year: int, out_dir, settings:
     when = when or dt.datetime.now().replace(microsecond=0)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    comparison = compare(ledger, book, year, settings, unmatched)
+    comparison = compare(ledger, book, year, settings)
     outputs: dict[str, list[str]] = {"ledger": [], "statistics": [], "declaration": [], "adjustment": []}
     target = out / f"比对台账_{year}.xlsx"
     write_ledger_book(comparison, target)

@@ -139,7 +139,19 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
     with ledger.transaction():
         source = ledger.add_source(source_kind, path.name, sha, table.sheet, int(good.sum()))
         result.counts.update(writer(ledger, rows, source, list_kind))
+        if kind == "list":  # kept for the comparison's 未能比对 sheet; a newer file of the same name replaces them
+            ledger.db.execute("DELETE FROM list_problems WHERE kind = ? AND file_name = ?", (list_kind, path.name))
+            ledger.db.executemany("INSERT INTO list_problems VALUES (?,?,?,?,?,?,?)",
+                                  [(list_kind, path.name, *r, source) for r in problem_rows(result)])
     return result
+
+
+def problem_rows(result: ImportResult) -> list[tuple[int, str, str, str]]:
+    """(row, ID as written, name, reason) of the rows not imported and of the rows repeating a person."""
+    out = [(int(r.row), str(r.id_number), str(r.name), str(r.reason)) for r in result.refused.itertuples(index=False)]
+    out += [(int(r.row), str(r.id_number), str(r.name), f"与本名单第 {r.first_row} 行是同一人（重复列出），按一人比对")
+            for r in result.duplicates.itertuples(index=False)]
+    return out
 
 
 def _records(kind: str, table: Table, cells: Cells, good: np.ndarray) -> pd.DataFrame:

@@ -62,6 +62,10 @@ MIGRATIONS: dict[int, str] = {
                           seen_at TEXT, started_at TEXT, finished_at TEXT);
     CREATE INDEX journal_state ON journal (state);
     """,
+    4: """
+    CREATE TABLE list_problems (kind TEXT NOT NULL, file_name TEXT NOT NULL, row INTEGER, id_number TEXT, name TEXT,
+                                reason TEXT, source_id INTEGER REFERENCES sources(id));
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 AMOUNTS = ("personal", "province", "city", "county", "daijiao")
