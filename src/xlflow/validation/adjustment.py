@@ -44,8 +44,8 @@ def check_adjustment(table: Table, book: RuleBook, settings: Settings, today_yea
 
     recipient = values["person_class"] == RECIPIENT
     empty = {k: (values[k] == "") if k in values else pd.Series(True, index=index) for k in AMOUNT_KEYS}
-    typed = {k: cents[k].where(~empty[k]) if (cents := cells.cents).get(k) is not None
-             else pd.Series(np.nan, index=index) for k in AMOUNT_KEYS}
+    nothing = pd.Series(np.nan, index=index)
+    typed = {k: cells.cents[k].where(~empty[k]) if k in cells.cents else nothing for k in AMOUNT_KEYS}
     shown = {k: values[k] if k in values else pd.Series("", index=index) for k in AMOUNT_KEYS}
 
     # What needs no ledger: a negative personal amount typed into the batch; negatives for a recipient.
