@@ -277,3 +277,18 @@ def test_once_waits_for_files_just_dropped_and_a_broken_one_still_ends_in_failed
     with Watcher(ws, settle=0.3, broken_after=1.0) as watcher:
         watcher.run(once=True, echo=seen.append)
     assert sorted((o.name, o.state) for o in seen) == [("decl.xlsx", "done"), ("坏.xlsx", "failed")]
+
+
+def test_the_journal_follows_each_file_from_seen_to_done(ws, tmp_path):
+    import sqlite3
+
+    target = inbox(ws) / "decl.xlsx"
+    target.write_bytes(declaration(tmp_path, [row()]).read_bytes())
+    journal = lambda: sqlite3.connect(ws / "台账.sqlite").execute(  # noqa: E731
+        "SELECT state, sha256 IS NOT NULL, result_dir FROM journal WHERE name = 'decl.xlsx'").fetchall()
+    with Watcher(ws, settle=1.0) as watcher:
+        assert watcher.process_pending() == []
+        assert journal() == [("seen", 0, None)]  # noticed while it may still be copied
+        age(target, 5)
+        [outcome] = watcher.process_pending()
+    assert journal() == [("done", 1, str(outcome.folder))]

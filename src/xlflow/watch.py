@@ -6,8 +6,8 @@ into a folder of their own and moves the input to the archive (or, when it canno
 failed folder with the reason). :meth:`Watcher.process_pending` is the loop body; :meth:`Watcher.run`
 only schedules it (file-system events through watchdog, or polling).
 
-Crash safety. Each file goes through a journal in the ledger database (processing → done or failed;
-retry after a kill before the commit) with its content hash and the names chosen for its result
+Crash safety. Each file goes through a journal in the ledger database (seen → processing → done or
+failed; retry after a kill before the commit) with its content hash and the names chosen for its result
 folder and archive place before any work starts. Results are written into a hidden
 ``.NAME.partial`` folder that is renamed into place in one step (the commit); only then is the input
 moved. After a kill at any moment the next start looks at each unfinished journal entry: committed →
@@ -307,6 +307,9 @@ class Watcher:
                 if result_dir:
                     shutil.rmtree(_partial(Path(result_dir)), ignore_errors=True)
                 self._journal("UPDATE journal SET state = 'retry' WHERE id = ?", (jid,))
+        for jid, path in self._journal("SELECT id, path FROM journal WHERE state = 'seen'"):
+            if not Path(path).exists():  # taken away again before it was processed
+                self._journal("DELETE FROM journal WHERE id = ?", (jid,))
         for stray in self.ws.results.glob(".*.partial"):
             shutil.rmtree(stray, ignore_errors=True)
         for stray in self.ws.failed.glob(".*.tmp"):
@@ -334,6 +337,10 @@ class Watcher:
             except OSError:
                 continue
             before = self._seen.get(path)
+            if before is None:  # first sighting: journalled as seen (the copy may still be running)
+                self._journal("INSERT INTO journal (name, path, state, seen_at) SELECT ?, ?, 'seen', ? WHERE NOT EXISTS"
+                              " (SELECT 1 FROM journal WHERE path = ? AND state = 'seen')",
+                              (path.name, str(path), self.clock().isoformat(sep=" ", timespec="seconds"), str(path)))
             current[path] = before if before and before[0] == st.st_size else (st.st_size, clock)
             age = now - st.st_mtime
             if age < self.settle:
@@ -483,6 +490,8 @@ class Watcher:
         attempts = (earlier[0][1] + 1) if earlier else 1
         if earlier:
             self._journal("DELETE FROM journal WHERE id = ?", (earlier[0][0],))
+        seen = self._journal("DELETE FROM journal WHERE path = ? AND state = 'seen' RETURNING seen_at", (str(path),))
+        seen_at = seen[0][0] if seen else now.isoformat(sep=" ", timespec="seconds")
         taken = set(self._planned)
         result_dir = _unique(self.ws.results / f"{path.stem}_{stamp}", stamp, taken, folder=True)
         archive_to = _unique(self.ws.archive / path.name, stamp, taken)
@@ -493,7 +502,7 @@ class Watcher:
             "INSERT INTO journal (name, path, sha256, state, result_dir, archive_to, failed_to, reason_file, attempts, "
             "seen_at, started_at) VALUES (?,?,?,'processing',?,?,?,?,?,?,?) RETURNING id",
             (path.name, str(path), sha, str(result_dir), str(archive_to), str(failed_to), str(reason), attempts,
-             now.isoformat(sep=" ", timespec="seconds"), now.isoformat(sep=" ", timespec="seconds")))[0][0]
+             seen_at, now.isoformat(sep=" ", timespec="seconds")))[0][0]
         plan = _Plan(jid, path, now, time.monotonic(), result_dir, archive_to, failed_to, reason)
         shutil.rmtree(plan.partial, ignore_errors=True)
         plan.partial.mkdir(parents=True)
