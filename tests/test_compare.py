@@ -180,3 +180,14 @@ def test_a_ledger_without_lists_is_a_clear_message(tmp_path):
         pass
     result = CliRunner().invoke(main, ["compare", "--year", "2025", "--ledger", str(tmp_path / "台账.sqlite")])
     assert result.exit_code == 2 and "没有部门名单" in result.output
+
+
+def test_a_poor_person_flagged_out_without_a_year_is_kept_with_a_note(tmp_path, book, ledger):
+    flagged = write_workbook(tmp_path / "贫困人口补充.xlsx", [["身份证号码", "姓名", "级别", "脱贫标志"],
+                                                          [p("113"), "张寅", "一级", "是"]])
+    with Ledger(ledger) as store:
+        import_file(store, flagged, "list", "贫困人口")
+        run = run_comparison(store, book, YEAR, tmp_path / "out")
+    person = by_id(run.comparison)[p("113")]
+    assert person["需办理事项"] == "参保登记" and person["代缴身份"] == "贫困人口一级"  # still 代缴
+    assert "没有脱贫年度，请核对" in person["原因"]

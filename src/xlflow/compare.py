@@ -97,6 +97,10 @@ def compare(ledger: Ledger, book: RuleBook, year: int, settings: Settings | None
     exit_year = pd.to_numeric(lists["exit_year"], errors="coerce").combine_first(pd.to_numeric(exit_year))
     lists["exit"] = exit_year
     lists["out"] = (lists["kind"] == "贫困人口") & exit_year.notna() & (exit_year < year)
+    flagged = lists["exit_flag"].fillna("").astype(str).str.strip().isin(("是", "已脱贫", "脱贫", "Y", "1", "已标注"))
+    unsure = (lists["kind"] == "贫困人口") & flagged & exit_year.isna()
+    lists.loc[unsure, "note"] = (lists.loc[unsure, "note"] + "；").str.lstrip("；") + \
+        "名单标注已脱贫但没有脱贫年度，请核对（脱贫当年仍代缴，次年起不再代缴）"
     hukou = lists["id_number"].map(persons["hukou"]).where(lambda h: h.isin(vocab.HUKOU), DEFAULT_HUKOU)
     paid = view.paid[view.paid["year"] == year].drop_duplicates("id_number").set_index("id_number")
     paid_tier = lists["id_number"].map(paid["tier"]) if len(paid) else pd.Series(None, index=lists.index)
