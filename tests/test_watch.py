@@ -292,3 +292,26 @@ def test_the_journal_follows_each_file_from_seen_to_done(ws, tmp_path):
         age(target, 5)
         [outcome] = watcher.process_pending()
     assert journal() == [("done", 1, str(outcome.folder))]
+
+
+def test_file_events_wake_the_watcher(ws, tmp_path):
+    import threading
+
+    stop, seen = threading.Event(), []
+
+    def watch() -> None:  # the watcher's own thread holds its ledger connection
+        with Watcher(ws, settle=0.2) as watcher:
+            watcher.run(stop=stop, echo=seen.append)
+
+    loop = threading.Thread(target=watch)
+    loop.start()
+    try:
+        time.sleep(2)  # the observer is running; the safety-net poll is 30 s away
+        (inbox(ws) / "decl.xlsx").write_bytes(declaration(tmp_path, [row()]).read_bytes())
+        deadline = time.monotonic() + 20
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        loop.join(timeout=10)
+    assert [o.name for o in seen] == ["decl.xlsx"] and not loop.is_alive()
