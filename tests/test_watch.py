@@ -292,6 +292,8 @@ def test_the_journal_follows_each_file_from_seen_to_done(ws, tmp_path):
         age(target, 5)
         [outcome] = watcher.process_pending()
     assert journal() == [("done", 1, str(outcome.folder))]
+    status = CliRunner().invoke(main, ["ledger", "status", "--ledger", str(ws / "台账.sqlite")])
+    assert "xlflow watch 处理记录：已处理 1 个" in status.output
 
 
 def test_file_events_wake_the_watcher(ws, tmp_path):

@@ -73,6 +73,12 @@ def status(ledger_path: Path | None, as_json: bool) -> None:
     for kind, n in data["lists"].items():
         click.echo(f"  名单“{kind}” {n:,} 人")
     click.echo(f"  待上传申报批次 {data['pending_batches']} 个，共 {data['pending_rows']:,} 人年")
+    if data["list_problems"]:
+        click.echo(f"  名单中未能导入或重复列出的行 {data['list_problems']:,} 行（见 xlflow compare 的“未能比对”）")
+    words = {"done": "已处理", "failed": "无法处理", "processing": "处理中", "retry": "待重做", "seen": "等待复制完成"}
+    if data["watched_files"]:
+        click.echo("  xlflow watch 处理记录：" + "，".join(f"{words.get(k, k)} {n:,} 个"
+                                                     for k, n in data["watched_files"].items()))
     for s in data["sources"]:
         click.echo(f"  来源：{s['file']}（{s['kind']}，{s['rows']:,} 行，{s['imported_at']} 导入）")
 

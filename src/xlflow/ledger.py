@@ -227,6 +227,7 @@ class Ledger:
         years = self.db.execute("SELECT year, COUNT(*) FROM payment_years GROUP BY year ORDER BY year").fetchall()
         lists = self.db.execute("SELECT kind, COUNT(*) FROM lists GROUP BY kind ORDER BY kind").fetchall()
         sources = self.db.execute("SELECT kind, name, sheet, rows, imported_at FROM sources ORDER BY id").fetchall()
+        watched = self.db.execute("SELECT state, COUNT(*) FROM journal GROUP BY state ORDER BY state").fetchall()
         return {
             "ledger": str(self.path), "schema_version": self.version,
             "persons": one("SELECT COUNT(*) FROM persons"),
@@ -237,4 +238,6 @@ class Ledger:
             "pending_rows": one("SELECT COUNT(*) FROM batch_rows r JOIN batches b ON b.id = r.batch_id "
                                 "WHERE b.status = 'pending' AND r.paid = 0"),
             "sources": [dict(zip(("kind", "file", "sheet", "rows", "imported_at"), s, strict=True)) for s in sources],
+            "list_problems": one("SELECT COUNT(*) FROM list_problems"),
+            "watched_files": dict(watched),  # xlflow watch's journal: files per state
         }
