@@ -317,3 +317,25 @@ def test_file_events_wake_the_watcher(ws, tmp_path):
         stop.set()
         loop.join(timeout=10)
     assert [o.name for o in seen] == ["decl.xlsx"] and not loop.is_alive()
+
+
+def test_a_full_disk_stops_the_pass_with_a_message_and_the_file_is_done_once_later(ws, tmp_path, monkeypatch):
+    import errno
+
+    import xlflow.watch as w
+
+    drop(ws, declaration(tmp_path, [row()]))
+    real = w._write_text
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(w, "_write_text", full)
+    with Watcher(ws, settle=0) as watcher:
+        with pytest.raises(WatchError, match="处理中断.*请检查磁盘空间"):
+            watcher.run(once=True)
+    monkeypatch.setattr(w, "_write_text", real)
+    with Watcher(ws, settle=0) as watcher:
+        watcher.run(once=True)
+    assert names(ws / "已处理") == ["decl.xlsx"] and len(results(ws)) == 1
+    assert "处理中断" in (ws / "xlflow.log").read_text(encoding="utf-8")

@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -596,6 +597,18 @@ class Watcher:
         return _Work(True, "rules", result.rows, 0, line, listing)
 
     # ------------------------------------------------------------------ the loop around it
+    def _cycle(self, stop: threading.Event, echo: Callable[[Outcome], None]) -> str | None:
+        """One pass over the inbox → None, or what stopped it (the disk is full, the share went away, the
+        ledger is locked): the file in the works stays journalled as processing and is redone next time."""
+        try:
+            for outcome in self.process_pending(stop):
+                echo(outcome)
+        except (OSError, sqlite3.OperationalError) as exc:
+            problem = _cycle_problem(exc)
+            log.error("处理中断，稍后重试\t%s", problem)
+            return problem
+        return None
+
     def run(self, poll: float | None = None, once: bool = False, stop: threading.Event | None = None,
             echo: Callable[[Outcome], None] | None = None) -> None:
         """Process the inbox until ``stop`` is set (or once). Events through watchdog, else polling every
@@ -605,8 +618,10 @@ class Watcher:
         if once:  # what is there now; a file still being copied is waited for, a while
             deadline = time.monotonic() + self.broken_after + self.settle + 2
             while not stop.is_set():
-                for outcome in self.process_pending(stop):
-                    echo(outcome)
+                problem = self._cycle(stop, echo)
+                if problem:
+                    raise WatchError(f"处理中断：{problem}。请检查磁盘空间和文件夹权限后重新运行；"
+                                     "没处理完的文件留在待处理文件夹，会重新处理。")
                 if not self._seen or time.monotonic() > deadline:
                     return
                 time.sleep(min(0.5, max(self.settle / 2, 0.05)))
@@ -618,10 +633,10 @@ class Watcher:
         interval = poll if poll is not None else 30.0  # events wake it early; this is a safety net
         try:
             while not stop.is_set():
-                for outcome in self.process_pending(stop):
-                    echo(outcome)
+                problem = self._cycle(stop, echo)  # a full disk or a lost share: wait, the journal redoes it
                 waiting = bool(self._seen)  # files not yet complete: look again once they may be
-                until = time.monotonic() + (min(interval, max(self.settle, 0.2)) if waiting else interval)
+                pause = 10.0 if problem else (min(interval, max(self.settle, 0.2)) if waiting else interval)
+                until = time.monotonic() + pause
                 while not stop.is_set() and not wake.is_set() and time.monotonic() < until:
                     wake.wait(0.2)  # in slices: Ctrl-C is noticed at once
                 wake.clear()
@@ -629,6 +644,10 @@ class Watcher:
             if observer is not None:
                 observer.stop()
                 observer.join(timeout=5)
+
+
+def _cycle_problem(exc: BaseException) -> str:
+    return mask_ids(f"{type(exc).__name__}：{exc}")
 
 
 def check_workbook(path: Path, out: Path, book, settings: Settings, ledger, today: dt.date) -> _Work:
