@@ -606,6 +606,10 @@ class Watcher:
         except (OSError, sqlite3.OperationalError) as exc:
             problem = _cycle_problem(exc)
             log.error("处理中断，稍后重试\t%s", problem)
+            try:  # not a crash of the file's own making: the retry does not count towards MAX_ATTEMPTS
+                self._journal("UPDATE journal SET attempts = attempts - 1 WHERE state = 'processing'")
+            except sqlite3.Error:
+                pass
             return problem
         return None
 
