@@ -271,3 +271,15 @@ def test_a_declaration_with_an_extra_class_column_stays_a_declaration(tmp_path, 
 def test_a_minus_sign_typed_in_word_or_wps_is_a_minus(tmp_path, book):
     result = check(tmp_path, book, [adj(amounts=("−100", 0, 0, 0, 100))])
     assert sorted(f.code for f in result.findings if f.cell == "I6") == ["A03", "X02"]
+
+
+def test_a_waived_personal_part_does_not_change_the_other_fills_messages(tmp_path, book):
+    result = check(tmp_path, book, [adj()])
+    fills = {f.cell: f.message for f in result.findings if f.code == "X06"}
+    assert "按新规则应为 -100" in fills["I6"]
+    assert fills["M6"].endswith("填写为 100（新规则 100 − 已缴 0）。")
+
+
+def test_an_id_with_a_bad_birth_date_is_reported_for_that_not_as_missing_from_the_ledger(tmp_path, book):
+    result = check(tmp_path, book, [adj(seq="101")[:2] + [pid(birth="19800231")] + adj()[3:]])
+    assert [f.code for f in result.findings if f.cell == "C6"] == ["C05"]

@@ -86,7 +86,7 @@ def check_adjustment(table: Table, book: RuleBook, settings: Settings, today_yea
                 rows = texts.index.to_numpy(dtype=np.int64)
                 fills[k] = (rows, texts.to_numpy(dtype=object))
                 detail = np.where(
-                    waived[fill].to_numpy(),
+                    waived[fill].to_numpy() & (k == "personal"),  # only the personal part is waived
                     "0（按新规则应为 " + money_text(comp[fill]) + "，负调整不在批量中办理，见 A09）",
                     texts + "（新规则 " + money_text(rule[k][fill]) + " − 已缴 " + money_text(base[k][fill]) + "）")
                 findings += [FindingBlock("X06", table.spec.column(k).header, column_letter(table.keys[k]), rows,
@@ -125,7 +125,9 @@ def _paid(table: Table, values: pd.DataFrame, year: pd.Series, view: LedgerView,
     recipients' unpaid years (零缴费 first). Adds A01, A02, A08, P11 and the ledger's P codes."""
     index = values.index
     ids = values["id_number"]
+    # An ID the cell checks refused (C02–C06) is reported once, for what is wrong with it, not as A08.
     valid = (ids != "") & ids.str.fullmatch(r"[0-9]{17}[0-9X]")
+    valid &= ~index.isin(findings.rows_of("C02", "C03", "C04", "C05", "C06"))
     in_roster = ids.isin(view.persons.index)
     has_paid = ids.isin(set(view.paid["id_number"])) if len(view.paid) else pd.Series(False, index=index)
     a08 = valid & ~in_roster & ~has_paid
