@@ -249,3 +249,11 @@ def test_office_lists_are_imported_by_kind_and_give_the_exit_year(tmp_path, book
     with Ledger(path) as store:
         result = process_workbook(declaration(tmp_path, rows), book, tmp_path / "out", today=TODAY, ledger=store)
     assert found(result, "P07") == [(6, "F6")]  # 脱贫 in 2024: still 代缴 in 2024, not in 2025
+
+
+def test_an_id_refused_by_the_cell_checks_is_not_also_p11(tmp_path, book):
+    path = ledger_with_people(tmp_path)
+    with Ledger(path) as store:
+        result = process_workbook(declaration(tmp_path, [row(id_number=pid(birth="19800231"))]), book,
+                                  tmp_path / "out", today=TODAY, ledger=store)
+    assert [f.code for f in result.findings if f.cell == "C6"] == ["C05"]

@@ -59,7 +59,7 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
     findings += fill_findings(fills, table)
     findings += _duplicates(table, values, year, rule, settings)
     if ledger is not None:
-        findings += ledger_findings(table, values, year, ledger, own_batch)
+        findings += ledger_findings(table, values, year, ledger, own_batch, ok_id=pd.Series(ok_id, index=values.index))
     add_sheet_findings(findings, table, keep=("P05", "P06"))
     return Checked(table, values, findings, fixes, amounts, fills)
 

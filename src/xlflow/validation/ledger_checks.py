@@ -28,11 +28,13 @@ def _paid_text(paid: pd.DataFrame) -> pd.Series:
 
 def ledger_findings(table: Table, values: pd.DataFrame, year: pd.Series, view: LedgerView,
                     own_batch: tuple[str, str] | None = None, person_class: pd.Series | None = None,
-                    declaration: bool = True) -> list[FindingBlock]:
+                    declaration: bool = True, ok_id: pd.Series | None = None) -> list[FindingBlock]:
     """Findings of every row against the ledger; ``own_batch`` (file name, 申报单位) is this file's own
     earlier batch, which a re-validation replaces rather than clashes with."""
     ids = values["id_number"]
     present = (ids != "") & ids.str.fullmatch(r"[0-9]{17}[0-9X]")
+    if ok_id is not None:  # an ID the cell checks refused is reported for that alone
+        present &= ok_id
     persons = view.persons
     known = present & ids.isin(persons.index)
     out: list[FindingBlock] = []
