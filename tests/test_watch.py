@@ -5,6 +5,7 @@ for; one fault test runs the real command and kills it with SIGKILL at random mo
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import signal
@@ -341,3 +342,13 @@ def test_a_full_disk_stops_the_pass_with_a_message_and_the_file_is_done_once_lat
         watcher.run(once=True)
     assert names(ws / "已处理") == ["decl.xlsx"] and len(results(ws)) == 1
     assert "处理中断" in (ws / "xlflow.log").read_text(encoding="utf-8")
+
+
+def test_two_inputs_of_the_same_stem_at_once_get_two_plain_result_folders(ws, tmp_path):
+    drop(ws, declaration(tmp_path, [row()]), "decl.xlsx")
+    drop(ws, declaration(tmp_path, [row()]), "decl.xls.xlsx")
+    (inbox(ws) / "decl.xls.xlsx").rename(inbox(ws) / "decl.csv")  # the same stem, another extension
+    with Watcher(ws, settle=0, clock=lambda: dt.datetime(2026, 11, 29, 9, 0, 0)) as watcher:
+        watcher.process_pending()
+    assert [p.name for p in results(ws)] == ["decl_20261129-090000", "decl_20261129-090000_2"]
+

@@ -73,12 +73,13 @@ def _stamp(now: dt.datetime) -> str:
 
 
 def _unique(path: Path, stamp: str, taken: set[Path] = frozenset(), folder: bool = False) -> Path:
-    """``path`` itself if free, else NAME_时间(.ext), then NAME_时间_2 ...: nothing is ever overwritten."""
+    """``path`` itself if free, else NAME_时间(.ext), then NAME_时间_2 ... (a result folder, already named
+    NAME_时间: NAME_时间_2 ...): nothing is ever overwritten."""
     if not path.exists() and path not in taken:
         return path
-    stem, suffix = (path.name, "") if folder else (path.stem, path.suffix)
-    for n in range(1, 10_000):
-        candidate = path.with_name(f"{stem}_{stamp}{'' if n == 1 else f'_{n}'}{suffix}")
+    stem, suffix = (path.name, "") if folder else (f"{path.stem}_{stamp}", path.suffix)
+    for n in range(1 if not folder else 2, 10_000):
+        candidate = path.with_name(f"{stem}{'' if n == 1 else f'_{n}'}{suffix}")
         if not candidate.exists() and candidate not in taken:
             return candidate
     raise WatchError(f"无法为 {path} 找到不重名的文件名")
