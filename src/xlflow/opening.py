@@ -310,13 +310,18 @@ def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
         return [RawSheet(path.stem, 0, 0, lambda: iter(rows), is_csv=True)]
     try:
         parts = sheet_parts(path) if kind == "zip" else {}
-        blanks = formula_blanks(path.read_bytes()) if kind == "ole" else {}  # C11 in a legacy .xls
+        biff = None
+        if kind == "ole":  # C11 in a legacy .xls: its BIFF scan runs while calamine (without the GIL) parses
+            biff = ThreadPoolExecutor(max_workers=1).submit(formula_blanks, path.read_bytes())
         book = calamine.CalamineWorkbook.from_path(str(path))
-        sheets = []
+        parsed = []
         for meta in book.sheets_metadata:
             if str(meta.typ) not in ("SheetTypeEnum.WorkSheet", "WorkSheet"):
                 continue
-            sheet = book.get_sheet_by_name(meta.name)
+            parsed.append((meta, book.get_sheet_by_name(meta.name)))
+        blanks = biff.result() if biff is not None else {}
+        sheets = []
+        for meta, sheet in parsed:
             # iter_rows yields every row from the sheet's first (blank rows above the table included)
             # but only the columns from the first used one: the row offset is 0, the column offset is not.
             start = sheet.start or (0, 0)

@@ -98,27 +98,27 @@ def formula_blanks(data: bytes) -> dict[str, set[tuple[int, int]]]:
     biff8 = len(book) >= 6 and struct.unpack_from("<HH", book, 0)[0] == BOF and book[4:6] == b"\x00\x06"
     current: str | None = None
     pending: tuple[int, int] | None = None  # a string formula whose STRING record follows
-    at = 0
-    while at + 4 <= len(book):
-        rid, length = struct.unpack_from("<HH", book, at)
-        body = book[at + 4:at + 4 + length]
-        if rid == BOUNDSHEET and length >= 8:
-            offset = struct.unpack_from("<I", body, 0)[0]
-            names[offset] = _sheet_name(body[6:], biff8)
-        elif rid == BOF:
-            current = names.get(at)
-        elif rid == FORMULA and current is not None and length >= 14:
-            row, col = struct.unpack_from("<HH", body, 0)
+    at, end = 0, len(book)
+    head = struct.Struct("<HH").unpack_from
+    while at + 4 <= end:  # ~900,000 records in a full .xls: nothing but the header is read from most
+        rid, length = head(book, at)
+        if rid == FORMULA and current is not None and length >= 14:
+            row, col = head(book, at + 4)
             pending = None
-            if body[12:14] == b"\xff\xff":
-                if body[6] == 3:  # the empty string: what a writer that does not calculate stores
+            if book[at + 16:at + 18] == b"\xff\xff":
+                if book[at + 10] == 3:  # the empty string: what a writer that does not calculate stores
                     out.setdefault(current, set()).add((row + 1, col))
-                elif body[6] == 0:
+                elif book[at + 10] == 0:
                     pending = (row + 1, col)
-        elif rid == STRING and pending is not None and current is not None:
-            if length >= 2 and struct.unpack_from("<H", body, 0)[0] == 0:
+        elif rid == STRING and pending is not None:
+            if length >= 2 and head(book, at + 4)[0] == 0:
                 out.setdefault(current, set()).add(pending)
             pending = None
+        elif rid == BOUNDSHEET and length >= 8:
+            offset = struct.unpack_from("<I", book, at + 4)[0]
+            names[offset] = _sheet_name(book[at + 10:at + 4 + length], biff8)
+        elif rid == BOF:
+            current = names.get(at)
         at += 4 + length
     return out
 
