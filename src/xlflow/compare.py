@@ -78,10 +78,9 @@ def list_identity(kind: str, level: str | None, identities: list[str]) -> tuple[
 def compare(ledger: Ledger, book: RuleBook, year: int, settings: Settings | None = None) -> Comparison:
     """Compare every person on the ledger's lists with its roster and payments for ``year``."""
     settings = settings or Settings()
-    unmatched = ledger._query("SELECT kind AS 名单, file_name AS 文件, row AS 行, id_number AS 身份证号码, "
-                              "name AS 姓名, reason AS 原因 FROM list_problems ORDER BY kind, file_name, row")
-    lists = ledger._query("SELECT kind, id_number, name, category, level, exit_year, exit_flag FROM lists "
-                          "ORDER BY id_number, kind")
+    unmatched = ledger.list_problems().rename(columns={"kind": "名单", "file_name": "文件", "row": "行",
+                                                        "id_number": "身份证号码", "name": "姓名", "reason": "原因"})
+    lists = ledger.lists()
     if lists.empty:
         raise XlflowError("台账中没有部门名单，无法比对。请先用 xlflow ledger import list 名单.xlsx --kind 低保对象"
                           " 导入名单，或用 --list 类别=文件 直接给出。")

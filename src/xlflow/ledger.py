@@ -179,6 +179,17 @@ class Ledger:
                     "WHERE b.status = 'pending' AND r.paid = 0")
         return LedgerView(persons, paid, exits, pending)
 
+    def lists(self) -> pd.DataFrame:
+        """Every person on every office list (kind, id_number, name, category, level, exit_year, exit_flag)."""
+        return self._query("SELECT kind, id_number, name, category, level, exit_year, exit_flag FROM lists "
+                           "ORDER BY id_number, kind")
+
+    def list_problems(self) -> pd.DataFrame:
+        """The list rows imports could not use or found repeated, with the reason (kind, file_name, row,
+        id_number, name, reason)."""
+        return self._query("SELECT kind, file_name, row, id_number, name, reason FROM list_problems "
+                           "ORDER BY kind, file_name, row")
+
     # ------------------------------------------------------------------ batches
     def record_batch(self, file_name: str, unit: str, clerk: str, declared_on: str, sha256: str,
                      rows: pd.DataFrame) -> tuple[int, str]:

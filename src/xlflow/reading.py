@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -115,12 +116,19 @@ def header_text(value: Any) -> str:
 # ---------------------------------------------------------------- opening, safely
 
 
+@cache
 def _name_index(spec: KindSpec) -> dict[str, str]:
     index = {}
     for col in spec.columns:
         for name in col.names:
             index.setdefault(name, col.key)
     return index
+
+
+@cache
+def _others_names(spec: KindSpec, others: tuple[KindSpec, ...]) -> frozenset[str]:
+    """Header names the other candidate kinds know (a header row is scored against each kind)."""
+    return frozenset(n for other in others if other.kind != spec.kind for n in _name_index(other))
 
 
 def _score(spec: KindSpec, headers: list[str], others: tuple[KindSpec, ...] = ()) -> tuple:
@@ -135,8 +143,7 @@ def _score(spec: KindSpec, headers: list[str], others: tuple[KindSpec, ...] = ()
     found = {names[h] for h in headers if h in names}
     required = {c.key for c in spec.required_columns}
     ratio = len(found & required) / max(len(required), 1)
-    elsewhere = {n for other in others if other.kind != spec.kind for n in _name_index(other)}
-    own = sum(1 for h in set(headers) if h in names and h not in elsewhere)
+    own = sum(1 for h in set(headers) if h in names and h not in _others_names(spec, others))
     return (own >= 2 and ratio >= 0.75, ratio, len(found))
 
 

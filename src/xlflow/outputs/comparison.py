@@ -25,7 +25,7 @@ from xlflow.outputs import as_template
 from xlflow.outputs.layout import titled_sheet
 from xlflow.outputs.xlsxfast import Column, Sheet, Style, cell_row, render_rows, write_workbook
 from xlflow.rules import RuleBook
-from xlflow.templates.build import header_row_index
+from xlflow.templates.build import header_block, header_row_index
 
 ITEMS = {"personal": "个人缴费", "province": "省级补贴", "city": "市级补贴", "county": "县级补贴",
          "daijiao": "政府代缴"}  # fmt: skip
@@ -241,16 +241,14 @@ def write_prefilled(rows: pd.DataFrame, kind: str, book: RuleBook, path: Path, w
     head_index = header_row_index(spec)
     heads = [cell_row(1, [(spec.title, Style.TITLE)])]
     merged = [f"A1:{column_letter(len(spec.columns) - 1)}1"]
-    for i in range(0, len(spec.header_fields), 2):  # label, value; label, value: as the template lays them out
-        cells: list[tuple[str, int]] = []
-        row = 2 + i // 2
-        for j, field in enumerate(spec.header_fields[i:i + 2]):
-            left = 6 * j
-            cells += [("", Style.NONE)] * (left - len(cells))
-            cells += [(field.label + ("*" if field.required else ""), Style.HEADER), ("", Style.HEADER)]
-            merged += [f"{column_letter(left)}{row}:{column_letter(left + 1)}{row}",
-                       f"{column_letter(left + 2)}{row}:{column_letter(left + 4)}{row}"]
-        heads.append(cell_row(row, cells))
+    block: dict[int, list[tuple[str, int]]] = {}
+    for field, row, left in header_block(spec):  # as the template lays them out; the values left empty
+        cells = block.setdefault(row + 1, [])
+        cells += [("", Style.NONE)] * (left - len(cells))
+        cells += [(field.label + ("*" if field.required else ""), Style.HEADER), ("", Style.HEADER)]
+        merged += [f"{column_letter(left)}{row + 1}:{column_letter(left + 1)}{row + 1}",
+                   f"{column_letter(left + 2)}{row + 1}:{column_letter(left + 4)}{row + 1}"]
+    heads += [cell_row(row, cells) for row, cells in block.items()]
     heads.append(cell_row(head_index + 1, [(c.header + ("*" if c.required else ""), Style.HEADER)
                                            for c in spec.columns]))
     first = head_index + 2

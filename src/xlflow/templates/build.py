@@ -11,7 +11,7 @@ import xlsxwriter
 from xlflow.domain import vocab
 from xlflow.domain.values import cents_text
 from xlflow.findings import column_letter
-from xlflow.kinds import AMOUNT_KEYS, ColumnSpec, KindSpec, kind_spec
+from xlflow.kinds import AMOUNT_KEYS, ColumnSpec, HeaderField, KindSpec, kind_spec
 from xlflow.rules import RuleBook
 
 VALIDATION_ROWS = 10_000  # validations cover a bounded range, not whole columns
@@ -24,6 +24,12 @@ def header_row_index(spec: KindSpec) -> int:
     """0-based index of the column header row: title, header block rows, one blank row."""
     block = (len(spec.header_fields) + 1) // 2
     return 1 + block + (1 if block else 0)
+
+
+def header_block(spec: KindSpec) -> list[tuple[HeaderField, int, int]]:
+    """(field, 0-based row, first column) of each header-block label, two to a row: the label spans two
+    columns, its value the next three (the reader takes the cell right of the label)."""
+    return [(field, 1 + i // 2, 0 if i % 2 == 0 else 6) for i, field in enumerate(spec.header_fields)]
 
 
 def coded_values(spec_type: str, book: RuleBook) -> list[str] | None:
@@ -154,8 +160,7 @@ def _write_data_sheet(wb, spec: KindSpec, book: RuleBook, fmt: _Formats) -> None
     last = len(spec.columns) - 1
     ws.merge_range(0, 0, 0, last, spec.title, fmt.title)
     ws.set_row(0, 30)
-    for i, field in enumerate(spec.header_fields):
-        row, left = 1 + i // 2, (0 if i % 2 == 0 else 6)
+    for field, row, left in header_block(spec):
         ws.merge_range(row, left, row, left + 1, "", fmt.label)
         if field.required:
             ws.write_rich_string(row, left, fmt.label, field.label, fmt.red, "*", fmt.label)
