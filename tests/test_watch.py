@@ -335,7 +335,7 @@ def test_a_full_disk_stops_the_pass_with_a_message_and_the_file_is_done_once_lat
     monkeypatch.setattr(w, "MAX_ATTEMPTS", 2)
     for _ in range(3):  # more often than a file may kill the watcher: still not sent to failed
         with Watcher(ws, settle=0) as watcher:
-            with pytest.raises(WatchError, match="处理中断.*请检查磁盘空间"):
+            with pytest.raises(WatchError, match="处理中断：磁盘空间已满.*请检查磁盘空间"):
                 watcher.run(once=True)
     monkeypatch.setattr(w, "_write_text", real)
     with Watcher(ws, settle=0) as watcher:

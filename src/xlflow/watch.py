@@ -652,7 +652,13 @@ class Watcher:
 
 
 def _cycle_problem(exc: BaseException) -> str:
-    return mask_ids(f"{type(exc).__name__}：{exc}")
+    """What stopped a pass, in plain words where we know them; the system's own text after it."""
+    import errno
+
+    words = {errno.ENOSPC: "磁盘空间已满", errno.EACCES: "没有文件夹的写入权限", errno.EPERM: "没有文件夹的写入权限",
+             errno.ENOENT: "找不到文件夹（共享文件夹可能断开了）"}
+    plain = "台账文件被占用或已损坏" if isinstance(exc, sqlite3.Error) else words.get(getattr(exc, "errno", None), "")
+    return mask_ids(f"{plain}（{type(exc).__name__}：{exc}）" if plain else f"{type(exc).__name__}：{exc}")
 
 
 def check_workbook(path: Path, out: Path, book, settings: Settings, ledger, today: dt.date) -> _Work:
