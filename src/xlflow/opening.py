@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import python_calamine as calamine
+import python_calamine_plus as calamine_stream
 
 from xlflow.xlsbiff import formula_blanks
 
@@ -310,6 +311,8 @@ def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
         return [RawSheet(path.stem, 0, 0, lambda: iter(rows), is_csv=True)]
     try:
         parts = sheet_parts(path) if kind == "zip" else {}
+        if parts and all(part in scans for part in parts.values()):
+            return _stream_sheets(path, parts, scans)
         biff = None
         if kind == "ole":  # C11 in a legacy .xls: its BIFF scan runs while calamine (without the GIL) parses
             biff = ThreadPoolExecutor(max_workers=1).submit(formula_blanks, path.read_bytes())
@@ -331,10 +334,35 @@ def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
                                    error_cells=scan.error_cells,
                                    hidden=str(meta.visible) not in ("SheetVisibleEnum.Visible", "Visible")))
         return sheets
-    except calamine.PasswordError as exc:
+    except (calamine.PasswordError, calamine_stream.PasswordError) as exc:
         raise UnreadableWorkbook("文件设置了打开密码（已加密），请去掉密码后另存再提交") from exc
-    except (calamine.CalamineError, ValueError, OSError) as exc:
+    except (calamine.CalamineError, calamine_stream.CalamineError, ValueError, OSError) as exc:
         raise UnreadableWorkbook("文件已损坏或格式不受支持，无法读取内容") from exc
+
+
+def _stream_sheets(path: Path, parts: dict[str, str], scans: dict[str, SheetScan]) -> list[RawSheet]:
+    """.xlsx / .xlsm: each sheet is streamed row by row, never loaded whole (a full sheet held by calamine
+    took 1.1 GB). The stream is bounded by the extent the scan found, not by the sheet's own <dimension>
+    (which may claim 16,384 columns); it yields every row from row 1 and every column from A."""
+    book = calamine_stream.CalamineWorkbook.from_path(str(path))
+    sheets = []
+    for meta in book.sheets_metadata:
+        if str(meta.typ) not in ("SheetTypeEnum.WorkSheet", "WorkSheet") or meta.name not in parts:
+            continue
+        scan = scans[parts[meta.name]]
+
+        def rows(name=meta.name, scan=scan) -> Iterator[list[Any]]:
+            if scan.cells == 0:
+                return
+            last_row = max(scan.max_row, scan.rows, 1)
+            try:  # the XML is parsed as the rows are read: a broken part shows here, not on opening
+                yield from book.stream_sheet_by_name(name, max_row=last_row - 1, max_col=max(scan.max_col, 1) - 1)
+            except (calamine_stream.CalamineError, ValueError) as exc:
+                raise UnreadableWorkbook("文件已损坏或格式不受支持，无法读取内容") from exc
+
+        sheets.append(RawSheet(meta.name, 0, 0, rows, frozenset(scan.formula_blank), error_cells=scan.error_cells,
+                               hidden=str(meta.visible) not in ("SheetVisibleEnum.Visible", "Visible")))
+    return sheets
 
 
 _pool: ThreadPoolExecutor | None = None

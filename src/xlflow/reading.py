@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -291,70 +292,82 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
 
 def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits: Limits, seq: int | None,
                formula_rows: set[int] = frozenset()):
-    """Rows below the header → (text frame, numeric mask), column-wise and chunked for memory."""
-    text_chunks: list[pd.DataFrame] = []
-    num_chunks: list[pd.DataFrame] = []
+    """Rows below the header → (text frame, numeric mask, long cells), converted a band of rows at a time.
+
+    Each band becomes one array per column straight away and its blank rows are dropped there, so the
+    rows as the reader gives them (a Python list per row) never pile up: a full sheet stays in bounded
+    memory. A row whose only filled cell is 序号 (a pre-numbered sheet) is blank too; a row whose only
+    content is a formula saved without its value (``formula_rows``) is not.
+    """
     long_cells: dict[tuple[int, int], int] = {}
     rows = sheet.rows()
     for _ in range(head_index + 1):
         next(rows, None)
+    texts: list[list[np.ndarray]] = []  # per band, one array per column (bands may differ in width)
+    numbers: list[list[np.ndarray | None]] = []
+    kept: list[np.ndarray] = []
+    formula_at = np.array(sorted(formula_rows), dtype=np.int64)
     start = 0
     while True:
-        chunk = []
-        for row in rows:
-            chunk.append(row)
-            if len(chunk) >= limits.chunk_rows:
-                break
+        chunk = list(islice(rows, limits.chunk_rows))
         if not chunk:
             break
-        text, num = _convert_chunk(chunk, width - offset, offset, start, long_cells)
-        text_chunks.append(text)
-        num_chunks.append(num)
-        start += len(chunk)
-        if len(chunk) < limits.chunk_rows:
+        n = len(chunk)
+        band_width = max(width - offset, max(map(len, chunk)))
+        if any(len(r) != band_width for r in chunk):
+            chunk = [r if len(r) == band_width else list(r) + [""] * (band_width - len(r)) for r in chunk]
+        band_texts, band_numbers = [], []
+        blank = np.ones(n, dtype=bool)
+        for i, column in enumerate(zip(*chunk, strict=True)):
+            text, number, empty, long = _convert_column(column)
+            if long:
+                _cut_long(text, i + offset, start, long_cells)
+            if i + offset != seq:
+                blank &= empty
+            band_texts.append(text)
+            band_numbers.append(number)
+        positions = np.arange(start, start + n, dtype=np.int64)
+        if len(formula_at):
+            blank &= ~np.isin(positions, formula_at)
+        keep = ~blank
+        if not keep.all():
+            band_texts = [t[keep] for t in band_texts]
+            band_numbers = [None if m is None else m[keep] for m in band_numbers]
+            positions = positions[keep]
+        texts.append(band_texts)
+        numbers.append(band_numbers)
+        kept.append(positions)
+        del chunk
+        start += n
+        if n < limits.chunk_rows:
             break
-    if not text_chunks:
-        cols = range(width)
-        return (pd.DataFrame({c: pd.Series(dtype=object) for c in cols}),
-                pd.DataFrame({c: pd.Series(dtype=bool) for c in cols}), long_cells)
-    frame = pd.concat(text_chunks)
-    numeric = pd.concat(num_chunks)
-    # A row whose only filled cell is 序号 (a pre-numbered sheet) is blank too.
-    blank = (frame.drop(columns=[seq]) if seq is not None else frame).eq("").all(axis=1)
-    if formula_rows:
-        blank &= ~frame.index.isin(list(formula_rows))
-        missing = sorted(set(formula_rows) - set(frame.index))  # past the last row a reader with no value sees
-        if missing:
-            at = pd.Index(missing)
-            frame = pd.concat([frame, pd.DataFrame("", index=at, columns=frame.columns, dtype=object)])
-            numeric = pd.concat([numeric, pd.DataFrame(False, index=at, columns=numeric.columns)])
-            blank = pd.concat([blank, pd.Series(False, index=at)])
-    return frame[~blank], numeric[~blank], long_cells
-
-
-def _convert_chunk(chunk: list[list[Any]], width: int, offset: int, start: int, long_cells: dict):
-    width = max(width, max(len(r) for r in chunk))
-    padded = [r if len(r) == width else list(r) + [""] * (width - len(r)) for r in chunk]
-    text_cols = {}
-    num_cols = {}
-    for i, column in enumerate(zip(*padded, strict=True)):
-        text_cols[i + offset], num_cols[i + offset], long = _convert_column(column)
-        if long:
-            _cut_long(text_cols[i + offset], i + offset, start, long_cells)
-    index = pd.RangeIndex(start, start + len(chunk))
-    for c in range(offset):
-        text_cols[c] = [""] * len(chunk)
-        num_cols[c] = None
-    order = sorted(text_cols)
-    text = pd.DataFrame({c: pd.Series(text_cols[c], index=index, dtype=object) for c in order})
-    num = pd.DataFrame(
-        {
-            c: (pd.Series(False, index=index) if num_cols[c] is None
-                else pd.Series(num_cols[c], index=index, dtype=bool))
-            for c in order
-        }
-    )
-    return text, num
+    past = formula_at[formula_at >= start]  # past the last row a reader with no value sees
+    if len(past):
+        texts.append([np.full(len(past), "", dtype=object)])
+        numbers.append([None])
+        kept.append(past)
+    total_width = max([width, *(len(b) + offset for b in texts)])
+    index = pd.Index(np.concatenate(kept) if kept else np.array([], dtype=np.int64))
+    text_cols, num_cols = {}, {}
+    for c in range(total_width):
+        i = c - offset
+        if i < 0:
+            text_cols[c] = np.full(len(index), "", dtype=object)
+            num_cols[c] = np.zeros(len(index), dtype=bool)
+            continue
+        t_parts, n_parts = [], []
+        for band_t, band_n, at in zip(texts, numbers, kept, strict=True):
+            if i < len(band_t):
+                t_parts.append(band_t[i])
+                n_parts.append(band_n[i] if band_n[i] is not None else np.zeros(len(at), dtype=bool))
+            else:
+                t_parts.append(np.full(len(at), "", dtype=object))
+                n_parts.append(np.zeros(len(at), dtype=bool))
+        text_cols[c] = np.concatenate(t_parts) if t_parts else np.array([], dtype=object)
+        num_cols[c] = np.concatenate(n_parts) if n_parts else np.array([], dtype=bool)
+    frame = pd.DataFrame({c: pd.Series(v, index=index, dtype=object, copy=False) for c, v in text_cols.items()})
+    numeric = pd.DataFrame({c: pd.Series(v, index=index, dtype=bool, copy=False) for c, v in num_cols.items()})
+    return frame, numeric, long_cells
 
 
 def _cut_long(texts, column: int, start: int, long_cells: dict) -> None:
@@ -378,28 +391,34 @@ def _too_long(texts) -> bool:
     return max(map(len, texts), default=0) >= MAX_CELL_CHARS
 
 
-def _convert_column(column: tuple) -> tuple[Any, Any, bool]:
-    """Raw cells → (texts, numeric mask or None, any text past Excel's cell limit). Distinct values
-    are converted once."""
+def _convert_column(column: tuple) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, bool]:
+    """Raw cells → (texts, numeric mask or None, empty mask, any text past Excel's cell limit). Distinct
+    values are converted once, and share one str object (the reader makes a new one per cell)."""
     types = set(map(type, column))
-    if types == {str}:
-        # calamine makes a new str for every cell: share one object per distinct value (memory).
-        codes, uniques = pd.factorize(np.array(column, dtype=object))
-        uniques = np.asarray(uniques, dtype=object)
-        return uniques[codes], None, _too_long(uniques)
     if bool in types:  # True == 1 would merge with 1 when factorised: convert cell by cell
-        texts = [cell_text(v) for v in column]
-        return texts, [type(v) in (int, float) for v in column], _too_long(texts)
+        texts = np.array([cell_text(v) for v in column], dtype=object)
+        return (texts, np.array([type(v) in (int, float) for v in column], dtype=bool), texts == "",
+                _too_long(texts))
     codes, uniques = pd.factorize(np.array(column, dtype=object))
     uniques = np.asarray(uniques, dtype=object)
-    numbers = np.array([type(u) in (int, float) for u in uniques], dtype=bool)
-    texts = np.empty(len(uniques), dtype=object)
-    # Whole numbers below 1e15 (years, 序号, most amounts) are formatted as a block.
-    values = np.array([float(u) if n else 0.5 for u, n in zip(uniques, numbers, strict=True)])
-    whole = numbers & (values == np.floor(values)) & (np.abs(values) < 1e15)
-    texts[whole] = values[whole].astype(np.int64).astype(str)
-    texts[~whole] = [cell_text(u) for u in uniques[~whole]]
-    return np.append(texts, "")[codes], np.append(numbers, False)[codes], _too_long(texts[~whole])
+    if types == {str}:
+        texts = uniques
+        numbers = None
+    else:
+        number = np.array([type(u) in (int, float) for u in uniques], dtype=bool)
+        texts = np.empty(len(uniques), dtype=object)
+        # Whole numbers below 1e15 (years, 序号, most amounts) are formatted as a block.
+        values = np.array([float(u) if n else 0.5 for u, n in zip(uniques, number, strict=True)])
+        whole = number & (values == np.floor(values)) & (np.abs(values) < 1e15)
+        texts[whole] = values[whole].astype(np.int64).astype(str)
+        texts[~whole] = [cell_text(u) for u in uniques[~whole]]
+        numbers = np.append(number, False)[codes]
+    empty_code = np.flatnonzero(texts == "")
+    texts = np.append(texts, "")
+    empty = codes == -1
+    for code in empty_code.tolist():
+        empty |= codes == code
+    return texts[codes], numbers, empty, _too_long(texts[:-1] if types == {str} else texts[:-1][~whole])
 
 
 def _header_values(spec: KindSpec, rows: list[list[Any]], sheet: RawSheet) -> dict:

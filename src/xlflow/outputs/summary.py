@@ -30,7 +30,8 @@ def money_table(checked: Checked, identities: list[str] | None = None) -> pd.Dat
     keys = values[["identity", "hukou", "tier"]].copy()
     orders = {"identity": identities or [], "hukou": list(vocab.HUKOU), "tier": list(vocab.TIERS)}
     for col, order in orders.items():
-        present = list(dict.fromkeys([*[v for v in order if v in set(keys[col])], *sorted(set(keys[col]))]))
+        seen = set(keys[col].unique())
+        present = list(dict.fromkeys([*[v for v in order if v in seen], *sorted(seen)]))
         keys[col] = pd.Categorical(keys[col], categories=present, ordered=True)
     frame = pd.concat([keys, amounts], axis=1)
     grouped = frame.groupby(["identity", "hukou", "tier"], sort=True, observed=True)

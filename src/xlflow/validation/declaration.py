@@ -139,20 +139,30 @@ def _duplicates(table, values, year, rule, settings: Settings) -> list[FindingBl
     if dup.empty:
         return out
     order = {g: i for i, g in enumerate(settings.group_order)}
-    dup = dup.assign(group=dup["identity"].map(lambda n: vocab.identity_group(n) or n))
+    names = dup["identity"].unique()
+    groups = {n: vocab.identity_group(n) for n in names}
+    dup = dup.assign(group=dup["identity"].map({n: g or n for n, g in groups.items()}),
+                     grouped=dup["identity"].map({n: bool(g) for n, g in groups.items()}))
     dup = dup.assign(rank=dup["group"].map(lambda g: order.get(g, len(order))))
-    p05, p06 = [], []
-    for (_, yr), group in dup.groupby(["id", "year"], sort=False):
-        ranked = group.sort_values(["daijiao", "rank", "row"], ascending=[False, True, True])
-        keep = ranked.iloc[0]
-        for r in ranked.iloc[1:].itertuples():
-            if r.group != keep.group and vocab.identity_group(r.identity) and vocab.identity_group(keep.identity):
-                reason = (f"代缴金额较高：{cents_text(keep.daijiao)} 元" if keep.daijiao > r.daijiao
-                          else f"代缴金额相同，按优先顺序{'＞'.join(settings.group_order)}")
-                p06.append((r.row, int(yr), keep.row, f"原表第 {keep.row} 行为{keep.identity}，本行为{r.identity}",
-                            keep.identity, reason))
-            else:
-                p05.append((r.row, int(yr), keep.row))
+    # Per person-year the row kept is the larger 代缴, then the group order, then the first row.
+    ranked = dup.sort_values(["id", "year", "daijiao", "rank", "row"], ascending=[True, True, False, True, True])
+    by = ranked.groupby(["id", "year"], sort=False)
+    keep = {c: by[c].transform("first").to_numpy() for c in ("row", "group", "identity", "daijiao", "grouped")}
+    other = (ranked["row"].to_numpy() != keep["row"])
+    p06_mask = other & (ranked["group"].to_numpy() != keep["group"]) & ranked["grouped"].to_numpy(dtype=bool) \
+        & keep["grouped"].astype(bool)
+    p05_mask = other & ~p06_mask
+    rows, years, idents = ranked["row"].to_numpy(), ranked["year"].to_numpy(), ranked["identity"].to_numpy()
+    daijiao = ranked["daijiao"].to_numpy()
+    p05 = list(zip(rows[p05_mask].tolist(), years[p05_mask].astype(int).tolist(), keep["row"][p05_mask].tolist(),
+                   strict=True))
+    p06 = []
+    for i in np.flatnonzero(p06_mask).tolist():
+        k_row, k_ident, k_dj = int(keep["row"][i]), keep["identity"][i], keep["daijiao"][i]
+        reason = (f"代缴金额较高：{cents_text(k_dj)} 元" if k_dj > daijiao[i]
+                  else f"代缴金额相同，按优先顺序{'＞'.join(settings.group_order)}")
+        p06.append((int(rows[i]), int(years[i]), k_row, f"原表第 {k_row} 行为{k_ident}，本行为{idents[i]}",
+                    k_ident, reason))
     for code, key, items in (("P05", "id_number", p05), ("P06", "identity", p06)):
         if not items:
             continue
