@@ -73,7 +73,8 @@ def rule_in_force(table: Table, book: RuleBook, values: pd.DataFrame, checked: p
     keyed &= checked["hukou"].isin(vocab.HUKOU)
     rule = book.lookup(checked["identity"], checked["hukou"], checked["tier"], year)
     no_rule = keyed & rule["rule"].isna()
-    label = values["identity"] + " " + values["hukou"] + " " + values["tier"]
+    at = values.index[no_rule.to_numpy(dtype=bool)]  # the label only where it is quoted (not a million new str)
+    label = values.loc[at, "identity"] + " " + values.loc[at, "hukou"] + " " + values.loc[at, "tier"]
     findings += cell_findings(table, "tier", no_rule, "P03", year.astype("Int64").astype(str), detail=label)
     return rule, keyed & ~no_rule
 

@@ -77,6 +77,9 @@ def row_schema(spec: KindSpec, allowed: dict[str, list[str]], today_year: int) -
     return pa.DataFrameSchema(columns, name=spec.kind)
 
 
+_SLICE = 131_072  # distinct values checked at a time (pandera's working copies grow with them)
+
+
 def schema_failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame:
     """Run ``schema`` lazily → DataFrame[row, key, code] of every failing cell.
 
@@ -89,16 +92,23 @@ def schema_failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataF
         if key not in frame:
             continue
         codes, uniques = pd.factorize(frame[key], use_na_sentinel=False)
-        distinct = pd.DataFrame({key: np.asarray(uniques, dtype=frame[key].dtype)})
-        try:
-            pa.DataFrameSchema({key: column}, name=schema.name).validate(distinct, lazy=True)
-        except SchemaErrors as exc:
-            cases = exc.failure_cases
-            cases = cases[cases["index"].notna()]
-            for code, group in cases.groupby(cases["check"].astype(str), sort=False):
-                hit = np.isin(codes, group["index"].astype(np.int64).unique())
-                rows = frame.index[hit].to_numpy(dtype=np.int64)
-                parts.append(pd.DataFrame({"row": rows, "key": key.replace(":cents", ""), "code": code}))
+        uniques = np.asarray(uniques, dtype=frame[key].dtype)
+        one = pa.DataFrameSchema({key: column}, name=schema.name)
+        failed: dict[str, list[np.ndarray]] = {}
+        for lo in range(0, len(uniques), _SLICE):  # an ID column is a million distinct values: in slices
+            part = uniques[lo:lo + _SLICE]
+            distinct = pd.DataFrame({key: part}, index=pd.RangeIndex(lo, lo + len(part)))
+            try:
+                one.validate(distinct, lazy=True)
+            except SchemaErrors as exc:
+                cases = exc.failure_cases
+                cases = cases[cases["index"].notna()]
+                for code, group in cases.groupby(cases["check"].astype(str), sort=False):
+                    failed.setdefault(code, []).append(group["index"].astype(np.int64).unique())
+        for code, at in failed.items():
+            hit = np.isin(codes, np.concatenate(at))
+            rows = frame.index[hit].to_numpy(dtype=np.int64)
+            parts.append(pd.DataFrame({"row": rows, "key": key.replace(":cents", ""), "code": code}))
     if not parts:
         return pd.DataFrame({"row": pd.Series(dtype=np.int64), "key": pd.Series(dtype=object),
                              "code": pd.Series(dtype=object)})
