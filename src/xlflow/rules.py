@@ -54,19 +54,25 @@ class RuleBook:
     ) -> pd.DataFrame:
         """The rule in force for each row → DataFrame aligned to the inputs' index with ``rule``
         (the rule's Excel row, NaN when none) and the five amounts in cents. Where a period starts
-        within the year, the later rule wins."""
+        within the year, the later rule wins. Each distinct identity × 户口性质 × tier × year is looked up
+        once (a full sheet has a few hundred), then spread to its rows."""
+        year = pd.to_numeric(pd.Series(year.to_numpy()), errors="coerce")
+        combo = np.zeros(len(identity), dtype=np.int64)
+        for column in (identity.to_numpy(), hukou.to_numpy(), tier.to_numpy(), year.to_numpy()):
+            codes, uniques = pd.factorize(column)
+            combo = pd.factorize(combo * (len(uniques) + 1) + (codes + 1))[0]  # stays below the row count
+        _, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
         keys = pd.DataFrame(
-            {"identity": identity.to_numpy(), "hukou": hukou.to_numpy(),
-             "tier": tier.to_numpy(), "year": pd.to_numeric(year.to_numpy(), errors="coerce"),
-             "pos": np.arange(len(identity))}
+            {"identity": identity.to_numpy()[first], "hukou": hukou.to_numpy()[first],
+             "tier": tier.to_numpy()[first], "year": year.to_numpy()[first], "pos": np.arange(len(first))}
         )  # fmt: skip
         keys = keys[keys["year"].notna() & keys["identity"].notna()]
         merged = keys.merge(self.frame, on=KEY_COLUMNS, how="inner")
         ym = merged["year"] * 100
         merged = merged[(merged["start"] <= ym + 12) & (merged["end"] >= ym + 1)]
         merged = merged.sort_values("start").drop_duplicates("pos", keep="last")
-        out = merged.set_index("pos")[["row", *AMOUNT_KEYS]].reindex(range(len(identity)))
-        out.index = identity.index
+        distinct = merged.set_index("pos")[["row", *AMOUNT_KEYS]].reindex(range(len(first)))
+        out = pd.DataFrame({c: distinct[c].to_numpy()[inverse.ravel()] for c in distinct.columns}, index=identity.index)
         return out.rename(columns={"row": "rule"})
 
 

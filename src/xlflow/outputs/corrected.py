@@ -113,7 +113,7 @@ def _grouped_fills(fills: dict, rows_kept: np.ndarray, headers: dict, letters: d
         col = np.full(len(rows), "", dtype=object)
         col[np.searchsorted(rows, at[keep])] = after[keep]
         codes, uniques = pd.factorize(col)
-        combo = combo * (len(uniques) + 1) + codes
+        combo = pd.factorize(combo * (len(uniques) + 1) + codes)[0]
         wide[key] = col
     _, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
     column, firsts, lasts, after = [], [], [], []

@@ -22,7 +22,7 @@ from xlflow.rules import RuleBook
 from xlflow.settings import Settings
 from xlflow.validation.cells import check_cells
 from xlflow.validation.declaration import _duplicates, money_text, rule_in_force, vocabulary
-from xlflow.validation.engine import add_sheet_findings, cell_findings
+from xlflow.validation.engine import Whole, add_sheet_findings, cell_findings
 from xlflow.validation.ledger_checks import ledger_findings
 from xlflow.validation.result import LIST_ARRIVAL, LIST_NEGATIVE, LIST_ZERO, Checked
 
@@ -141,9 +141,9 @@ def _paid(table: Table, values: pd.DataFrame, year: pd.Series, view: LedgerView,
                          else pd.Series(np.nan, index=index) for k in AMOUNT_KEYS}, index=index)
     found = pd.Series(index.isin(paid.index), index=index)
     unpaid = valid & ~a08 & year.notna() & ~found
-    findings += cell_findings(table, "year", unpaid & ~recipient, "A01", year.astype("Int64").astype(str))
+    findings += cell_findings(table, "year", unpaid & ~recipient, "A01", Whole(year))
     zero = unpaid & recipient
-    findings += cell_findings(table, "year", zero, "A02", year.astype("Int64").astype(str))
+    findings += cell_findings(table, "year", zero, "A02", Whole(year))
     base = base.fillna(0).where(found | zero)  # a recipient's unpaid year counts as paid nothing
     return base, found | zero, zero
 

@@ -17,6 +17,7 @@ from xlflow.rules import RuleBook
 from xlflow.settings import Settings
 from xlflow.validation.cells import check_cells
 from xlflow.validation.engine import (
+    Whole,
     add_sheet_findings,
     cell_findings,
 )
@@ -49,10 +50,10 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
     age = year - born
     young = (age < settings.min_age).fillna(False)
     old = (age >= settings.max_age).fillna(False)
-    findings += cell_findings(table, "year", young, "P01", born.astype("Int64").astype(str),
-                              detail=year.astype("Int64").astype(str), min_age=settings.min_age)
-    findings += cell_findings(table, "year", old, "P02", born.astype("Int64").astype(str),
-                              detail=year.astype("Int64").astype(str), max_age=settings.max_age)
+    findings += cell_findings(table, "year", young, "P01", Whole(born),
+                              detail=Whole(year), min_age=settings.min_age)
+    findings += cell_findings(table, "year", old, "P02", Whole(born),
+                              detail=Whole(year), max_age=settings.max_age)
 
     rule, has_rule = rule_in_force(table, book, values, checked, year, findings)
     fills, amounts = _fill_and_compare(table, values, cents, rule, has_rule, findings)
@@ -75,7 +76,7 @@ def rule_in_force(table: Table, book: RuleBook, values: pd.DataFrame, checked: p
     no_rule = keyed & rule["rule"].isna()
     at = values.index[no_rule.to_numpy(dtype=bool)]  # the label only where it is quoted (not a million new str)
     label = values.loc[at, "identity"] + " " + values.loc[at, "hukou"] + " " + values.loc[at, "tier"]
-    findings += cell_findings(table, "tier", no_rule, "P03", year.astype("Int64").astype(str), detail=label)
+    findings += cell_findings(table, "tier", no_rule, "P03", Whole(year), detail=label)
     return rule, keyed & ~no_rule
 
 

@@ -14,7 +14,7 @@ from xlflow.domain.values import cents_text
 from xlflow.findings import FindingBlock
 from xlflow.ledger import LedgerView
 from xlflow.reading import Table
-from xlflow.validation.engine import cell_findings
+from xlflow.validation.engine import Whole, cell_findings
 
 SKIPPED = "未使用台账：已缴费（P08）、脱贫（P07）、身份标识（P10）、参保登记（P11/P12）和跨批次重复（P05）没有检查。"
 
@@ -54,8 +54,8 @@ def ledger_findings(table: Table, values: pd.DataFrame, year: pd.Series, view: L
     poor = values["identity"].map(lambda n: vocab.identity_group(n) == "贫困人口").astype(bool)
     exit_year = ids.map(view.exits["exit_year"]) if len(view.exits) else pd.Series(np.nan, index=ids.index)
     after = poor & year.notna() & exit_year.notna() & (year > exit_year)
-    out += cell_findings(table, "year", after.fillna(False), "P07", year.astype("Int64").astype(str),
-                         detail=exit_year.astype("Int64").astype(str))
+    out += cell_findings(table, "year", after.fillna(False), "P07", Whole(year),
+                         detail=Whole(exit_year))
     if person_class is not None:
         implied = status.map(lambda s: vocab.status_class(s) if isinstance(s, str) else None)
         odd = known & implied.notna() & (person_class != "") & (implied != person_class)
@@ -65,7 +65,7 @@ def ledger_findings(table: Table, values: pd.DataFrame, year: pd.Series, view: L
         paid = keys.merge(view.paid, on=["id_number", "year"])
         if len(paid):
             mask = pd.Series(values.index.isin(paid["row"]), index=values.index)
-            out += cell_findings(table, "year", mask, "P08", year.astype("Int64").astype(str),
+            out += cell_findings(table, "year", mask, "P08", Whole(year),
                                  detail=pd.Series(_paid_text(paid).to_numpy(), index=paid["row"].to_numpy()))
     if declaration and len(view.pending):
         pending = view.pending
@@ -77,6 +77,6 @@ def ledger_findings(table: Table, values: pd.DataFrame, year: pd.Series, view: L
             where = ("该人该年度已在待上传的申报批次 " + hit["batch_id"].astype(str) + "（“" + hit["file_name"] + "”，"
                      + hit["unit"].fillna("") + "，" + hit["declared_on"].fillna("") + "）中，本行请删除")
             mask = pd.Series(values.index.isin(hit["row"]), index=values.index)
-            out += cell_findings(table, "id_number", mask, "P05", year.astype("Int64").astype(str),
+            out += cell_findings(table, "id_number", mask, "P05", Whole(year),
                                  detail=pd.Series(where.to_numpy(), index=hit["row"].to_numpy()))
     return out
