@@ -220,24 +220,46 @@ class Findings:
     def __bool__(self) -> bool:
         return bool(self._blocks)
 
-    def _sorted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rows, block index, offset) of every finding in reading order."""
-        if self._order is None:
-            if not self._blocks:
-                empty = np.array([], dtype=np.int64)
-                self._order = (empty, empty, empty)
-                return self._order
-            letters = sorted({(len(b.letter or ""), b.letter or "") for b in self._blocks})
+    def _sorted(self, skip_severity: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, block index, offset) of every finding (but those of ``skip_severity``) in reading order.
+
+        One int64 sort key per finding (row, then column, then code): a full sheet of amount fills is
+        6 million findings, and sorting them by three separate keys needed 400 MB.
+        """
+        cached = self._order if skip_severity is None else self._rows_cache.get(("_sorted", skip_severity))
+        if cached is not None:
+            return cached
+        chosen = [i for i, b in enumerate(self._blocks)
+                  if skip_severity is None or self.severity_of(b) != skip_severity]
+        if not chosen:
+            empty = np.array([], dtype=np.int64)
+            order = (empty, empty, empty)
+        else:
+            blocks = [self._blocks[i] for i in chosen]
+            letters = sorted({(len(b.letter or ""), b.letter or "") for b in blocks})
             letter_rank = {v: i for i, (_, v) in enumerate(letters)}
-            codes = {c: i for i, c in enumerate(sorted({b.code for b in self._blocks}))}
-            rows = np.concatenate([b.rows for b in self._blocks]).astype(np.int64)
-            src = np.concatenate([np.full(len(b), i, dtype=np.int32) for i, b in enumerate(self._blocks)])
-            off = np.concatenate([np.arange(len(b), dtype=np.int64) for b in self._blocks])
-            lrank = np.array([letter_rank[b.letter or ""] for b in self._blocks])[src]
-            crank = np.array([codes[b.code] for b in self._blocks])[src]
-            order = np.lexsort((crank, lrank, np.maximum(rows, 0)))
-            self._order = (rows[order], src[order], off[order])
-        return self._order
+            codes = {c: i for i, c in enumerate(sorted({b.code for b in blocks}))}
+            rows = np.concatenate([b.rows for b in blocks]).astype(np.int64)
+            src = np.concatenate([np.full(len(b), i, dtype=np.int32) for i, b in zip(chosen, blocks, strict=True)])
+            off = np.concatenate([np.arange(len(b), dtype=np.int32) for b in blocks])
+            # (column, code) of each block as one rank; the key is row × ranks + that rank.
+            pairs = sorted({(letter_rank[b.letter or ""], codes[b.code]) for b in blocks})
+            pair_rank = {p: i for i, p in enumerate(pairs)}
+            block_rank = np.array([pair_rank[(letter_rank[b.letter or ""], codes[b.code])] for b in blocks],
+                                  dtype=np.int64)
+            key = np.maximum(rows, 0) * len(pairs)
+            at = 0
+            for b, rank in zip(blocks, block_rank.tolist(), strict=True):
+                key[at:at + len(b)] += rank
+                at += len(b)
+            sort = np.argsort(key, kind="stable")
+            del key
+            order = (rows[sort], src[sort], off[sort])
+        if skip_severity is None:
+            self._order = order
+        else:
+            self._rows_cache[("_sorted", skip_severity)] = order
+        return order
 
     def _finding(self, src: int, off: int) -> Finding:
         block = self._blocks[src]
@@ -311,12 +333,11 @@ class Findings:
 
     def feedback_by_row(self, rows: np.ndarray, skip_severity: str = "fixed") -> dict[int, list[str]]:
         """{row: ["[code] message", ...]} for ``rows`` (sorted), in reading order; rendered per block."""
-        srows, src, off = self._sorted()
+        srows, src, off = self._sorted(skip_severity)
         if not len(rows):
             return {}
         lo, hi = np.searchsorted(srows, rows[0], "left"), np.searchsorted(srows, rows[-1], "right")
-        keep = np.array([self.severity_of(b) != skip_severity for b in self._blocks])
-        pick = np.flatnonzero(np.isin(srows[lo:hi], rows) & keep[src[lo:hi]]) + lo
+        pick = np.flatnonzero(np.isin(srows[lo:hi], rows)) + lo
         texts = np.empty(len(pick), dtype=object)
         for s in np.unique(src[pick]).tolist():
             at = np.flatnonzero(src[pick] == s)
