@@ -276,3 +276,38 @@ def test_a_far_corner_cell_in_an_ods_is_refused(tmp_path):
     assert result.exit_code == 2 and "F01" in result.output and "WQK1048002" in result.output
     near = validate(ods_with_far_cell(tmp_path / "near.ods", 3, 20), tmp_path)
     assert "F01" not in near.output
+
+
+@pytest.mark.parametrize("tail", [
+    b'<row r="30"><c r="A30"><v>1</v></row>',  # a cell never closed
+    b'<row r="30"><c r="A30"><v>1</v></c></row><row r="31"><c r="A31"><v>1</c></row>',
+    b'<row r="30"><c r="A30" t="s"><v>99999</v></c></row>',  # a shared string that does not exist
+])
+def test_a_sheet_broken_below_its_rows_is_f01(tmp_path, tail):
+    """.xlsx sheets are streamed: XML broken below rows already read is found while reading, and is
+    still a clear F01, not a traceback or a table cut short."""
+    good = declaration(tmp_path, [row(), row(id_number="430321195003031235")])
+    broken = tmp_path / "broken.xlsx"
+    rewrite_member(good, broken, "xl/worksheets/sheet1.xml",
+                   lambda d: d.replace(b"</sheetData>", tail + b"</sheetData>"))
+    result = validate(broken, tmp_path)
+    assert result.exit_code == 2 and "F01" in result.output and "已损坏" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out" / "broken_更正.xlsx").exists()
+
+
+def test_a_sheet_that_claims_every_column_is_read_as_wide_as_its_cells(tmp_path):
+    """A sheet's <dimension> may claim A1:XFD1048576 over a small table: rows are streamed as wide as the
+    cells the sheet holds (found by the scan), not 16,384 cells each."""
+    import re
+
+    from xlflow.opening import open_sheets
+
+    good = declaration(tmp_path, [row(), row()])
+    wide = tmp_path / "wide.xlsx"
+    rewrite_member(good, wide, "xl/worksheets/sheet1.xml",
+                   lambda d: re.sub(rb'<dimension ref="[^"]*"\s*/>', b'<dimension ref="A1:XFD1048576"/>', d))
+    assert b"XFD1048576" in zipfile.ZipFile(wide).read("xl/worksheets/sheet1.xml")
+    rows = list(open_sheets(wide)[0].rows())
+    assert max(map(len, rows)) < 20
+    result = validate(wide, tmp_path)
+    assert "F01" not in result.output and "共 2 条" in result.output
