@@ -46,8 +46,9 @@ def inspect_ids(ids: pd.Series, today_year: int) -> pd.DataFrame:
     if good.empty:
         return pd.DataFrame({"code": code, "detail": detail})
     digits = np.frombuffer("".join(good).encode("ascii"), dtype=np.uint8).reshape(-1, 18)
-    body = digits[:, :17].astype(np.int64) - 48
-    expected = CHECK_CHARS[(body * WEIGHTS).sum(axis=1) % 11]
+    # int16 and a matrix product: a million IDs as int64 digits (and their weighted copy) took 270 MB.
+    body = digits[:, :17].astype(np.int16) - 48
+    expected = CHECK_CHARS[(body @ WEIGHTS.astype(np.int16)) % 11]
     actual = (digits[:, 17].view("S1")).astype(str)
     province = body[:, 0] * 10 + body[:, 1]
     checks = [
