@@ -348,25 +348,22 @@ def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits
         kept.append(past)
     total_width = max([width, *(len(b) + offset for b in texts)])
     index = pd.Index(np.concatenate(kept) if kept else np.array([], dtype=np.int64))
-    text_cols, num_cols = {}, {}
-    for c in range(total_width):
-        i = c - offset
-        if i < 0:
-            text_cols[c] = np.full(len(index), "", dtype=object)
-            num_cols[c] = np.zeros(len(index), dtype=bool)
-            continue
-        t_parts, n_parts = [], []
-        for band_t, band_n, at in zip(texts, numbers, kept, strict=True):
-            if i < len(band_t):
-                t_parts.append(band_t[i])
-                n_parts.append(band_n[i] if band_n[i] is not None else np.zeros(len(at), dtype=bool))
-            else:
-                t_parts.append(np.full(len(at), "", dtype=object))
-                n_parts.append(np.zeros(len(at), dtype=bool))
-        text_cols[c] = np.concatenate(t_parts) if t_parts else np.array([], dtype=object)
-        num_cols[c] = np.concatenate(n_parts) if n_parts else np.array([], dtype=bool)
-    frame = pd.DataFrame({c: pd.Series(v, index=index, dtype=object, copy=False) for c, v in text_cols.items()})
-    numeric = pd.DataFrame({c: pd.Series(v, index=index, dtype=bool, copy=False) for c, v in num_cols.items()})
+    # One 2-D block per frame, filled band by band (each band freed once copied): pandas keeps it as
+    # it is, where building from columns made a copy of the whole table.
+    block = np.full((total_width, len(index)), "", dtype=object)
+    flags = np.zeros((total_width, len(index)), dtype=bool)
+    at = 0
+    for b in range(len(kept)):
+        n = len(kept[b])
+        for i, (text, number) in enumerate(zip(texts[b], numbers[b], strict=True)):
+            block[i + offset, at:at + n] = text
+            if number is not None:
+                flags[i + offset, at:at + n] = number
+        texts[b] = numbers[b] = None
+        at += n
+    columns = pd.RangeIndex(total_width)
+    frame = pd.DataFrame(block.T, index=index, columns=columns, dtype=object, copy=False)
+    numeric = pd.DataFrame(flags.T, index=index, columns=columns, copy=False)
     return frame, numeric, long_cells
 
 
