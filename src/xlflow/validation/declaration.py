@@ -133,13 +133,21 @@ def _duplicates(table, values, year, rule, settings: Settings) -> list[FindingBl
 
     Each finding carries ``keep_row``, the input row kept; :func:`describe_twins` says where it ended up.
     """
-    frame = pd.DataFrame({"id": values["id_number"], "year": year, "identity": values["identity"],
-                          "daijiao": rule["daijiao"].fillna(-1), "row": values.index})
-    frame = frame[(frame["id"] != "") & frame["year"].notna()]
-    dup = frame[frame.duplicated(["id", "year"], keep=False)]
-    out = _passed_before(table, frame)
-    if dup.empty:
+    # Person-years that repeat, found on integer codes; the frame is built for those rows only.
+    ids = values["id_number"].to_numpy(dtype=object)
+    codes, _ = pd.factorize(ids)
+    years = year.to_numpy(dtype=float)
+    present = (ids != "") & ~np.isnan(years)
+    key = codes.astype(np.int64) * 10_000 + np.nan_to_num(years, nan=0).astype(np.int64) % 10_000
+    repeated = present & pd.Series(key).where(present).duplicated(keep=False).to_numpy() if present.any() \
+        else present
+    out = _passed_before(table, values, year, present) if table.passed else []
+    if not repeated.any():
         return out
+    dup = pd.DataFrame({"id": ids[repeated], "year": years[repeated],
+                        "identity": values["identity"].to_numpy(dtype=object)[repeated],
+                        "daijiao": rule["daijiao"].fillna(-1).to_numpy()[repeated],
+                        "row": values.index.to_numpy()[repeated]})
     order = {g: i for i, g in enumerate(settings.group_order)}
     names = dup["identity"].unique()
     groups = {n: vocab.identity_group(n) for n in names}
@@ -179,11 +187,13 @@ def _duplicates(table, values, year, rule, settings: Settings) -> list[FindingBl
     return out
 
 
-def _passed_before(table: Table, frame: pd.DataFrame) -> list[FindingBlock]:
+def _passed_before(table: Table, values: pd.DataFrame, year: pd.Series, present: np.ndarray) -> list[FindingBlock]:
     """P05 for a row that repeats a person-year this file's batch already passed (an error workbook
     dropped back carries them in its hidden sheet): the row is to be deleted, not fixed."""
     if not table.passed:
         return []
+    frame = pd.DataFrame({"id": values["id_number"].to_numpy(dtype=object)[present],
+                          "year": year.to_numpy(dtype=float)[present], "row": values.index.to_numpy()[present]})
     passed = pd.DataFrame(table.passed, columns=["id", "year", "file", "at"])
     passed["where"] = "“" + passed["file"] + "”第 " + passed["at"] + " 行"
     passed["year"] = pd.to_numeric(passed["year"], errors="coerce")
