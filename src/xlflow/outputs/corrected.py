@@ -73,7 +73,7 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None,
         marked = np.isin(row_numbers.astype(np.int64), fixed_rows)
         data.append(
             Column(
-                _taken(source.to_numpy(), positions),
+                taken(source.to_numpy(), positions),
                 number,
                 plain,
                 marked if marked.any() else None,
@@ -97,7 +97,7 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None,
     return len(rows)
 
 
-def _taken(values: np.ndarray, positions: np.ndarray) -> LazyValues:
+def taken(values: np.ndarray, positions: np.ndarray) -> LazyValues:
     """``values[positions]`` a chunk at a time as the rows are written (a full sheet's 14 columns copied
     at once were 117 MB more at the peak)."""
     return LazyValues(len(positions), lambda a, b: values[positions[a:b]])

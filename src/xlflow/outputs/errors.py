@@ -11,6 +11,7 @@ import numpy as np
 from xlflow.findings import Findings, column_letter
 from xlflow.opening import MAX_CELL_CHARS
 from xlflow.outputs import as_template
+from xlflow.outputs.corrected import taken
 from xlflow.outputs.layout import FEEDBACK_HEADER, head_rows, header_marks, output_columns, text_columns, widths
 from xlflow.outputs.xlsxfast import Column, Sheet, Style, cell_row, render_rows, write_workbook
 from xlflow.reading import PASSED_SHEET
@@ -84,7 +85,7 @@ def write_errors(checked: Checked, path: Path, passed: Sheet | None = None, book
     texts = text_columns(table)
     data = []
     for c in columns:
-        values = table.frame[c].to_numpy()[positions]
+        values = taken(table.frame[c].to_numpy(), positions)
         # As the clerk wrote it: a number stays a number (an ID stored as a number is not padded into
         # a text that could pass its check digit), in a text-formatted cell where the template has one.
         number = table.numeric[c].to_numpy()[positions]
