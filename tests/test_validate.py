@@ -419,3 +419,25 @@ def test_a_row_holding_only_a_formula_without_its_value_is_kept_in_xlsx_too(tmp_
     wb.save(path)
     result = process_workbook(path, book, tmp_path / "out", today=TODAY)
     assert found(result, "C11") == [(7, "B7")] and result.rows == 2
+
+
+def test_the_first_findings_of_a_big_check_are_the_first_in_reading_order():
+    """--json and the console list the first findings of millions without sorting them all: the list is
+    the same as the head of the full order (row, then column, then code), repeated rows and all."""
+    import numpy as np
+
+    from xlflow.findings import FindingBlock, Findings
+
+    rng = np.random.default_rng(3)
+    blocks = []
+    for code, letter in [("C04", "C"), ("X06", "H"), ("X06", "I"), ("P05", "C"), ("C01", "B"), ("X01", "AA")]:
+        n = int(rng.integers(1, 5000))
+        rows = rng.integers(6, 20000, n) if code == "P05" else np.sort(rng.choice(np.arange(6, 20000), n, False))
+        blocks.append(FindingBlock(code, "列", letter, rows.astype(np.int64), np.array(["v"] * n, dtype=object), {}))
+    full = Findings(blocks)
+    _, src, off = full._sorted()
+    for k in (1, 7, 200, 1000):
+        head = Findings(blocks)[:k]
+        expected = [full._finding(s, o) for s, o in zip(src[:k].tolist(), off[:k].tolist(), strict=True)]
+        assert [(f.row, f.column, f.code) for f in head] == [(f.row, f.column, f.code) for f in expected]
+        assert head == expected

@@ -221,45 +221,59 @@ class Findings:
         return bool(self._blocks)
 
     def _sorted(self, skip_severity: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rows, block index, offset) of every finding (but those of ``skip_severity``) in reading order.
-
-        One int64 sort key per finding (row, then column, then code): a full sheet of amount fills is
-        6 million findings, and sorting them by three separate keys needed 400 MB.
-        """
+        """(rows, block index, offset) of every finding (but those of ``skip_severity``) in reading order."""
         cached = self._order if skip_severity is None else self._rows_cache.get(("_sorted", skip_severity))
         if cached is not None:
             return cached
-        chosen = [i for i, b in enumerate(self._blocks)
+        chosen = [(i, None) for i, b in enumerate(self._blocks)
                   if skip_severity is None or self.severity_of(b) != skip_severity]
-        if not chosen:
-            empty = np.array([], dtype=np.int64)
-            order = (empty, empty, empty)
-        else:
-            blocks = [self._blocks[i] for i in chosen]
-            letters = sorted({(len(b.letter or ""), b.letter or "") for b in blocks})
-            letter_rank = {v: i for i, (_, v) in enumerate(letters)}
-            codes = {c: i for i, c in enumerate(sorted({b.code for b in blocks}))}
-            rows = np.concatenate([b.rows for b in blocks]).astype(np.int64)
-            src = np.concatenate([np.full(len(b), i, dtype=np.int32) for i, b in zip(chosen, blocks, strict=True)])
-            off = np.concatenate([np.arange(len(b), dtype=np.int32) for b in blocks])
-            # (column, code) of each block as one rank; the key is row × ranks + that rank.
-            pairs = sorted({(letter_rank[b.letter or ""], codes[b.code]) for b in blocks})
-            pair_rank = {p: i for i, p in enumerate(pairs)}
-            block_rank = np.array([pair_rank[(letter_rank[b.letter or ""], codes[b.code])] for b in blocks],
-                                  dtype=np.int64)
-            key = np.maximum(rows, 0) * len(pairs)
-            at = 0
-            for b, rank in zip(blocks, block_rank.tolist(), strict=True):
-                key[at:at + len(b)] += rank
-                at += len(b)
-            sort = np.argsort(key, kind="stable")
-            del key
-            order = (rows[sort], src[sort], off[sort])
+        order = self._arrange(chosen)
         if skip_severity is None:
             self._order = order
         else:
             self._rows_cache[("_sorted", skip_severity)] = order
         return order
+
+    def _arrange(self, chosen: list[tuple[int, np.ndarray | None]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, block index, offset) of the findings ``chosen`` ((block, offsets or None for all)),
+        in reading order: row, then column, then code, sorted by one int64 key per finding (a full sheet
+        of amount fills is 6 million findings; three separate sort keys needed 400 MB)."""
+        if not chosen:
+            empty = np.array([], dtype=np.int64)
+            return empty, empty, empty
+        blocks = [self._blocks[i] for i, _ in chosen]
+        offsets = [np.arange(len(b), dtype=np.int32) if at is None else at.astype(np.int32)
+                   for b, (_, at) in zip(blocks, chosen, strict=True)]
+        letters = sorted({(len(b.letter or ""), b.letter or "") for b in blocks})
+        letter_rank = {v: i for i, (_, v) in enumerate(letters)}
+        codes = {c: i for i, c in enumerate(sorted({b.code for b in blocks}))}
+        pairs = sorted({(letter_rank[b.letter or ""], codes[b.code]) for b in blocks})
+        pair_rank = {p: i for i, p in enumerate(pairs)}
+        rows = np.concatenate([b.rows[at] for b, at in zip(blocks, offsets, strict=True)]).astype(np.int64)
+        src = np.concatenate([np.full(len(at), i, dtype=np.int32) for (i, _), at in zip(chosen, offsets, strict=True)])
+        off = np.concatenate(offsets)
+        key = np.maximum(rows, 0) * len(pairs)
+        start = 0
+        for b, at in zip(blocks, offsets, strict=True):
+            key[start:start + len(at)] += pair_rank[(letter_rank[b.letter or ""], codes[b.code])]
+            start += len(at)
+        sort = np.argsort(key, kind="stable")
+        del key
+        return rows[sort], src[sort], off[sort]
+
+    def _head(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(block index, offset) of the first ``k`` findings in reading order, without sorting them all:
+        only findings on rows up to the k-th smallest row can be among them."""
+        if self._order is not None or k <= 0:
+            _, src, off = self._sorted()
+            return src[:k], off[:k]
+        lowest = [np.partition(np.maximum(b.rows, 0), k - 1)[:k] if len(b) > k else np.maximum(b.rows, 0)
+                  for b in self._blocks]
+        pool = np.concatenate(lowest) if lowest else np.array([], dtype=np.int64)
+        limit = np.partition(pool, k - 1)[k - 1] if len(pool) > k else (pool.max() if len(pool) else 0)
+        chosen = [(i, np.flatnonzero(np.maximum(b.rows, 0) <= limit)) for i, b in enumerate(self._blocks)]
+        _, src, off = self._arrange([(i, at) for i, at in chosen if len(at)])
+        return src[:k], off[:k]
 
     def _finding(self, src: int, off: int) -> Finding:
         block = self._blocks[src]
@@ -275,6 +289,10 @@ class Findings:
             yield self._finding(s, o)
 
     def __getitem__(self, index):
+        if isinstance(index, slice) and index.start in (None, 0) and index.step in (None, 1) \
+                and index.stop is not None and 0 <= index.stop < len(self) // 4:
+            src, off = self._head(index.stop)  # the first findings of a big check (--json, the console)
+            return [self._finding(s, o) for s, o in zip(src.tolist(), off.tolist(), strict=True)]
         _, src, off = self._sorted()
         if isinstance(index, slice):
             return [self._finding(s, o) for s, o in zip(src[index].tolist(), off[index].tolist(), strict=True)]
