@@ -42,8 +42,7 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
                       ledger: LedgerView | None = None, own_batch: tuple[str, str] | None = None) -> Checked:
     allowed = {"hukou": list(vocab.HUKOU), "tier": list(vocab.TIERS), "identity": book.identities}
     cells = check_cells(table, vocabulary(book), allowed, settings.first_year, today_year)
-    values, checked, findings, fixes = cells.values, cells.checked, cells.findings, cells.fixes
-    year, cents = cells.year, cells.cents
+    values, findings, fixes, year = cells.values, cells.findings, cells.fixes, cells.year
 
     ok_id = ~values.index.isin(findings.rows_of("C02", "C03", "C04", "C05", "C06"))
     born = birth_years(values["id_number"]).where(ok_id)
@@ -54,11 +53,18 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
                               detail=Whole(year), min_age=settings.min_age)
     findings += cell_findings(table, "year", old, "P02", Whole(born),
                               detail=Whole(year), max_age=settings.max_age)
+    del born, age, young, old
 
-    rule, has_rule = rule_in_force(table, book, values, checked, year, findings)
-    fills, amounts = _fill_and_compare(table, values, cents, rule, has_rule, findings)
+    # Each intermediate table is let go as soon as the next step has what it needs: on a full sheet they
+    # are tens of MB each, and the peak is where they pile up.
+    rule, has_rule = rule_in_force(table, book, values, cells.checked, year, findings)
+    cells.checked = None
+    fills, amounts = _fill_and_compare(table, values, cells.cents, rule, has_rule, findings)
+    cells.cents = {}
+    daijiao = rule[["daijiao"]]
+    del rule, has_rule
     findings += fill_findings(fills, table)
-    findings += _duplicates(table, values, year, rule, settings)
+    findings += _duplicates(table, values, year, daijiao, settings)
     if ledger is not None:
         findings += ledger_findings(table, values, year, ledger, own_batch, ok_id=pd.Series(ok_id, index=values.index))
     add_sheet_findings(findings, table, keep=("P05", "P06"))
