@@ -24,7 +24,7 @@ import pandas as pd
 from xlflow.findings import column_letter
 
 MAX_SHEET_ROWS = 1_048_576
-CHUNK_ROWS = 32_768
+CHUNK_ROWS = 8_192
 
 
 class Style:
