@@ -164,7 +164,11 @@ def _log_entries(fixes: pd.DataFrame, fills: dict, rows_kept: np.ndarray, table,
         }
     )
     if fills:
-        plain = pd.concat([plain, _grouped_fills(fills, rows_kept, headers, letters)], ignore_index=True)
+        grouped = _grouped_fills(fills, rows_kept, headers, letters)
+        # A full sheet of amount fills is a million lines: no copy to join or sort what needs neither.
+        plain = grouped if plain.empty else pd.concat([plain, grouped], ignore_index=True)
+    if plain["row"].is_monotonic_increasing:
+        return plain.reset_index(drop=True)
     return plain.sort_values("row", kind="stable").reset_index(drop=True)
 
 
