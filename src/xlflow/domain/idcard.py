@@ -79,6 +79,13 @@ def _valid_dates(digits: np.ndarray, today_year: int) -> np.ndarray:
 
 
 def birth_years(ids: pd.Series) -> pd.Series:
-    """Birth year of 18-character IDs (NaN for anything else)."""
-    ok = ids.fillna("").astype(str).str.fullmatch(r"[0-9]{17}[0-9X]")
-    return pd.to_numeric(ids.where(ok).str[6:10], errors="coerce")
+    """Birth year of 18-character IDs (NaN for anything else), read from the digits as one byte array
+    (a million 4-character slices as new strings cost 50 MB and a second)."""
+    text = ids.fillna("").astype(object)
+    ok = text.str.fullmatch(r"[0-9]{17}[0-9X]").fillna(False).to_numpy(dtype=bool)
+    years = np.full(len(text), np.nan)
+    if ok.any():
+        digits = np.frombuffer("".join(text.to_numpy(dtype=object)[ok]).encode("ascii"), dtype=np.uint8)
+        digits = digits.reshape(-1, 18)[:, 6:10].astype(np.int16) - 48
+        years[ok] = digits @ np.array([1000, 100, 10, 1], dtype=np.int16)
+    return pd.Series(years, index=ids.index)
