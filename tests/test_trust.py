@@ -155,3 +155,23 @@ def test_feedback_rendered_in_bulk_equals_each_finding_message(tmp_path, book):
             one_by_one.setdefault(f.row, []).append(f"[{f.code}] {f.message}")
     bulk = result.findings.feedback_by_row(result.findings.rows_of(), skip_severity="none")
     assert bulk == one_by_one and len(bulk) > 20
+
+
+def test_money_by_identity_hukou_and_tier_keeps_each_group_with_its_own_people(tmp_path, book):
+    """The 金额汇总 rows name the identity × 户口性质 × tier their people and money belong to: groups that
+    differ in all three keep their own counts (1, 2 and 3 people here)."""
+    combos = [("贫困人口一级", "农业户籍", "一档", 1), ("贫困人口一级", "城镇户籍", "二档", 2),
+              ("低保对象一级", "农业户籍", "二档", 3)]  # fmt: skip
+    rows, seq = [], 400
+    for identity, hukou, tier, people in combos:
+        for _ in range(people):
+            seq += 1
+            rows.append(row(identity=identity, hukou=hukou, tier=tier, id_number=pid(seq=str(seq)),
+                            amounts=(None,) * 6))
+    result = run(tmp_path, book, rows)
+    assert result.error_rows == set()
+    money = load_workbook(result.outputs["summary"])["金额汇总"]
+    got = {(money.cell(r, 1).value, money.cell(r, 2).value, money.cell(r, 3).value, money.cell(r, 4).value)
+           for r in range(2, 5)}
+    assert got == set(combos)
+    assert result.totals["persons"] == 6
