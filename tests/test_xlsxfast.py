@@ -54,3 +54,22 @@ def test_control_characters_are_escaped_not_lost(tmp_path):
     path = write(tmp_path, [Column(np.array(["a\x01b"], dtype=object)), Column(np.array([""], dtype=object))], 1)
     rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("表").to_python()
     assert rows[1][0] in ("a\x01b", "a_x0001_b")
+
+
+def test_rows_past_a_band_keep_their_row_numbers():
+    """Rows are laid out a band at a time: the row after a band boundary is numbered on, and each cell
+    names its own row (a workbook whose row numbers restart is read by Excel as overwritten rows)."""
+    import re
+
+    from xlflow.outputs import xlsxfast
+
+    n = xlsxfast.CHUNK_ROWS + 3
+    columns = [xlsxfast.Column(np.array([f"v{i}" for i in range(n)], dtype=object)),
+               xlsxfast.Column(np.array([str(i) for i in range(n)], dtype=object), True)]
+    xml = "".join(xlsxfast.render_rows(7, columns, n))
+    rows = [int(r) for r in re.findall(r'<row r="([0-9]+)">', xml)]
+    assert rows == list(range(7, 7 + n))
+    cells = re.findall(r'<c r="([A-Z]+)([0-9]+)"', xml)
+    assert cells[-2:] == [("A", str(6 + n)), ("B", str(6 + n))]
+    assert all(int(num) == 7 + i // 2 for i, (_, num) in enumerate(cells))
+    assert f"<v>{n - 1}</v>" in xml.rsplit("<row", 1)[1] and f"<t>v{n - 1}</t>" in xml.rsplit("<row", 1)[1]
