@@ -319,7 +319,7 @@ def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
         book = calamine.CalamineWorkbook.from_path(str(path))
         parsed = []
         for meta in book.sheets_metadata:
-            if str(meta.typ) not in ("SheetTypeEnum.WorkSheet", "WorkSheet"):
+            if not _is_worksheet(meta):
                 continue
             parsed.append((meta, book.get_sheet_by_name(meta.name)))
         blanks = biff.result() if biff is not None else {}
@@ -332,12 +332,20 @@ def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
             sheets.append(RawSheet(meta.name, 0, start[1], lambda s=sheet: iter(s.iter_rows()),
                                    frozenset(scan.formula_blank | blanks.get(meta.name, set())),
                                    error_cells=scan.error_cells,
-                                   hidden=str(meta.visible) not in ("SheetVisibleEnum.Visible", "Visible")))
+                                   hidden=_is_hidden(meta)))
         return sheets
     except (calamine.PasswordError, calamine_stream.PasswordError) as exc:
         raise UnreadableWorkbook("文件设置了打开密码（已加密），请去掉密码后另存再提交") from exc
     except (calamine.CalamineError, calamine_stream.CalamineError, ValueError, OSError) as exc:
         raise UnreadableWorkbook("文件已损坏或格式不受支持，无法读取内容") from exc
+
+
+def _is_worksheet(meta) -> bool:
+    return str(meta.typ) in ("SheetTypeEnum.WorkSheet", "WorkSheet")
+
+
+def _is_hidden(meta) -> bool:
+    return str(meta.visible) not in ("SheetVisibleEnum.Visible", "Visible")
 
 
 def _stream_sheets(path: Path, parts: dict[str, str], scans: dict[str, SheetScan]) -> list[RawSheet]:
@@ -347,7 +355,7 @@ def _stream_sheets(path: Path, parts: dict[str, str], scans: dict[str, SheetScan
     book = calamine_stream.CalamineWorkbook.from_path(str(path))
     sheets = []
     for meta in book.sheets_metadata:
-        if str(meta.typ) not in ("SheetTypeEnum.WorkSheet", "WorkSheet") or meta.name not in parts:
+        if not _is_worksheet(meta) or meta.name not in parts:
             continue
         scan = scans[parts[meta.name]]
 
@@ -361,7 +369,7 @@ def _stream_sheets(path: Path, parts: dict[str, str], scans: dict[str, SheetScan
                 raise UnreadableWorkbook("文件已损坏或格式不受支持，无法读取内容") from exc
 
         sheets.append(RawSheet(meta.name, 0, 0, rows, frozenset(scan.formula_blank), error_cells=scan.error_cells,
-                               hidden=str(meta.visible) not in ("SheetVisibleEnum.Visible", "Visible")))
+                               hidden=_is_hidden(meta)))
     return sheets
 
 

@@ -64,6 +64,9 @@ CHECKERS = {"declaration": _check_declaration, "adjustment": _check_adjustment}
 STAGES = ("读取", "检查", "写更正表", "写错误表", "写汇总表")
 
 
+BIG_FILE_ROWS = 100_000  # past this, freed memory is handed back between stages
+
+
 def _give_back_memory() -> None:
     """Hand freed heap pages back to the system between stages (glibc only; elsewhere nothing happens).
 
@@ -160,7 +163,7 @@ def process_workbook(
     if stored and stored != book.fingerprint:
         result.findings.append(make("F07", value=stored, detail=book.fingerprint))
     step(STAGES[1])
-    if len(table.frame) > 100_000:
+    if len(table.frame) > BIG_FILE_ROWS:
         _give_back_memory()
     unit = table.header_values.get("unit")
     own_batch = (path.name, unit.value if unit else "")
@@ -172,7 +175,7 @@ def process_workbook(
     describe_twins(checked, names, split_rows, outputs["errors"].name)
     result.findings = result.findings + checked.findings
     result.totals = totals(checked)
-    if len(table.frame) > 100_000:
+    if len(table.frame) > BIG_FILE_ROWS:
         _give_back_memory()
     try:
         outputs["corrected"].parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from xlflow.outputs.xlsxfast import (
     Style,
     cell_row,
     render_rows,
+    taken,
     write_workbook,
 )
 from xlflow.validation.result import Checked
@@ -95,12 +96,6 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None,
     out_rows = pd.Series(np.arange(first, first + len(rows)), index=rows)
     write_workbook(path, [body, *_change_log(fixes, fills, table, out_rows, columns)], properties)
     return len(rows)
-
-
-def taken(values: np.ndarray, positions: np.ndarray) -> LazyValues:
-    """``values[positions]`` a chunk at a time as the rows are written (a full sheet's 14 columns copied
-    at once were 117 MB more at the peak)."""
-    return LazyValues(len(positions), lambda a, b: values[positions[a:b]])
 
 
 def _grouped_fills(fills: dict, rows_kept: np.ndarray, headers: dict, letters: dict) -> pd.DataFrame:

@@ -11,9 +11,8 @@ import numpy as np
 from xlflow.findings import Findings, column_letter
 from xlflow.opening import MAX_CELL_CHARS
 from xlflow.outputs import as_template
-from xlflow.outputs.corrected import taken
 from xlflow.outputs.layout import FEEDBACK_HEADER, head_rows, header_marks, output_columns, text_columns, widths
-from xlflow.outputs.xlsxfast import Column, Sheet, Style, cell_row, render_rows, write_workbook
+from xlflow.outputs.xlsxfast import Column, Sheet, Style, cell_row, render_rows, taken, write_workbook
 from xlflow.reading import PASSED_SHEET
 from xlflow.rules import RuleBook
 from xlflow.validation.result import Checked
