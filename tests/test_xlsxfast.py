@@ -73,3 +73,22 @@ def test_rows_past_a_band_keep_their_row_numbers():
     assert cells[-2:] == [("A", str(6 + n)), ("B", str(6 + n))]
     assert all(int(num) == 7 + i // 2 for i, (_, num) in enumerate(cells))
     assert f"<v>{n - 1}</v>" in xml.rsplit("<row", 1)[1] and f"<t>v{n - 1}</t>" in xml.rsplit("<row", 1)[1]
+
+
+def test_one_odd_value_among_plain_ones_is_still_written_safely(tmp_path):
+    """Plain values are vouched for all at once; a single value that needs care among them (a literal
+    _xHHHH_, an edge space, text in a number column) must still be written the careful way."""
+    import zipfile
+
+    odd = ["_x0041_", "王五 ", " 赵六", "x"]
+    columns = [Column(np.array(["1", "2", value] if value == "x" else ["张三", "李四", value], dtype=object),
+                      value == "x") for value in odd]
+    path = tmp_path / "t.xlsx"
+    write_workbook(path, [Sheet("表", render_rows(1, columns, 3), 3, len(odd) - 1)])
+    xml = zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml").decode()
+    assert '<c r="A3" t="inlineStr"><is><t>_x005F_x0041_</t></is></c>' in xml
+    assert '<c r="B3" t="inlineStr"><is><t xml:space="preserve">王五 </t></is></c>' in xml
+    assert '<c r="C3" t="inlineStr"><is><t xml:space="preserve"> 赵六</t></is></c>' in xml
+    assert '<c r="D3" t="inlineStr"><is><t>x</t></is></c>' in xml  # text in a number column stays text
+    rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("表").to_python()
+    assert rows[1] == ["李四", "李四", "李四", 2] and rows[2] == ["_x0041_", "王五 ", " 赵六", "x"]

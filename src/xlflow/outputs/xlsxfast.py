@@ -164,39 +164,56 @@ def _attr(style: int) -> str:
 _PLAIN_TEXT = re.compile(r"(?!.*_x[0-9A-Fa-f]{4}_)[^&<>\x00-\x1f\ufffe\uffff\s]"
                          r"(?:[^&<>\x00-\x1f\ufffe\uffff]*[^&<>\x00-\x1f\ufffe\uffff\s])?", re.S)
 _PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]{0,8})(?:\.[0-9]{0,5}[1-9])?")
+# The same over values joined by newlines (which no plain value holds): one match answers for them all.
+_ALL_PLAIN_TEXT = re.compile(r"(?:(?![^\n]*_x[0-9A-Fa-f]{4}_)[^&<>\x00-\x1f\ufffe\uffff\s]"
+                             r"(?:[^&<>\x00-\x1f\ufffe\uffff]*[^&<>\x00-\x1f\ufffe\uffff\s])?\n)*")
+_ALL_PLAIN_NUMBER = re.compile(r"(?:-?(?:0|[1-9][0-9]{0,8})(?:\.[0-9]{0,5}[1-9])?\n)*")
 
 
-def _render(uniques: np.ndarray, number: bool, attr: str, vouched: bool = False) -> np.ndarray:
-    """Cell bodies of distinct values: plain ones by whole-array concatenation, the rest one by one."""
-    if vouched and not number:
-        plain = uniques != ""
-    else:
-        match = (_PLAIN_NUMBER if number else _PLAIN_TEXT).fullmatch
-        plain = np.fromiter((match(u) is not None for u in uniques), dtype=bool, count=len(uniques))
+def _plain(uniques: np.ndarray, number: bool) -> np.ndarray:
+    """Which values can be written as they are: one regex over all of them joined, and only when some
+    value is not plain, one regex per value."""
+    present = uniques != ""
+    try:
+        joined = "\n".join(uniques[present].tolist()) + "\n"
+    except TypeError:  # not all text: decided one by one
+        joined = None
+    if joined is not None and (_ALL_PLAIN_NUMBER if number else _ALL_PLAIN_TEXT).fullmatch(joined):
+        return present
+    match = (_PLAIN_NUMBER if number else _PLAIN_TEXT).fullmatch
+    return np.fromiter((match(u) is not None for u in uniques), dtype=bool, count=len(uniques))
+
+
+def _render(uniques: np.ndarray, number: bool, attr: str, vouched: bool = False, tail: str = "") -> np.ndarray:
+    """What follows ``<c r="A1`` for each distinct value, up to ``tail`` (the next cell's ``<c r="B``):
+    plain values by whole-array concatenation, the rest one by one."""
+    plain = uniques != "" if vouched and not number else _plain(uniques, number)
     out = np.empty(len(uniques), dtype=object)
     if plain.any():
         if number:
-            out[plain] = attr + "><v>" + uniques[plain] + "</v></c>"
+            out[plain] = '"' + attr + "><v>" + uniques[plain] + ("</v></c>" + tail)
         else:
-            out[plain] = attr + ' t="inlineStr"><is><t>' + uniques[plain] + "</t></is></c>"
+            out[plain] = '"' + attr + ' t="inlineStr"><is><t>' + uniques[plain] + ("</t></is></c>" + tail)
     if not plain.all():
-        out[~plain] = [_body(u, number, attr) for u in uniques[~plain]]
+        out[~plain] = ['"' + _body(u, number, attr) + tail for u in uniques[~plain]]
     return out
 
 
-def _fragments(col: Column, start: int, stop: int) -> np.ndarray:
-    """The cell bodies of rows start..stop; each distinct value is rendered once."""
+def _fragments(col: Column, start: int, stop: int, tail: str = "") -> np.ndarray:
+    """What follows ``<c r="A1`` in the cells of rows start..stop, up to ``tail``; each distinct value
+    is rendered once."""
     values = np.asarray(col.values[start:stop], dtype=object)
     scalar_number = col.number if isinstance(col.number, bool) else False
     attr = _attr(col.style)
     codes, uniques = pd.factorize(values)
-    rendered = np.append(_render(np.asarray(uniques, dtype=object), scalar_number, attr, col.plain), attr + "/>")
+    rendered = np.append(_render(np.asarray(uniques, dtype=object), scalar_number, attr, col.plain, tail),
+                         '"' + attr + "/>" + tail)
     frags = rendered[codes]
     if isinstance(col.number, np.ndarray):
         rows = np.flatnonzero(col.number[start:stop] & (values != ""))
         if len(rows):
             sub_codes, sub_uniques = pd.factorize(values[rows])
-            frags[rows] = _render(np.asarray(sub_uniques, dtype=object), True, attr)[sub_codes]
+            frags[rows] = _render(np.asarray(sub_uniques, dtype=object), True, attr, tail=tail)[sub_codes]
     if col.marked is not None:
         marked = col.marked[start:stop]
         numbers = (col.number[start:stop] if isinstance(col.number, np.ndarray)
@@ -206,7 +223,8 @@ def _fragments(col: Column, start: int, stop: int) -> np.ndarray:
             rows = np.flatnonzero(marked & (numbers == as_number))
             if len(rows):
                 sub_codes, sub_uniques = pd.factorize(values[rows])
-                rendered = np.append(_render(np.asarray(sub_uniques, dtype=object), as_number, mattr), mattr + "/>")
+                rendered = np.append(_render(np.asarray(sub_uniques, dtype=object), as_number, mattr, tail=tail),
+                                     '"' + mattr + "/>" + tail)
                 frags[rows] = rendered[sub_codes]
     return frags
 
@@ -214,25 +232,26 @@ def _fragments(col: Column, start: int, stop: int) -> np.ndarray:
 def render_rows(first_row: int, columns: list[Column], n: int) -> Iterator[str]:
     """XML <row> elements for ``n`` rows starting at Excel row ``first_row``, chunk by chunk.
 
-    A chunk is laid out as a grid of pieces (row number, cell reference, the cell's body from
-    :func:`_fragments`) filled column by column, then joined once: no Python call per row or cell.
-    An empty cell is written as ``<c r="X9"/>``.
+    A chunk is laid out as a grid of pieces filled column by column, then joined once: no Python call
+    per row or cell. A row is ``<row r="`` · number · ``"><c r="A`` and then, per cell, the row number
+    and a piece from :func:`_fragments` that ends with the next cell's ``<c r="B`` (the last with
+    ``</row>``). An empty cell is written as ``<c r="X9"/>``.
     """
     k = len(columns)
+    if k == 0:
+        yield from (f'<row r="{r}"/>' for r in range(first_row, first_row + n))
+        return
+    tails = [f'<c r="{column_letter(i + 1)}' for i in range(k - 1)] + ["</row>"]
     for start in range(0, n, CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, n)
         numbers = np.arange(first_row + start, first_row + stop).astype(str).astype(object)
-        grid = np.empty((stop - start, 4 * k + 4), dtype=object)
+        grid = np.empty((stop - start, 2 * k + 3), dtype=object)
         grid[:, 0] = '<row r="'
         grid[:, 1] = numbers
-        grid[:, 2] = '">'
+        grid[:, 2] = '"><c r="A'
         for i, col in enumerate(columns):
-            at = 3 + 4 * i
-            grid[:, at] = f'<c r="{column_letter(i)}'
-            grid[:, at + 1] = numbers
-            grid[:, at + 2] = '"'
-            grid[:, at + 3] = _fragments(col, start, stop)
-        grid[:, -1] = "</row>"
+            grid[:, 3 + 2 * i] = numbers
+            grid[:, 4 + 2 * i] = _fragments(col, start, stop, tails[i])
         yield "".join(grid.ravel().tolist())
 
 
