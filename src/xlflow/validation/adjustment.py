@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from xlflow.domain import vocab
+from xlflow.domain.idcard import id_shaped
 from xlflow.findings import FindingBlock, catalogue, column_letter
 from xlflow.kinds import AMOUNT_KEYS
 from xlflow.ledger import LedgerView
@@ -126,7 +127,7 @@ def _paid(table: Table, values: pd.DataFrame, year: pd.Series, view: LedgerView,
     index = values.index
     ids = values["id_number"]
     # An ID the cell checks refused (C02–C06) is reported once, for what is wrong with it, not as A08.
-    valid = (ids != "") & ids.str.fullmatch(r"[0-9]{17}[0-9X]")
+    valid = (ids != "") & id_shaped(ids)
     valid &= ~index.isin(findings.rows_of("C02", "C03", "C04", "C05", "C06"))
     in_roster = ids.isin(view.persons.index)
     has_paid = ids.isin(set(view.paid["id_number"])) if len(view.paid) else pd.Series(False, index=index)

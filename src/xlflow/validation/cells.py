@@ -13,7 +13,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from xlflow.domain.idcard import inspect_ids
+from xlflow.domain.idcard import id_shaped, inspect_ids
 from xlflow.domain.values import parse_amount, parse_year
 from xlflow.findings import Finding, FindingBlock, Findings, make
 from xlflow.normalise import Vocabulary, normalise
@@ -21,7 +21,7 @@ from xlflow.reading import Table
 from xlflow.validation.engine import cell_findings, fix_findings, parse_column
 from xlflow.validation.schemas import row_schema, schema_failures
 
-_SCIENTIFIC = r"^[0-9](\.[0-9]+)?[eE]\+?[0-9]+$"
+_SCIENTIFIC = r"[0-9](\.[0-9]+)?[eE]\+?[0-9]+"
 AMOUNT_TYPES = ("amount", "signed_amount")
 
 
@@ -74,8 +74,11 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
     if "id_number" in values:
         ids = values["id_number"]
         # A 15-digit number is exact (Excel keeps 15 digits): it is upgraded by X04, not refused.
-        exact = table.text("id_number").str.fullmatch(r"[0-9]{15}")
-        as_number = ((table.is_number("id_number") & ~exact) | ids.str.match(_SCIENTIFIC)) & (ids != "")
+        stored = table.is_number("id_number")
+        exact = _fullmatch_where(table.text("id_number"), r"[0-9]{15}", stored)
+        # Scientific notation is looked for only where the text is not shaped like an ID.
+        scientific = _fullmatch_where(ids, _SCIENTIFIC, ~id_shaped(ids) & (ids != ""))
+        as_number = ((stored & ~exact) | scientific) & (ids != "")
         findings += cell_findings(table, "id_number", as_number, "C02", ids)
         checked.loc[as_number, "id_number"] = None  # reported once, as C02
         cells.id_as_number = as_number
@@ -105,6 +108,14 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
         detail = "长度不对或含有数字、符号" if code == "C10" else ""
         findings += cell_findings(table, key, mask, code, values[key], detail=detail)
     return cells
+
+
+def _fullmatch_where(texts: pd.Series, pattern: str, where: pd.Series) -> pd.Series:
+    """``texts.str.fullmatch(pattern)`` asked only of the rows ``where`` holds (False elsewhere)."""
+    out = pd.Series(False, index=texts.index)
+    if where.any():
+        out[where] = texts[where].astype(object).str.fullmatch(pattern).fillna(False).astype(bool)
+    return out
 
 
 def _id_findings(table: Table, ids: pd.Series, mask: pd.Series, today_year: int) -> list[FindingBlock]:

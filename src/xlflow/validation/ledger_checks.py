@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from xlflow.domain import vocab
+from xlflow.domain.idcard import id_shaped
 from xlflow.domain.values import cents_text
 from xlflow.findings import FindingBlock
 from xlflow.ledger import LedgerView
@@ -32,7 +33,7 @@ def ledger_findings(table: Table, values: pd.DataFrame, year: pd.Series, view: L
     """Findings of every row against the ledger; ``own_batch`` (file name, 申报单位) is this file's own
     earlier batch, which a re-validation replaces rather than clashes with."""
     ids = values["id_number"]
-    present = (ids != "") & ids.str.fullmatch(r"[0-9]{17}[0-9X]")
+    present = (ids != "") & id_shaped(ids)
     if ok_id is not None:  # an ID the cell checks refused is reported for that alone
         present &= ok_id
     persons = view.persons
