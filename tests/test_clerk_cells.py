@@ -72,3 +72,14 @@ def test_any_cell_type_in_any_column_gives_findings_not_exceptions(tmp_path_fact
     ok = load_workbook(result.outputs["corrected"]).active.max_row - 5 if result.valid_rows else 0
     bad = len(result.error_rows)
     assert ok + bad == result.rows
+
+
+def test_a_stray_character_in_one_name_among_many_is_fixed_at_its_row(tmp_path, book):
+    """Names are screened for fixes all at once; a stray character must be pinned on the name that holds it,
+    whether it opens the name, ends it or sits inside, and never on its neighbour."""
+    names = ["张三", "\u3000李四", "王五", "赵六\u200b", "钱七", "孙 八", "周九"]
+    rows = [row(name=n, id_number=pid(seq=f"{100 + i}")) for i, n in enumerate(names)]
+    result = run(tmp_path, book, rows)
+    assert found(result, "X01") == [(7, "B7"), (9, "B9"), (11, "B11")]
+    ws = load_workbook(result.outputs["corrected"]).active
+    assert [ws.cell(r, 2).value for r in range(6, 13)] == ["张三", "李四", "王五", "赵六", "钱七", "孙八", "周九"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from xlflow.domain.idcard import upgrade_15
+from xlflow.domain.idcard import id_shape, upgrade_15
 from xlflow.reading import Table
 
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
@@ -34,6 +34,39 @@ HALFWIDTH = COMPACT - {"name", "identity_name"}
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
 _CLEAN = {"id": re.compile(r"[0-9]{17}[0-9X]"), "name": re.compile(r"[\u3400-\u9fff·]+"), "seq": _NUMBER,
           "year": re.compile(r"[0-9]{4}"), "amount": _NUMBER, "signed_amount": _NUMBER}
+# A character outside these makes a value worth a closer look; a value with none of them is clean for sure.
+_OUTSIDE = {"name": re.compile(r"[^\u3400-\u9fff·]"), "seq": re.compile(r"[^0-9]"), "amount": re.compile(r"[^0-9]"),
+            "signed_amount": re.compile(r"[^0-9]")}
+
+
+def _only(values: np.ndarray, outside: re.Pattern) -> np.ndarray:
+    """Which values are text without a character ``outside`` matches (an empty one has nothing to fix): one
+    search over all the values joined, each hit mapped back to its value by the running length."""
+    try:
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+        joined = "".join(values.tolist())
+    except TypeError:  # not all text: none is clean for sure
+        return np.zeros(len(values), dtype=bool)
+    ok = np.ones(len(values), dtype=bool)
+    hits = [m.start() for m in outside.finditer(joined)]
+    if hits:
+        ok[np.searchsorted(np.cumsum(lengths), hits, side="right")] = False
+    return ok
+
+
+def _dirty(kind: str, uniques: np.ndarray) -> list[int]:
+    """The distinct values a fix might change (a million IDs or names are not matched one by one)."""
+    clean = _CLEAN.get(kind)
+    if clean is None:
+        return list(range(len(uniques)))
+    if kind == "id":
+        sure = id_shape(uniques)[0]
+    elif kind in _OUTSIDE:
+        sure = _only(uniques, _OUTSIDE[kind])
+    else:
+        sure = np.zeros(len(uniques), dtype=bool)
+    match = clean.fullmatch
+    return [i for i in np.flatnonzero(~sure).tolist() if not (isinstance(uniques[i], str) and match(uniques[i]))]
 
 
 @dataclass(frozen=True)
@@ -75,29 +108,27 @@ def fix_value(kind: str, text: str, vocab: Vocabulary) -> tuple[str, list[tuple[
 def normalise(table: Table, types: dict[str, str], vocab: Vocabulary):
     """Apply the fixes to the known columns of ``table``.
 
-    Returns (frame of fixed text keyed by field key, fixes DataFrame[row, key, before, after, code]).
+    Returns (frame of fixed text keyed by field key, fixes DataFrame[row, key, before, after, code],
+    the same frame with None where a value is empty).
     """
-    fixed = {}
+    fixed, checked = {}, {}
     logs = []
     for key, kind in types.items():
         if key not in table.keys:
             continue
         column = table.text(key)
         codes, uniques = pd.factorize(column, sort=False)
-        clean = _CLEAN.get(kind)
-        if clean is None:
-            dirty = range(len(uniques))
-        else:
-            match = clean.fullmatch
-            dirty = [i for i, u in enumerate(uniques) if not match(u)]
-        finals = np.append(np.asarray(uniques, dtype=object), "")
+        uniques = np.asarray(uniques, dtype=object)
+        finals = np.append(uniques, "")
         steps = {}
-        for i in dirty:
+        for i in _dirty(kind, uniques):
             final, done = fix_value(kind, uniques[i], vocab)
             if done:
                 finals[i] = final
                 steps[i] = done
         fixed[key] = pd.Series(finals[codes], index=column.index, dtype=object)
+        finals[finals == ""] = None  # per distinct value, not per cell
+        checked[key] = pd.Series(finals[codes], index=column.index, dtype=object)
         if steps:
             hit = np.isin(codes, list(steps))
             for row, code in zip(column.index[hit], codes[hit], strict=True):
@@ -105,4 +136,4 @@ def normalise(table: Table, types: dict[str, str], vocab: Vocabulary):
                     logs.append((int(row), key, before, after, fix))
     frame = pd.DataFrame(fixed, index=table.frame.index)
     fixes = pd.DataFrame(logs, columns=["row", "key", "before", "after", "code"]).astype({"row": np.int64})
-    return frame, fixes
+    return frame, fixes, pd.DataFrame(checked, index=table.frame.index)

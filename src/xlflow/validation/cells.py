@@ -66,9 +66,8 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
     """Fix and check every cell of the known columns of ``table``."""
     spec = table.spec
     types = {c.key: c.type for c in spec.columns if c.key in table.keys}
-    values, fixes = normalise(table, types, vocabulary)
+    values, fixes, checked = normalise(table, types, vocabulary)
     findings = Findings(header_findings(table) + fix_findings(fixes, table) + formula_findings(table))
-    checked = values.where(values != "", None)
     cells = Cells(values, checked, findings, fixes)
 
     if "id_number" in values:
