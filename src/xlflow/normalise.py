@@ -109,9 +109,10 @@ def normalise(table: Table, types: dict[str, str], vocab: Vocabulary):
     """Apply the fixes to the known columns of ``table``.
 
     Returns (frame of fixed text keyed by field key, fixes DataFrame[row, key, before, after, code],
-    the same frame with None where a value is empty).
+    the same frame with None where a value is empty, and per key that frame's column as (codes, values):
+    column = values[codes], for checks that look at each distinct value once).
     """
-    fixed, checked = {}, {}
+    fixed, checked, distinct = {}, {}, {}
     logs = []
     for key, kind in types.items():
         if key not in table.keys:
@@ -129,6 +130,7 @@ def normalise(table: Table, types: dict[str, str], vocab: Vocabulary):
         fixed[key] = pd.Series(finals[codes], index=column.index, dtype=object)
         finals[finals == ""] = None  # per distinct value, not per cell
         checked[key] = pd.Series(finals[codes], index=column.index, dtype=object)
+        distinct[key] = (np.where(codes < 0, len(finals) - 1, codes), finals)  # the last value is None
         if steps:
             hit = np.isin(codes, list(steps))
             for row, code in zip(column.index[hit], codes[hit], strict=True):
@@ -136,4 +138,4 @@ def normalise(table: Table, types: dict[str, str], vocab: Vocabulary):
                     logs.append((int(row), key, before, after, fix))
     frame = pd.DataFrame(fixed, index=table.frame.index)
     fixes = pd.DataFrame(logs, columns=["row", "key", "before", "after", "code"]).astype({"row": np.int64})
-    return frame, fixes, pd.DataFrame(checked, index=table.frame.index)
+    return frame, fixes, pd.DataFrame(checked, index=table.frame.index), distinct

@@ -110,7 +110,7 @@ def check_rules(
         findings.append(make("R03", row=table.header_row, value=spec.column(key).header,
                              detail=f"第 {table.header_row} 行表头：{headers}"))  # fmt: skip
     types = {c.key: c.type for c in spec.columns}
-    frame, fixes, _ = normalise(table, types, rules_vocabulary())
+    frame, fixes, *_ = normalise(table, types, rules_vocabulary())
     findings += fix_findings(fixes, table)
     checked = frame.where(frame != "", None)
     for key in AMOUNT_KEYS:

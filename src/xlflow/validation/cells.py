@@ -66,7 +66,7 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
     """Fix and check every cell of the known columns of ``table``."""
     spec = table.spec
     types = {c.key: c.type for c in spec.columns if c.key in table.keys}
-    values, fixes, checked = normalise(table, types, vocabulary)
+    values, fixes, checked, distinct = normalise(table, types, vocabulary)
     findings = Findings(header_findings(table) + fix_findings(fixes, table) + formula_findings(table))
     cells = Cells(values, checked, findings, fixes)
 
@@ -80,6 +80,8 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
         as_number = ((stored & ~exact) | scientific) & (ids != "")
         findings += cell_findings(table, "id_number", as_number, "C02", ids)
         checked.loc[as_number, "id_number"] = None  # reported once, as C02
+        codes, finals = distinct["id_number"]
+        distinct["id_number"] = (np.where(as_number.to_numpy(dtype=bool), len(finals) - 1, codes), finals)
         cells.id_as_number = as_number
 
     if "year" in values:
@@ -93,7 +95,7 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
             findings += cell_findings(table, key, problem.notna(), "C08", values[key], detail=problem)
             cells.cents[key] = pd.to_numeric(parsed, errors="coerce")
 
-    failures = schema_failures(row_schema(spec, allowed, today_year), checked)
+    failures = schema_failures(row_schema(spec, allowed, today_year), checked, distinct)
     for (key, code), group in failures.groupby(["key", "code"], sort=False):
         mask = pd.Series(values.index.isin(group["row"]), index=values.index)
         if code == "ID":

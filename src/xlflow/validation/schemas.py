@@ -80,19 +80,24 @@ def row_schema(spec: KindSpec, allowed: dict[str, list[str]], today_year: int) -
 _SLICE = 131_072  # distinct values checked at a time (pandera's working copies grow with them)
 
 
-def schema_failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame:
+def schema_failures(schema: pa.DataFrameSchema, frame: pd.DataFrame,
+                    given: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> pd.DataFrame:
     """Run ``schema`` lazily → DataFrame[row, key, code] of every failing cell.
 
     Every check looks at one cell, so each column's checks run on its distinct values and the failures
     are mapped back to the rows holding them: a full sheet's coded columns are a handful of values, and
     pandera's failure tables stay the size of the distinct failures (they were 400 MB for 1M rows).
+    ``given`` may hold a column as (codes, values) already: column = values[codes].
     """
     parts = []
     for key, column in schema.columns.items():
         if key not in frame:
             continue
-        codes, uniques = pd.factorize(frame[key], use_na_sentinel=False)
-        uniques = np.asarray(uniques, dtype=frame[key].dtype)
+        if given and key in given:
+            codes, uniques = given[key]
+        else:
+            codes, uniques = pd.factorize(frame[key], use_na_sentinel=False)
+            uniques = np.asarray(uniques, dtype=frame[key].dtype)
         one = pa.DataFrameSchema({key: column}, name=schema.name)
         failed: dict[str, list[np.ndarray]] = {}
         for lo in range(0, len(uniques), _SLICE):  # an ID column is a million distinct values: in slices
