@@ -67,6 +67,8 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
     spec = table.spec
     types = {c.key: c.type for c in spec.columns if c.key in table.keys}
     values, fixes, checked, distinct = normalise(table, types, vocabulary)
+    schema = row_schema(spec, allowed, today_year)
+    distinct = {key: distinct[key] for key in schema.columns if key in distinct}  # the rest can go now
     findings = Findings(header_findings(table) + fix_findings(fixes, table) + formula_findings(table))
     cells = Cells(values, checked, findings, fixes)
 
@@ -81,7 +83,8 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
         findings += cell_findings(table, "id_number", as_number, "C02", ids)
         checked.loc[as_number, "id_number"] = None  # reported once, as C02
         codes, finals = distinct["id_number"]
-        distinct["id_number"] = (np.where(as_number.to_numpy(dtype=bool), len(finals) - 1, codes), finals)
+        distinct["id_number"] = (np.where(as_number.to_numpy(dtype=bool), len(finals) - 1, codes).astype(np.int32),
+                                 finals)
         cells.id_as_number = as_number
 
     if "year" in values:
@@ -95,7 +98,7 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
             findings += cell_findings(table, key, problem.notna(), "C08", values[key], detail=problem)
             cells.cents[key] = pd.to_numeric(parsed, errors="coerce")
 
-    failures = schema_failures(row_schema(spec, allowed, today_year), checked, distinct)
+    failures = schema_failures(schema, checked, distinct)
     for (key, code), group in failures.groupby(["key", "code"], sort=False):
         mask = pd.Series(values.index.isin(group["row"]), index=values.index)
         if code == "ID":
