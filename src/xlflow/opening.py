@@ -6,15 +6,22 @@ background thread while the rest of xlflow is still importing: see :func:`prefet
 
 from __future__ import annotations
 
+import atexit
 import csv
+import dataclasses
 import html
 import io
+import json
 import re
+import subprocess
+import sys
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +42,7 @@ class Limits:
     max_bytes_per_cell: int = 400  # a worksheet's XML per cell it holds (a real one needs < 100)
     header_scan_rows: int = 40  # non-blank rows searched for the header row
     chunk_rows: int = 65_536
+    scan_beside_bytes: int = 32 * 2**20  # a worksheet this big unpacked is scanned in a helper process as it is read
 
 
 DEFAULT_LIMITS = Limits()
@@ -50,6 +58,7 @@ class UnreadableWorkbook(Exception):
 
 
 ENTITY = "文件中含有 XML 实体声明，出于安全考虑已拒绝读取"
+BROKEN = "文件已损坏，不是有效的 Excel 文件"
 BOMB = "文件解压后的内容远大于表格所需，可能是压缩炸弹，已拒绝读取"
 _SCAN_CHUNK = 1 << 22
 
@@ -97,8 +106,13 @@ def _flattener(best: int) -> bytes:
     return bytes(table)
 
 
-def _scan_sheet(fh, limits: Limits, budget: int) -> tuple[SheetScan, int]:
-    """Stream a worksheet part: cells, rows, the farthest cell, formulas without a value."""
+def _scan_sheet(fh, limits: Limits, budget: int, progress=None) -> tuple[SheetScan, int]:
+    """Stream a worksheet part: cells, rows, the farthest cell, formulas without a value.
+
+    The limits are checked after every block, so that a reader following the scan (see
+    :class:`ScanBeside`) never reaches rows the scan would refuse; ``progress(scan)`` is told of each
+    block of whole rows scanned.
+    """
     scan = SheetScan()
     tail = b""
     total = 0
@@ -115,8 +129,23 @@ def _scan_sheet(fh, limits: Limits, budget: int) -> tuple[SheetScan, int]:
             raise UnreadableWorkbook(BOMB)
         tail = data[cut:]
         _scan_block(scan, data[:cut])
+        _judge(scan, total, limits, slack=16 * _SCAN_CHUNK)
+        if progress is not None and cut:
+            progress(scan)
     _scan_block(scan, tail)
+    _judge(scan, total, limits)
     return scan, total
+
+
+def _judge(scan: SheetScan, size: int, limits: Limits, slack: int = 2**20) -> None:
+    """Refuse a sheet whose XML is far more than its cells need (a bomb) or that spans too many cells."""
+    if size > slack + limits.max_bytes_per_cell * scan.cells:
+        raise UnreadableWorkbook(BOMB)
+    if scan.span > limits.max_cells:
+        from_cell = f"{column_letter_of(scan.max_col)}{max(scan.max_row, scan.rows)}"
+        raise UnreadableWorkbook(
+            f"工作表的内容一直延伸到 {from_cell} 单元格（约 {scan.span:,} 个单元格），超出上限 "
+            f"{limits.max_cells:,}。请删除表格以外的内容（或把表格复制到新文件）后再提交")
 
 
 def _scan_block(scan: SheetScan, data: bytes) -> None:
@@ -161,9 +190,14 @@ def _read_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> int:
     return total
 
 
-def _check_zip(path: Path, limits: Limits) -> dict[str, SheetScan]:
-    """Refuse zip bombs, entity declarations and sheets too large to hold; scan every worksheet."""
-    scans: dict[str, SheetScan] = {}
+def _check_zip(path: Path, limits: Limits) -> dict[str, SheetScan | ScanBeside]:
+    """Refuse zip bombs, entity declarations and sheets too large to hold; scan every worksheet.
+
+    A worksheet of ``limits.scan_beside_bytes`` or more is scanned by a helper process while it is read
+    (:class:`ScanBeside`); the rest of the file is checked here first, whatever its size.
+    """
+    scans: dict[str, SheetScan | ScanBeside] = {}
+    beside: list[str] = []
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
@@ -175,15 +209,11 @@ def _check_zip(path: Path, limits: Limits) -> dict[str, SheetScan]:
                     raise UnreadableWorkbook(BOMB)
                 left = limits.max_expanded_bytes - unpacked
                 if re.fullmatch(r"xl/worksheets/[^/]+\.xml", info.filename):
+                    if info.file_size >= limits.scan_beside_bytes:
+                        beside.append(info.filename)
+                        continue
                     with zf.open(info) as fh:
                         scan, size = _scan_sheet(fh, limits, left)
-                    if size > 2**20 + limits.max_bytes_per_cell * scan.cells:
-                        raise UnreadableWorkbook(BOMB)
-                    if scan.span > limits.max_cells:
-                        from_cell = f"{column_letter_of(scan.max_col)}{max(scan.max_row, scan.rows)}"
-                        raise UnreadableWorkbook(
-                            f"工作表的内容一直延伸到 {from_cell} 单元格（约 {scan.span:,} 个单元格），超出上限 "
-                            f"{limits.max_cells:,}。请删除表格以外的内容（或把表格复制到新文件）后再提交")
                     scans[info.filename] = scan
                 elif info.filename == "content.xml" and "mimetype" in zf.namelist():  # OpenDocument
                     size = _check_ods(zf, info, limits, left)
@@ -192,10 +222,117 @@ def _check_zip(path: Path, limits: Limits) -> dict[str, SheetScan]:
                     size = _read_capped(zf, info, min(cap, left))
                 unpacked += size
     except zipfile.BadZipFile as exc:
-        raise UnreadableWorkbook("文件已损坏，不是有效的 Excel 文件") from exc
+        raise UnreadableWorkbook(BROKEN) from exc
     except (zlib.error, EOFError) as exc:
-        raise UnreadableWorkbook("文件已损坏，不是有效的 Excel 文件") from exc
+        raise UnreadableWorkbook(BROKEN) from exc
+    if beside:
+        watch = ScanBeside(path, beside, limits, limits.max_expanded_bytes - unpacked)
+        scans.update({part: watch for part in beside})
     return scans
+
+
+class Reread(Exception):
+    """What a sheet scanned beside its reading turned out to hold differs from what the reading assumed
+    (cells further right than the first rows had, or the helper process died): read it again, scanned first."""
+
+
+class ScanBeside:
+    """Worksheets scanned by a helper process (``python -m xlflow.scanner``) while this one reads them.
+
+    The scan unpacks the XML a second time (~6 s for a full sheet): beside the reading, on another core,
+    it costs no time. It stays ahead of the reading, which asks :meth:`allowed` before each run of rows:
+    no row is read before the scan has passed the XML that holds it, so a bomb or a far cell is refused
+    (by the same checks, block by block) before any of it is read.
+    """
+
+    def __init__(self, path: Path, parts: list[str], limits: Limits, budget: int):
+        self.parts = parts
+        self._seen: dict[str, tuple[int, int]] = {}  # part → (rows passed, widest column so far)
+        self._done: dict[str, SheetScan] = {}
+        self._refused: str | None = None
+        self._ended = False
+        self._changed = threading.Condition()
+        self._proc = subprocess.Popen(self.command(path, parts, limits, budget), stdout=subprocess.PIPE,
+                                      stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        threading.Thread(target=self._listen, name="xlflow-scan", daemon=True).start()
+        _helpers.add(self)
+
+    @staticmethod
+    def command(path: Path, parts: list[str], limits: Limits, budget: int) -> list[str]:
+        return [sys.executable, "-m", "xlflow.scanner", str(path), json.dumps(dataclasses.asdict(limits)),
+                str(budget), *parts]
+
+    def _listen(self) -> None:
+        try:
+            for line in self._proc.stdout:
+                msg = json.loads(line)
+                with self._changed:
+                    if "refused" in msg:
+                        self._refused = msg["refused"]
+                    elif "done" in msg:
+                        scan = SheetScan(**{k: v for k, v in msg["done"].items()
+                                            if k not in ("formula_blank", "error_cells")})
+                        scan.formula_blank = {tuple(c) for c in msg["done"]["formula_blank"]}
+                        scan.error_cells = {(r, c): text for r, c, text in msg["done"]["error_cells"]}
+                        self._done[msg["part"]] = scan
+                    else:
+                        self._seen[msg["part"]] = (msg["rows"], msg["max_col"])
+                    self._changed.notify_all()
+        except (ValueError, KeyError, TypeError):
+            pass  # a garbled line: the helper is not trusted further, the sheet is read again
+        finally:
+            self._proc.stdout.close()
+            self._proc.wait()
+            with self._changed:
+                self._ended = True
+                self._changed.notify_all()
+            _helpers.discard(self)
+
+    def _wait(self, ready) -> None:
+        with self._changed:
+            while not (self._refused or ready() or self._ended):
+                self._changed.wait()
+            if self._refused:
+                raise UnreadableWorkbook(self._refused)
+
+    def width(self, part: str) -> int:
+        """The widest column (1-based) in the first rows: the reading is bounded by it."""
+        self._wait(lambda: part in self._seen or part in self._done)
+        if part in self._done:
+            return self._done[part].max_col
+        if part not in self._seen:
+            raise Reread()
+        return self._seen[part][1]
+
+    def allowed(self, part: str, row: int) -> int:
+        """How many rows (from the top) may be read, once more than ``row`` may or the scan is done."""
+        self._wait(lambda: part in self._done or self._seen.get(part, (0, 0))[0] > row)
+        if part in self._done:
+            scan = self._done[part]
+            return max(scan.max_row, scan.rows, 1) if scan.cells else 0
+        if self._seen.get(part, (0, 0))[0] > row:
+            return self._seen[part][0]
+        raise Reread()  # the helper ended without a verdict
+
+    def result(self, part: str) -> SheetScan:
+        """The whole scan of ``part`` (waits for it)."""
+        self._wait(lambda: part in self._done)
+        if part not in self._done:
+            raise Reread()
+        return self._done[part]
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+
+
+_helpers: set[ScanBeside] = set()
+
+
+@atexit.register
+def _stop_helpers() -> None:
+    for watch in list(_helpers):
+        watch.stop()
 
 
 _ODS_ROW = re.compile(rb"<table:table-row\b([^>]*?)(/>|>(.*?)</table:table-row>)", re.S)
@@ -289,9 +426,24 @@ class RawSheet:
     is_csv: bool = False  # a CSV has no room for the header block above the table
     error_cells: dict[tuple[int, int], str] = field(default_factory=dict)  # (Excel row, column) → "#N/A"
     hidden: bool = False
+    _late: Any = None  # () → SheetScan: formula_blank and error_cells are known once a scan beside ends
+    helper: Any = None  # the ScanBeside of this sheet, if any
 
     def rows(self) -> Iterator[list[Any]]:
         return self._rows()
+
+    @property
+    def settled(self) -> bool:
+        """Whether formula_blank and error_cells are known yet."""
+        return self._late is None
+
+    def settle(self) -> None:
+        """Wait for the scan beside the reading (if any) and take formula_blank and error_cells from it."""
+        if self._late is not None:
+            scan = self._late()
+            self.formula_blank = frozenset(scan.formula_blank)
+            self.error_cells = scan.error_cells
+            self._late = None
 
 
 def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
@@ -348,7 +500,7 @@ def _is_hidden(meta) -> bool:
     return str(meta.visible) not in ("SheetVisibleEnum.Visible", "Visible")
 
 
-def _stream_sheets(path: Path, parts: dict[str, str], scans: dict[str, SheetScan]) -> list[RawSheet]:
+def _stream_sheets(path: Path, parts: dict[str, str], scans: dict[str, SheetScan | ScanBeside]) -> list[RawSheet]:
     """.xlsx / .xlsm: each sheet is streamed row by row, never loaded whole (a full sheet held by calamine
     took 1.1 GB). The stream is bounded by the extent the scan found, not by the sheet's own <dimension>
     (which may claim 16,384 columns); it yields every row from row 1 and every column from A."""
@@ -357,20 +509,48 @@ def _stream_sheets(path: Path, parts: dict[str, str], scans: dict[str, SheetScan
     for meta in book.sheets_metadata:
         if not _is_worksheet(meta) or meta.name not in parts:
             continue
-        scan = scans[parts[meta.name]]
+        part = parts[meta.name]
+        scan = scans[part]
+        if isinstance(scan, ScanBeside):
+            rows = lambda name=meta.name, part=part, watch=scan: _rows_beside(book, name, part, watch)  # noqa: E731
+            sheets.append(RawSheet(meta.name, 0, 0, rows, hidden=_is_hidden(meta),
+                                   _late=lambda part=part, watch=scan: watch.result(part), helper=scan))
+            continue
 
         def rows(name=meta.name, scan=scan) -> Iterator[list[Any]]:
             if scan.cells == 0:
                 return
             last_row = max(scan.max_row, scan.rows, 1)
-            try:  # the XML is parsed as the rows are read: a broken part shows here, not on opening
-                yield from book.stream_sheet_by_name(name, max_row=last_row - 1, max_col=max(scan.max_col, 1) - 1)
-            except (calamine_stream.CalamineError, ValueError) as exc:
-                raise UnreadableWorkbook("文件已损坏或格式不受支持，无法读取内容") from exc
+            yield from _stream(book, name, last_row, scan.max_col)
 
         sheets.append(RawSheet(meta.name, 0, 0, rows, frozenset(scan.formula_blank), error_cells=scan.error_cells,
                                hidden=_is_hidden(meta)))
     return sheets
+
+
+def _stream(book, name: str, last_row: int | None, max_col: int) -> Iterator[list[Any]]:
+    try:  # the XML is parsed as the rows are read: a broken part shows here, not on opening
+        yield from book.stream_sheet_by_name(name, max_row=None if last_row is None else last_row - 1,
+                                             max_col=max(max_col, 1) - 1)
+    except (calamine_stream.CalamineError, ValueError) as exc:
+        raise UnreadableWorkbook("文件已损坏或格式不受支持，无法读取内容") from exc
+
+
+def _rows_beside(book, name: str, part: str, watch: ScanBeside) -> Iterator[list[Any]]:
+    """The rows of a sheet whose scan runs beside: each run of rows is read once the scan has passed it,
+    as wide as the first rows; a sheet found wider in the end is read again (:class:`Reread`). The rows
+    end where the scan says the sheet ends, as when the scan comes first."""
+    width = watch.width(part)
+    stream = _stream(book, name, None, width)
+    done = 0
+    while (allowed := watch.allowed(part, done)) > done:
+        for row in islice(stream, allowed - done):
+            yield row
+            done += 1
+        if done < allowed:  # the stream ended before the rows the scan passed
+            break
+    if watch.result(part).max_col != width:  # a cell further right than the first rows' (rare): not read
+        raise Reread()
 
 
 _pool: ThreadPoolExecutor | None = None

@@ -6,8 +6,10 @@ be read at all raises :class:`UnreadableWorkbook`, which becomes an F01 finding 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -20,7 +22,7 @@ import pandas as pd
 
 from xlflow.findings import column_letter
 from xlflow.kinds import KindSpec, all_specs
-from xlflow.opening import DEFAULT_LIMITS, MAX_CELL_CHARS, Limits, RawSheet, open_sheets
+from xlflow.opening import DEFAULT_LIMITS, MAX_CELL_CHARS, Limits, RawSheet, Reread, open_sheets
 
 CUT_NOTE = "……（超过单元格上限，已截断）"
 
@@ -193,6 +195,17 @@ def read_table(
 ) -> Table:
     """Find the header row of a known kind in any sheet and read its table as text."""
     sheets = open_sheets(path, limits)
+    try:
+        return _read_sheets(sheets, kinds, limits)
+    except Reread:  # the scan beside the reading found what the reading could not assume: scan first
+        return read_table(path, kinds, dataclasses.replace(limits, scan_beside_bytes=2**62))
+    finally:
+        for sheet in sheets:
+            if sheet.helper is not None:
+                sheet.helper.stop()
+
+
+def _read_sheets(sheets: list[RawSheet], kinds: list[KindSpec] | None, limits: Limits) -> Table:
     specs = kinds or all_specs()
     found, hidden = _detect(sheets, specs, limits)
     if found is None:
@@ -263,9 +276,14 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
     seq = keys.get("seq")
     body_index = head_index + (1 if second is not None else 0)
     header_row = sheet.first_row + body_index + 1
-    # A row whose only content is a formula saved without its value is a row (C11), not a blank one.
-    formula_rows = {r - header_row - 1 for r, _ in sheet.formula_blank if r > header_row}
-    frame, numeric, long_cells = _read_body(sheet, body_index, len(headers), offset, limits, seq, formula_rows)
+    # A row whose only content is a formula saved without its value is a row (C11), not a blank one. Where
+    # the scan runs beside the reading, which rows those are is known only once the rows are read.
+    def formula_rows() -> set[int]:
+        sheet.settle()
+        return {r - header_row - 1 for r, _ in sheet.formula_blank if r > header_row}
+
+    frame, numeric, long_cells = _read_body(sheet, body_index, len(headers), offset, limits, seq,
+                                            formula_rows() if sheet.settled else formula_rows)
     frame.index = frame.index + header_row + 1
     numeric.index = frame.index
     table = Table(
@@ -291,13 +309,14 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
 
 
 def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits: Limits, seq: int | None,
-               formula_rows: set[int] = frozenset()):
+               formula_rows: set[int] | Callable[[], set[int]] = frozenset()):
     """Rows below the header → (text frame, numeric mask, long cells), converted a band of rows at a time.
 
     Each band becomes one array per column straight away and its blank rows are dropped there, so the
     rows as the reader gives them (a Python list per row) never pile up: a full sheet stays in bounded
     memory. A row whose only filled cell is 序号 (a pre-numbered sheet) is blank too; a row whose only
-    content is a formula saved without its value (``formula_rows``) is not.
+    content is a formula saved without its value (``formula_rows``) is not. When those rows are known
+    only after the reading (``formula_rows`` is a function to ask then), blank rows are dropped at the end.
     """
     long_cells: dict[tuple[int, int], int] = {}
     rows = sheet.rows()
@@ -306,7 +325,9 @@ def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits
     texts: list[list[np.ndarray]] = []  # per band, one array per column (bands may differ in width)
     numbers: list[list[np.ndarray | None]] = []
     kept: list[np.ndarray] = []
-    formula_at = np.array(sorted(formula_rows), dtype=np.int64)
+    blanks: list[np.ndarray] = []  # per band, its blank rows (while the formula rows are not known)
+    late = callable(formula_rows)
+    formula_at = np.array([] if late else sorted(formula_rows), dtype=np.int64)
     start = 0
     while True:
         chunk = list(islice(rows, limits.chunk_rows))
@@ -327,13 +348,10 @@ def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits
             band_texts.append(text)
             band_numbers.append(number)
         positions = np.arange(start, start + n, dtype=np.int64)
-        if len(formula_at):
-            blank &= ~np.isin(positions, formula_at)
-        keep = ~blank
-        if not keep.all():
-            band_texts = [t[keep] for t in band_texts]
-            band_numbers = [None if m is None else m[keep] for m in band_numbers]
-            positions = positions[keep]
+        if late:
+            blanks.append(blank)
+        else:
+            band_texts, band_numbers, positions = _drop_blank(band_texts, band_numbers, positions, blank, formula_at)
         texts.append(band_texts)
         numbers.append(band_numbers)
         kept.append(positions)
@@ -341,6 +359,10 @@ def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits
         start += n
         if n < limits.chunk_rows:
             break
+    if late:
+        formula_at = np.array(sorted(formula_rows()), dtype=np.int64)
+        for b, blank in enumerate(blanks):
+            texts[b], numbers[b], kept[b] = _drop_blank(texts[b], numbers[b], kept[b], blank, formula_at)
     past = formula_at[formula_at >= start]  # past the last row a reader with no value sees
     if len(past):
         texts.append([np.full(len(past), "", dtype=object)])
@@ -365,6 +387,17 @@ def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits
     frame = pd.DataFrame(block.T, index=index, columns=columns, dtype=object, copy=False)
     numeric = pd.DataFrame(flags.T, index=index, columns=columns, copy=False)
     return frame, numeric, long_cells
+
+
+def _drop_blank(texts: list[np.ndarray], numbers: list[np.ndarray | None], positions: np.ndarray,
+                blank: np.ndarray, formula_at: np.ndarray):
+    """A band without its blank rows (a row holding a formula saved without its value is not blank)."""
+    if len(formula_at):
+        blank = blank & ~np.isin(positions, formula_at)
+    if not blank.any():
+        return texts, numbers, positions
+    keep = ~blank
+    return [t[keep] for t in texts], [None if m is None else m[keep] for m in numbers], positions[keep]
 
 
 def _cut_long(texts, column: int, start: int, long_cells: dict) -> None:
