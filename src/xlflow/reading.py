@@ -423,14 +423,8 @@ def _too_long(texts) -> bool:
 
 def _convert_column(column: tuple) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, bool]:
     """Raw cells → (texts, numeric mask or None, empty mask, any text past Excel's cell limit). Distinct
-    values are converted once, and share one str object (the reader makes a new one per cell) unless
-    the column is mostly distinct text."""
+    values are converted once, and share one str object (the reader makes a new one per cell)."""
     types = set(map(type, column))
-    if types == {str} and len(set(column[:512])) > 0.9 * min(len(column), 512):
-        # Mostly distinct (IDs, names): there is nothing to share, and factorising them cost more than
-        # the rest of the conversion.
-        texts = np.array(column, dtype=object)
-        return texts, None, texts == "", _too_long(texts)
     if bool in types:  # True == 1 would merge with 1 when factorised: convert cell by cell
         texts = np.array([cell_text(v) for v in column], dtype=object)
         return (texts, np.array([type(v) in (int, float) for v in column], dtype=bool), texts == "",
