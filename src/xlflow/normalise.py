@@ -105,18 +105,20 @@ def fix_value(kind: str, text: str, vocab: Vocabulary) -> tuple[str, list[tuple[
     return text, steps
 
 
-def normalise(table: Table, types: dict[str, str], vocab: Vocabulary):
+def normalise(table: Table, types: dict[str, str], vocab: Vocabulary, checked_keys=None):
     """Apply the fixes to the known columns of ``table``.
 
     Returns (frame of fixed text keyed by field key, fixes DataFrame[row, key, before, after, code],
-    the same frame with None where a value is empty, and per key that frame's column as (codes, values):
-    column = values[codes], for checks that look at each distinct value once).
+    the same frame with None where a value is empty (only the columns ``checked_keys`` names, when given),
+    and per key that frame's column as (codes, values): column = values[codes], for checks that look at
+    each distinct value once).
     """
     keys = [key for key in types if key in table.keys]
     # Each result is one 2-D block filled column by column, which pandas keeps as it is (a dict of columns
     # is copied into one: a full sheet's two frames were 200 MB more at the peak).
     fixed = np.empty((len(keys), len(table.frame)), dtype=object)
-    checked = np.empty_like(fixed)
+    checked_keys = [key for key in keys if checked_keys is None or key in checked_keys]
+    checked = np.empty((len(checked_keys), len(table.frame)), dtype=object)
     distinct = {}
     logs = []
     for j, key in enumerate(keys):
@@ -135,7 +137,8 @@ def normalise(table: Table, types: dict[str, str], vocab: Vocabulary):
         codes[codes < 0] = len(finals) - 1  # a missing value: the last, empty
         np.take(finals, codes, out=fixed[j])
         finals[finals == ""] = None  # per distinct value, not per cell
-        np.take(finals, codes, out=checked[j])
+        if key in checked_keys:
+            np.take(finals, codes, out=checked[checked_keys.index(key)])
         distinct[key] = (codes, finals)
         if steps:
             hit = np.isin(codes, list(steps))
@@ -145,4 +148,4 @@ def normalise(table: Table, types: dict[str, str], vocab: Vocabulary):
     index = table.frame.index
     frame = pd.DataFrame(fixed.T, index=index, columns=keys, dtype=object, copy=False)
     fixes = pd.DataFrame(logs, columns=["row", "key", "before", "after", "code"]).astype({"row": np.int64})
-    return frame, fixes, pd.DataFrame(checked.T, index=index, columns=keys, dtype=object, copy=False), distinct
+    return frame, fixes, pd.DataFrame(checked.T, index=index, columns=checked_keys, dtype=object, copy=False), distinct

@@ -48,7 +48,7 @@ def id_shape(ids) -> tuple[np.ndarray, np.ndarray]:
         digits = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 18)
         good = ((digits[:, :17] - 48) < 10).all(axis=1) & (((digits[:, 17] - 48) < 10) | (digits[:, 17] == 88))
         ok[at[good]] = True
-        return ok, digits[good]
+        return ok, digits if good.all() else digits[good]
     return ok, np.empty((0, 18), dtype=np.uint8)
 
 

@@ -23,6 +23,7 @@ from xlflow.validation.schemas import row_schema, schema_failures
 
 _SCIENTIFIC = r"[0-9](\.[0-9]+)?[eE]\+?[0-9]+"
 AMOUNT_TYPES = ("amount", "signed_amount")
+RULE_KEYS = ("identity", "hukou", "tier")  # what a rule is looked up by (with the year)
 
 
 @dataclass
@@ -66,8 +67,10 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
     """Fix and check every cell of the known columns of ``table``."""
     spec = table.spec
     types = {c.key: c.type for c in spec.columns if c.key in table.keys}
-    values, fixes, checked, distinct = normalise(table, types, vocabulary)
     schema = row_schema(spec, allowed, today_year)
+    # The None-for-empty frame is kept for the row schema and the rule lookup only (a full sheet's 14
+    # columns of it were 110 MB).
+    values, fixes, checked, distinct = normalise(table, types, vocabulary, {*schema.columns, *RULE_KEYS})
     distinct = {key: distinct[key] for key in schema.columns if key in distinct}  # the rest can go now
     findings = Findings(header_findings(table) + fix_findings(fixes, table) + formula_findings(table))
     cells = Cells(values, checked, findings, fixes)
@@ -99,6 +102,7 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
             cells.cents[key] = pd.to_numeric(parsed, errors="coerce")
 
     failures = schema_failures(schema, checked, distinct)
+    del distinct  # before the ID findings, which need room of their own on a full sheet of bad IDs
     for (key, code), group in failures.groupby(["key", "code"], sort=False):
         mask = pd.Series(values.index.isin(group["row"]), index=values.index)
         if code == "ID":
