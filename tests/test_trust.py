@@ -175,3 +175,18 @@ def test_money_by_identity_hukou_and_tier_keeps_each_group_with_its_own_people(t
            for r in range(2, 5)}
     assert got == set(combos)
     assert result.totals["persons"] == 6
+
+
+def test_a_duplicate_names_the_part_and_row_where_its_twin_passed(tmp_path, book):
+    """With the corrected rows split into parts, the hidden record of passed rows gives each its own part
+    and row there, round after round."""
+    a, c = row(id_number=pid(seq="111")), row(id_number=pid(seq="333"))
+    rows = [a, row(id_number=pid(seq="222")), c, row(id_number=pid(seq="444")), a, c]
+    first = process_workbook(declaration(tmp_path, rows), book, tmp_path / "r1", today=TODAY, split_rows=2)
+    assert found(first, "P05") == [(10, "C10"), (11, "C11")]
+    again = process_workbook(first.outputs["errors"], book, tmp_path / "r2", today=TODAY)
+    messages = [f.message for f in again.findings if f.code == "P05"]
+    assert "已在“decl_更正_1.xlsx”第 6 行通过检查" in messages[0]
+    assert "已在“decl_更正_2.xlsx”第 6 行通过检查" in messages[1]
+    third = process_workbook(again.outputs["errors"], book, tmp_path / "r3", today=TODAY)
+    assert [f.message for f in third.findings if f.code == "P05"] == messages

@@ -12,7 +12,7 @@ from xlflow.findings import Findings, column_letter
 from xlflow.opening import MAX_CELL_CHARS
 from xlflow.outputs import as_template
 from xlflow.outputs.layout import FEEDBACK_HEADER, head_rows, header_marks, output_columns, text_columns, widths
-from xlflow.outputs.xlsxfast import Column, Sheet, Style, cell_row, render_rows, taken, write_workbook
+from xlflow.outputs.xlsxfast import Column, LazyValues, Sheet, Style, cell_row, render_rows, taken, write_workbook
 from xlflow.reading import PASSED_SHEET
 from xlflow.rules import RuleBook
 from xlflow.validation.result import Checked
@@ -47,28 +47,48 @@ def feedback_text(lines: list[str]) -> str:
 
 def passed_sheet(checked: Checked, corrected_names: list[str], split_rows: int | None) -> Sheet:
     """The hidden sheet of person-years this batch passed (and those an earlier round passed): when the
-    error workbook comes back, a row that repeats one of them is still P05."""
+    error workbook comes back, a row that repeats one of them is still P05. Its columns are made a chunk
+    at a time as they are written (a full sheet's million row numbers as text were 60 MB)."""
     table = checked.table
     index = table.frame.index.to_numpy(dtype=np.int64)
     ok = ~np.isin(index, checked.error_rows)
     ids = checked.values["id_number"].to_numpy(dtype=object)[ok]
     years = checked.values["year"].to_numpy(dtype=object)[ok]
     first = len(table.title_rows) + 2
-    rank = np.arange(len(ids))
-    part = rank // split_rows if split_rows and len(ids) > split_rows else np.zeros(len(ids), dtype=np.int64)
-    row = rank % split_rows if split_rows and len(ids) > split_rows else rank
+    split = split_rows if split_rows and len(ids) > split_rows else None
     names = np.array(corrected_names, dtype=object)
     earlier = list(zip(*table.passed, strict=True)) if table.passed else [(), (), (), ()]
+
+    def rows(lo: int, hi: int) -> np.ndarray:  # row numbers in the corrected file (or its part)
+        rank = np.arange(lo, hi)
+        return ((rank % split if split else rank) + first).astype(str).astype(object)
+
+    def files(lo: int, hi: int) -> np.ndarray:
+        rank = np.arange(lo, hi)
+        return names[rank // split] if split else np.full(hi - lo, names[0], dtype=object)
+
     n = len(ids) + len(table.passed)
     # IDs of passed rows hold only digits and X (vouched); the file names repeat (rendered once each).
-    columns = [Column(np.concatenate([ids, np.array(earlier[0], dtype=object)]), plain=True),
-               Column(np.concatenate([years, np.array(earlier[1], dtype=object)]), True),
-               Column(np.concatenate([names[part], np.array(earlier[2], dtype=object)])),
-               Column(np.concatenate([(row + first).astype(str).astype(object), np.array(earlier[3], dtype=object)]),
-                      True)]
+    columns = [Column(_then(lambda lo, hi: ids[lo:hi], len(ids), earlier[0]), plain=True),
+               Column(_then(lambda lo, hi: years[lo:hi], len(ids), earlier[1]), True),
+               Column(_then(files, len(ids), earlier[2])),
+               Column(_then(rows, len(ids), earlier[3]), True)]
     head = cell_row(1, [(h, Style.HEADER) for h in ("身份证号码", "缴费年度", "已通过的文件", "行")])
     return Sheet(name=PASSED_SHEET, rows=itertools.chain([head], render_rows(2, columns, n)), last_row=n + 1,
                  last_col=3, widths=[20, 10, 30, 8], hidden=True)
+
+
+def _then(ours, count: int, theirs: tuple) -> LazyValues:
+    """``ours(lo, hi)`` for the first ``count`` rows, then ``theirs`` (carried over from an earlier round)."""
+    def make(lo: int, hi: int) -> np.ndarray:
+        parts = []
+        if lo < count:
+            parts.append(ours(lo, min(hi, count)))
+        if hi > count:
+            parts.append(np.array(theirs[max(lo - count, 0):hi - count], dtype=object))
+        return np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else np.array([], dtype=object)
+
+    return LazyValues(count + len(theirs), make)
 
 
 def write_errors(checked: Checked, path: Path, passed: Sheet | None = None, book: RuleBook | None = None,
