@@ -441,3 +441,22 @@ def test_the_first_findings_of_a_big_check_are_the_first_in_reading_order():
         expected = [full._finding(s, o) for s, o in zip(src[:k].tolist(), off[:k].tolist(), strict=True)]
         assert [(f.row, f.column, f.code) for f in head] == [(f.row, f.column, f.code) for f in expected]
         assert head == expected
+
+
+def test_the_cycle_collector_is_paused_for_a_workbook_and_resumed_after(tmp_path, book, monkeypatch):
+    """It is paused while a workbook is read, checked and written (it walked every row list for nothing),
+    and resumed afterwards, also when the run fails."""
+    import gc
+
+    import xlflow.pipeline as pipeline
+
+    seen = []
+    real = pipeline.read_for_check
+    monkeypatch.setattr(pipeline, "read_for_check", lambda *a: (seen.append(gc.isenabled()), real(*a))[1])
+    assert gc.isenabled()
+    run(tmp_path, book, [row()])
+    assert seen == [False] and gc.isenabled()
+    monkeypatch.setattr(pipeline, "read_for_check", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        run(tmp_path, book, [row()])
+    assert gc.isenabled()

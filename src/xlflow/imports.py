@@ -25,7 +25,7 @@ from xlflow.outputs.errors import write_errors
 from xlflow.reading import Table
 from xlflow.settings import Settings
 from xlflow.validation.cells import Cells, check_cells
-from xlflow.validation.engine import add_sheet_findings, read_for_check
+from xlflow.validation.engine import add_sheet_findings, read_for_check, without_cycle_collector
 from xlflow.validation.result import Checked, CheckResult
 
 LIST_KINDS = ("贫困人口", "低保对象", "特困人员", "残疾人")
@@ -87,6 +87,7 @@ def _vocabulary() -> Vocabulary:
                        "status": vocab.status_map()})
 
 
+@without_cycle_collector
 def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = None, out_dir: Path | None = None,
                 settings: Settings | None = None, today: dt.date | None = None) -> ImportResult:
     """Import one export into ``ledger``; every change is one transaction (all or nothing)."""

@@ -26,7 +26,7 @@ from xlflow.settings import Settings
 from xlflow.templates.build import template_properties
 from xlflow.validation.adjustment import check_adjustment
 from xlflow.validation.declaration import check_declaration, describe_twins
-from xlflow.validation.engine import read_for_check
+from xlflow.validation.engine import read_for_check, without_cycle_collector
 from xlflow.validation.result import CheckResult
 
 log = logging.getLogger("xlflow")
@@ -132,6 +132,7 @@ def _record_batch(ledger: Ledger, path: Path, checked) -> dict:
     return {"id": batch, "status": what, "rows": len(rows)}
 
 
+@without_cycle_collector
 def process_workbook(
     path: Path,
     book: RuleBook,
