@@ -188,3 +188,9 @@ def test_a_cell_below_the_last_row_is_read_alike_beside(tmp_path):
         b"</sheetData>", '<row r="8"><c r="B12" t="inlineStr"><is><t>李四</t></is></c></row></sheetData>'.encode()))
     first, beside = read_table(odd, limits=FIRST), read_table(odd, limits=BESIDE)
     assert beside.frame.equals(first.frame) and list(beside.frame.index) == list(first.frame.index)
+
+
+def test_no_helper_process_to_be_had_means_scanning_first(tmp_path, beside, monkeypatch):
+    monkeypatch.setattr(ScanBeside, "command", staticmethod(lambda *args: [str(tmp_path / "no-such-python")]))
+    found, result = findings(tmp_path, "out")
+    assert [(code, cell) for code, cell, _ in found][:5] == EXPECTED and result.rows == 4

@@ -226,8 +226,26 @@ def _check_zip(path: Path, limits: Limits) -> dict[str, SheetScan | ScanBeside]:
     except (zlib.error, EOFError) as exc:
         raise UnreadableWorkbook(BROKEN) from exc
     if beside:
-        watch = ScanBeside(path, beside, limits, limits.max_expanded_bytes - unpacked)
-        scans.update({part: watch for part in beside})
+        budget = limits.max_expanded_bytes - unpacked
+        try:
+            watch = ScanBeside(path, beside, limits, budget)
+        except OSError:  # no helper process to be had: scanned here, first
+            scans.update(_scan_here(path, beside, limits, budget))
+        else:
+            scans.update({part: watch for part in beside})
+    return scans
+
+
+def _scan_here(path: Path, parts: list[str], limits: Limits, budget: int) -> dict[str, SheetScan]:
+    scans = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for part in parts:
+                with zf.open(part) as fh:
+                    scans[part], size = _scan_sheet(fh, limits, budget)
+                budget -= size
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise UnreadableWorkbook(BROKEN) from exc
     return scans
 
 
