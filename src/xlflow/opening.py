@@ -271,7 +271,8 @@ class ScanBeside:
         self._ended = False
         self._changed = threading.Condition()
         self._proc = subprocess.Popen(self.command(path, parts, limits, budget), stdout=subprocess.PIPE,
-                                      stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+                                      stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                      creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))  # Windows: no console
         threading.Thread(target=self._listen, name="xlflow-scan", daemon=True).start()
         _helpers.add(self)
 
