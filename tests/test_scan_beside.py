@@ -179,15 +179,21 @@ def test_the_scan_refuses_a_bomb_before_passing_its_rows():
     assert passed and max(passed) < 72  # 64 MiB of slack: refused well before the last of 80 rows
 
 
-def test_a_cell_below_the_last_row_is_read_alike_beside(tmp_path):
-    """A cell whose reference lies below the last row element (a hand-made file): the reading ends where
-    the scan says the sheet ends, beside it as when the scan comes first."""
+def test_a_cell_below_the_last_row_is_refused_alike_beside(tmp_path):
+    """A cell whose reference lies below the last row element (a hand-edited file) would be left out by a
+    reading bounded by the row elements: the file is refused instead, beside its scan as when scanned first."""
     good = declaration(tmp_path, [row()])
     odd = tmp_path / "odd.xlsx"
     test_hostile.rewrite_member(good, odd, "xl/worksheets/sheet1.xml", lambda d: d.replace(
         b"</sheetData>", '<row r="8"><c r="B12" t="inlineStr"><is><t>李四</t></is></c></row></sheetData>'.encode()))
-    first, beside = read_table(odd, limits=FIRST), read_table(odd, limits=BESIDE)
-    assert beside.frame.equals(first.frame) and list(beside.frame.index) == list(first.frame.index)
+    for limits in (FIRST, BESIDE):
+        with pytest.raises(opening.UnreadableWorkbook, match="第 8 行以下还有单元格"):
+            read_table(odd, limits=limits)
+    moved = tmp_path / "moved.xlsx"  # the same cell where it belongs is read
+    test_hostile.rewrite_member(good, moved, "xl/worksheets/sheet1.xml", lambda d: d.replace(
+        b"</sheetData>", '<row r="12"><c r="B12" t="inlineStr"><is><t>李四</t></is></c></row></sheetData>'.encode()))
+    first, beside = read_table(moved, limits=FIRST), read_table(moved, limits=BESIDE)
+    assert beside.frame.equals(first.frame) and list(first.frame.index) == [6, 12]
 
 
 def test_no_helper_process_to_be_had_means_scanning_first(tmp_path, beside, monkeypatch):

@@ -540,7 +540,9 @@ def _stream_sheets(path: Path, parts: dict[str, str], scans: dict[str, SheetScan
             if scan.cells == 0:
                 return
             last_row = max(scan.max_row, scan.rows, 1)
-            yield from _stream(book, name, last_row, scan.max_col)
+            stream = _stream(book, name, last_row + 1, scan.max_col)
+            yield from islice(stream, last_row)
+            _nothing_below(stream, last_row)
 
         sheets.append(RawSheet(meta.name, 0, 0, rows, frozenset(scan.formula_blank), error_cells=scan.error_cells,
                                hidden=_is_hidden(meta)))
@@ -570,6 +572,16 @@ def _rows_beside(book, name: str, part: str, watch: ScanBeside) -> Iterator[list
             break
     if watch.result(part).max_col != width:  # a cell further right than the first rows' (rare): not read
         raise Reread()
+    if done == allowed:
+        _nothing_below(stream, done)
+
+
+def _nothing_below(stream: Iterator[list[Any]], last_row: int) -> None:
+    """A cell whose reference lies below the last row the sheet's row elements name (a hand-edited or
+    tampered file: ``<row r="8"><c r="B12">``) would be silently left out: the file is refused instead."""
+    if next(stream, None) is not None:
+        raise UnreadableWorkbook(f"工作表第 {last_row} 行以下还有单元格，但它们写在了别的行里（文件结构异常，"
+                                 "可能被其他程序改动过）。请用 Excel 或 WPS 打开后另存为新文件再提交")
 
 
 _pool: ThreadPoolExecutor | None = None
