@@ -230,23 +230,26 @@ def _check_zip(path: Path, limits: Limits) -> dict[str, SheetScan | ScanBeside]:
         try:
             watch = ScanBeside(path, beside, limits, budget)
         except OSError:  # no helper process to be had: scanned here, first
-            scans.update(_scan_here(path, beside, limits, budget))
+            scans.update(scan_parts(path, beside, limits, budget))
         else:
             scans.update({part: watch for part in beside})
     return scans
 
 
-def _scan_here(path: Path, parts: list[str], limits: Limits, budget: int) -> dict[str, SheetScan]:
-    scans = {}
+def scan_parts(path: Path, parts: list[str], limits: Limits, budget: int,
+               progress=None) -> Iterator[tuple[str, SheetScan]]:
+    """(part, its scan) for worksheet parts in turn, each within what the parts before it left of the
+    budget; ``progress(part, scan)`` is told of each block (the helper process reports it)."""
     try:
         with zipfile.ZipFile(path) as zf:
             for part in parts:
                 with zf.open(part) as fh:
-                    scans[part], size = _scan_sheet(fh, limits, budget)
+                    scan, size = _scan_sheet(fh, limits, budget,
+                                             None if progress is None else lambda s, part=part: progress(part, s))
                 budget -= size
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                yield part, scan
+    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError) as exc:
         raise UnreadableWorkbook(BROKEN) from exc
-    return scans
 
 
 class Reread(Exception):
@@ -264,7 +267,6 @@ class ScanBeside:
     """
 
     def __init__(self, path: Path, parts: list[str], limits: Limits, budget: int):
-        self.parts = parts
         self._seen: dict[str, tuple[int, int]] = {}  # part → (rows passed, widest column so far)
         self._done: dict[str, SheetScan] = {}
         self._refused: str | None = None

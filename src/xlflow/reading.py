@@ -282,8 +282,7 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
         sheet.settle()
         return {r - header_row - 1 for r, _ in sheet.formula_blank if r > header_row}
 
-    frame, numeric, long_cells = _read_body(sheet, body_index, len(headers), offset, limits, seq,
-                                            formula_rows() if sheet.settled else formula_rows)
+    frame, numeric, long_cells = _read_body(sheet, body_index, len(headers), offset, limits, seq, formula_rows)
     frame.index = frame.index + header_row + 1
     numeric.index = frame.index
     table = Table(
@@ -309,14 +308,14 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
 
 
 def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits: Limits, seq: int | None,
-               formula_rows: set[int] | Callable[[], set[int]] = frozenset()):
+               formula_rows: Callable[[], set[int]] = frozenset):
     """Rows below the header → (text frame, numeric mask, long cells), converted a band of rows at a time.
 
     Each band becomes one array per column straight away and its blank rows are dropped there, so the
     rows as the reader gives them (a Python list per row) never pile up: a full sheet stays in bounded
     memory. A row whose only filled cell is 序号 (a pre-numbered sheet) is blank too; a row whose only
-    content is a formula saved without its value (``formula_rows``) is not. When those rows are known
-    only after the reading (``formula_rows`` is a function to ask then), blank rows are dropped at the end.
+    content is a formula saved without its value (``formula_rows()``) is not. Where those rows are known
+    only after the reading (a scan beside it), blank rows are dropped at the end.
     """
     long_cells: dict[tuple[int, int], int] = {}
     rows = sheet.rows()
@@ -326,8 +325,8 @@ def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits
     numbers: list[list[np.ndarray | None]] = []
     kept: list[np.ndarray] = []
     blanks: list[np.ndarray] = []  # per band, its blank rows (while the formula rows are not known)
-    late = callable(formula_rows)
-    formula_at = np.array([] if late else sorted(formula_rows), dtype=np.int64)
+    late = not sheet.settled
+    formula_at = np.array([] if late else sorted(formula_rows()), dtype=np.int64)
     start = 0
     while True:
         chunk = list(islice(rows, limits.chunk_rows))

@@ -10,10 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-import zipfile
-import zlib
 
-from xlflow.opening import BROKEN, Limits, SheetScan, UnreadableWorkbook, _scan_sheet
+from xlflow.opening import Limits, SheetScan, UnreadableWorkbook, scan_parts
 
 
 def _say(message: dict) -> None:
@@ -31,17 +29,11 @@ def _whole(scan: SheetScan) -> dict:
 def main(argv: list[str]) -> int:
     path, limits, budget, parts = argv[0], Limits(**json.loads(argv[1])), int(argv[2]), argv[3:]
     try:
-        with zipfile.ZipFile(path) as zf:
-            for part in parts:
-                with zf.open(part) as fh:
-                    scan, size = _scan_sheet(fh, limits, budget, lambda s, part=part: _say(
-                        {"part": part, "rows": s.max_row, "max_col": s.max_col}))
-                budget -= size
-                _say({"part": part, "done": _whole(scan)})
+        for part, scan in scan_parts(path, parts, limits, budget,
+                                     lambda part, s: _say({"part": part, "rows": s.max_row, "max_col": s.max_col})):
+            _say({"part": part, "done": _whole(scan)})
     except UnreadableWorkbook as exc:
         _say({"refused": exc.detail})
-    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError):
-        _say({"refused": BROKEN})
     return 0
 
 
