@@ -31,7 +31,7 @@ class Cells:
     """A table after the cell pass: fixed text, parsed years and amounts, findings so far."""
 
     values: pd.DataFrame  # fixed text per field key ('' when empty)
-    checked: pd.DataFrame  # the same with None where empty (what the row schema saw)
+    checked: pd.DataFrame  # the rule-lookup columns (RULE_KEYS) with None where empty
     findings: Findings
     fixes: pd.DataFrame  # row, key, before, after, code
     year: pd.Series | None = None  # the parsed year (NaN where none or bad)
@@ -68,9 +68,9 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
     spec = table.spec
     types = {c.key: c.type for c in spec.columns if c.key in table.keys}
     schema = row_schema(spec, allowed, today_year)
-    # The None-for-empty frame is kept for the row schema and the rule lookup only (a full sheet's 14
-    # columns of it were 110 MB).
-    values, fixes, checked, distinct = normalise(table, types, vocabulary, {*schema.columns, *RULE_KEYS})
+    # The None-for-empty frame is kept for the rule lookup only (the row schema reads the distinct values;
+    # a full sheet's 14 columns of it were 110 MB).
+    values, fixes, checked, distinct = normalise(table, types, vocabulary, RULE_KEYS)
     distinct = {key: distinct[key] for key in schema.columns if key in distinct}  # the rest can go now
     findings = Findings(header_findings(table) + fix_findings(fixes, table) + formula_findings(table))
     cells = Cells(values, checked, findings, fixes)
@@ -84,8 +84,7 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
         scientific = _fullmatch_where(ids, _SCIENTIFIC, ~id_shaped(ids) & (ids != ""))
         as_number = ((stored & ~exact) | scientific) & (ids != "")
         findings += cell_findings(table, "id_number", as_number, "C02", ids)
-        checked.loc[as_number, "id_number"] = None  # reported once, as C02
-        codes, finals = distinct["id_number"]
+        codes, finals = distinct["id_number"]  # seen by the row schema as empty: reported once, as C02
         distinct["id_number"] = (np.where(as_number.to_numpy(dtype=bool), len(finals) - 1, codes).astype(np.int32),
                                  finals)
         cells.id_as_number = as_number

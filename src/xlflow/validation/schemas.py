@@ -87,14 +87,15 @@ def schema_failures(schema: pa.DataFrameSchema, frame: pd.DataFrame,
     Every check looks at one cell, so each column's checks run on its distinct values and the failures
     are mapped back to the rows holding them: a full sheet's coded columns are a handful of values, and
     pandera's failure tables stay the size of the distinct failures (they were 400 MB for 1M rows).
-    ``given`` may hold a column as (codes, values) already: column = values[codes].
+    ``given`` may hold a column as (codes, values) already: column = values[codes] (``frame`` then need
+    not hold it).
     """
     parts = []
     for key, column in schema.columns.items():
-        if key not in frame:
-            continue
         if given and key in given:
             codes, uniques = given[key]
+        elif key not in frame:
+            continue
         else:
             codes, uniques = pd.factorize(frame[key], use_na_sentinel=False)
             uniques = np.asarray(uniques, dtype=frame[key].dtype)
