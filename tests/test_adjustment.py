@@ -133,11 +133,25 @@ def test_a_typed_amount_that_differs_is_kept_with_a_warning(tmp_path, book):
     assert dict(zip(rows[4], rows[5], strict=True))["政府代缴调整"] == 90
 
 
-def test_a_recipients_negative_computed_amount_is_an_error(tmp_path, book):
-    # paid as 普通 一档 (personal 100), recipient now 贫困人口一级: the personal part would be −100
+def test_a_recipients_negative_computed_amount_is_written_0_with_a_warning(tmp_path, book):
+    # paid as 普通 一档 (personal 100), recipient now 贫困人口一级: the personal part would be −100, which a
+    # recipient can never have (注意事项 4): the cell left empty is written 0 and the row stays valid.
     result = check(tmp_path, book, [adj(person_class="待遇人员")], people=[person("101", status="正常待遇")])
-    assert found(result, "A05") == [(6, "I6")]
-    assert "计算为 -100" in next(f for f in result.findings if f.code == "A05").message
+    assert found(result, "A11") == [(6, "I6")] and found(result, "A05") == [] and found(result, "A09") == []
+    a11 = next(f for f in result.findings if f.code == "A11")
+    assert a11.severity == "warning" and "计算为 -100" in a11.message and "按 0 办理" in a11.message
+    assert "0（按新规则应为 -100，待遇人员不做负调整" in next(f.message for f in result.findings if f.code == "X06"
+                                                 and f.cell == "I6")
+    assert result.error_rows == set() and result.lists == {}
+    rows = sheet_rows(tmp_path / "out" / "adj_更正.xlsx")
+    line = dict(zip(rows[4], rows[5], strict=True))
+    assert (line["个人缴费调整"], line["政府代缴调整"]) == (0, 100)
+
+
+def test_a_recipients_typed_0_for_a_negative_computed_part_is_not_a07(tmp_path, book):
+    result = check(tmp_path, book, [adj(person_class="待遇人员", amounts=(0, None, None, None, None))],
+                   people=[person("101", status="正常待遇")])
+    assert found(result, "A07") == [] and found(result, "A11") == [(6, "I6")] and result.error_rows == set()
 
 
 def test_p13_when_the_class_differs_from_the_roster(tmp_path, book):

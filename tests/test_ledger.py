@@ -135,11 +135,17 @@ def test_a_ledger_of_the_first_schema_opens_after_a_migration(tmp_path):
     db.executemany("INSERT INTO payments (id_number, year, seq, identity, tier, personal, province, city, county, "
                    "daijiao, source_id) VALUES (?, 2024, ?, '普通参保人员', '一档', ?, 1200, 990, 810, 0, 1)",
                    [(pid(seq="101"), 0, 10000), (pid(seq="101"), 1, -1000)])  # fmt: skip
+    db.execute("INSERT INTO batches (file_name, unit, sha256, created_at) VALUES ('镇一.xlsx', '某镇', 'y', 'now')")
+    db.execute(f"INSERT INTO batch_rows (batch_id, id_number, year) VALUES (1, '{pid(seq='102')}', 2025)")
     db.commit()
     db.close()
     with Ledger(path) as store:
-        assert store.version == SCHEMA_VERSION == 4
+        assert store.version == SCHEMA_VERSION == 5
         assert store.view([pid(seq="101")]).paid.loc[0, "personal"] == 9000
+        # A batch of the old schema is a lineage of one member: the file it was recorded from.
+        (batch,) = store.batches()
+        assert len(batch["lineage"]) == 16 and batch["members"][0]["file"] == "镇一.xlsx"
+        assert batch["members"][0]["rows"] == 1
 
 
 def ledger_with_people(tmp_path):
@@ -169,7 +175,8 @@ def test_each_ledger_code_at_its_cell(tmp_path, book):
     assert "已缴 普通参保人员 一档" in p08.message and "调整" in p08.message
     assert {f.severity for f in result.findings if f.code in ("P09", "P10", "P11")} == {"warning"}
     assert result.error_rows == {7, 10, 11}
-    assert result.batch == {"id": 1, "status": "new", "rows": 4}
+    assert {k: result.batch[k] for k in ("id", "status", "rows", "found_by")} == \
+        {"id": 1, "status": "new", "rows": 4, "found_by": "new"}
 
 
 def test_batches_replace_clash_and_are_marked_paid(tmp_path, book):
@@ -180,18 +187,20 @@ def test_batches_replace_clash_and_are_marked_paid(tmp_path, book):
         assert one.batch["status"] == "new" and found(one, "P05") == []
         # The very same content again changes nothing.
         same = process_workbook(first, book, tmp_path / "out", today=TODAY, ledger=store)
-        assert same.batch == {**one.batch, "status": "unchanged"}
+        assert same.batch == {**one.batch, "status": "unchanged", "found_by": "properties"} or \
+            same.batch == {**one.batch, "status": "unchanged", "found_by": "name"}
         # The same file fixed and validated again replaces its batch: no clash with itself.
         fixed = declaration(tmp_path, [row(id_number=pid(seq="101")), row(id_number=pid(seq="104"))], name="镇一.xlsx")
         again = process_workbook(fixed, book, tmp_path / "out", today=TODAY, ledger=store)
         assert again.batch["status"] == "replaced" and found(again, "P05") == []
         assert [b["rows"] for b in store.batches()] == [2]
         # Another township's file with the same person-year clashes.
-        other = process_workbook(declaration(tmp_path, [row(id_number=pid(seq="101"))], name="镇二.xlsx"), book,
-                                 tmp_path / "out", today=TODAY, ledger=store)  # fmt: skip
+        other = process_workbook(declaration(tmp_path, [row(id_number=pid(seq="101"))], name="镇二.xlsx",
+                                             unit="另一镇"), book, tmp_path / "out", today=TODAY, ledger=store)
         assert found(other, "P05") == [(6, "C6")]
         message = next(f.message for f in other.findings if f.code == "P05")
-        assert f"申报批次 {again.batch['id']}（“镇一.xlsx”，某镇，2026-11-20）" in message
+        assert f"申报单位“某镇”待上传的申报批次 {again.batch['id']}（“镇一.xlsx”，2026-11-20 申报）" in message
+        assert f"xlflow ledger withdraw {again.batch['id']}" in message
         # The payments export shows the batch went through.
         import_file(store, payments_xls(tmp_path / "p2.xls", [paid("101", 2025)]), "payments")
         assert [(b["id"], b["paid_rows"]) for b in store.batches()] == [(again.batch["id"], 1)]
@@ -230,7 +239,9 @@ def test_the_workspace_ledger_is_used_from_its_folder(tmp_path, book, monkeypatc
     assert runner.invoke(main, ["ledger", "import", "roster", str(roster)]).exit_code == 0
     assert (tmp_path / "ws" / "台账.sqlite").exists()
     decl = declaration(tmp_path, [row(id_number=pid(seq="109"))])
-    data = json.loads(runner.invoke(main, ["validate", str(decl), "--out", str(tmp_path / "o"), "--json"]).stdout)
+    out = runner.invoke(main, ["validate", str(decl), "--out", str(tmp_path / "o"), "--json"])
+    assert out.exit_code == 0, (out.output, out.exception)
+    data = json.loads(out.stdout)
     assert [f["code"] for f in data["findings"]] == ["P11"]
 
 

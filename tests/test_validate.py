@@ -33,8 +33,8 @@ def row(name="张三", id_number=None, hukou="农业户籍", identity="贫困人
     return [1, name, id_number or pid(), hukou, identity, year, tier, *amounts, None]
 
 
-def declaration(tmp_path, rows, head=True, name="decl.xlsx"):
-    block = [["批量缴费申报表"], ["申报单位*", None, "某镇", None, None, "经办人*", "刘敏"],
+def declaration(tmp_path, rows, head=True, name="decl.xlsx", unit="某镇"):
+    block = [["批量缴费申报表"], ["申报单位*", None, unit, None, None, "经办人*", "刘敏"],
              ["申报日期*", None, "2026-11-20"], []] if head else []  # fmt: skip
     return write_workbook(tmp_path / name, [*block, COLUMNS, *rows])
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from xlflow.errors import XlflowError
+from xlflow.lineage import BATCH_PROPERTY, MEMBER_PROPERTY, copy_stem
 
 # Each migration takes the ledger from version i-1 to i; never edit one that has shipped.
 MIGRATIONS: dict[int, str] = {
@@ -66,6 +68,23 @@ MIGRATIONS: dict[int, str] = {
     CREATE TABLE list_problems (kind TEXT NOT NULL, file_name TEXT NOT NULL, row INTEGER, id_number TEXT, name TEXT,
                                 reason TEXT, source_id INTEGER REFERENCES sources(id));
     """,
+    # A batch is a lineage: the files that belong to it (the original, its corrected and error workbooks,
+    # their copies and re-saves) are its members, each with the person-years it passed and those it did not.
+    5: """
+    ALTER TABLE batches ADD COLUMN lineage TEXT;
+    UPDATE batches SET lineage = lower(hex(randomblob(8))) WHERE lineage IS NULL;
+    CREATE UNIQUE INDEX batches_lineage ON batches (lineage);
+    CREATE TABLE batch_members (batch_id INTEGER NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+                                member TEXT NOT NULL, file_name TEXT NOT NULL, sha256 TEXT NOT NULL, role TEXT,
+                                recorded_at TEXT NOT NULL, PRIMARY KEY (batch_id, member));
+    INSERT INTO batch_members SELECT id, 'file:' || file_name, file_name, sha256, '原表', created_at FROM batches;
+    ALTER TABLE batch_rows ADD COLUMN member TEXT;
+    UPDATE batch_rows SET member = (SELECT 'file:' || b.file_name FROM batches b WHERE b.id = batch_rows.batch_id);
+    CREATE TABLE batch_error_rows (batch_id INTEGER NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+                                   member TEXT NOT NULL, id_number TEXT NOT NULL, year INTEGER NOT NULL,
+                                   PRIMARY KEY (batch_id, member, id_number, year));
+    CREATE INDEX batch_error_rows_person ON batch_error_rows (id_number, year);
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 AMOUNTS = ("personal", "province", "city", "county", "daijiao")
@@ -82,7 +101,23 @@ class LedgerView:
     persons: pd.DataFrame  # index id_number: name hukou status identity exit_year area
     paid: pd.DataFrame  # columns id_number year records personal..daijiao identity tier
     exits: pd.DataFrame  # index id_number: exit_year (from the roster or a 贫困人口 list)
-    pending: pd.DataFrame  # id_number year batch_id file_name unit declared_on
+    pending: pd.DataFrame  # id_number year batch_id file_name unit declared_on member row member_file
+    siblings: pd.DataFrame | None = None  # the same columns: rows another member of this file's own batch passed
+
+
+# What a workbook's checks are given: (IDs as fixed, parsed years) → what the ledger knows of those people.
+LedgerLookup = Callable[[pd.Series, pd.Series], LedgerView]
+
+
+@dataclass
+class BatchTarget:
+    """The batch a declaration belongs to and how it was recognised (see :meth:`Ledger.resolve_batch`)."""
+
+    lineage: str
+    member: str  # 'file:NAME' for a clerk's own file, or the member an output of ours carries
+    mode: str  # 'member' (replace this member's rows), 'copy' (add what the batch lacks), 'new'
+    batch_id: int | None
+    how: str  # 'properties', 'name', 'content', 'new'
 
 
 def _now() -> str:
@@ -162,7 +197,10 @@ class Ledger:
         cur = self.db.execute(sql)
         return pd.DataFrame.from_records(cur.fetchall(), columns=[d[0] for d in cur.description])
 
-    def view(self, ids: Iterable[str]) -> LedgerView:
+    def view(self, ids: Iterable[str], own: BatchTarget | None = None) -> LedgerView:
+        """What the ledger knows of the people ``ids`` (IDs as fixed by the cell pass: the one key). With
+        ``own`` (the file's batch), pending rows of that batch are not a clash, unless another member of
+        it passed them (``siblings``)."""
         self._keys_table(ids)
         q = self._query
         persons = q("SELECT p.id_number, name, hukou, status, identity, exit_year, area FROM wanted w "
@@ -174,10 +212,17 @@ class Ledger:
                   " SELECT id_number, exit_year FROM persons JOIN wanted USING (id_number) WHERE exit_year IS NOT NULL"
                   " UNION ALL SELECT id_number, exit_year FROM lists JOIN wanted USING (id_number)"
                   " WHERE kind = '贫困人口' AND exit_year IS NOT NULL) GROUP BY id_number").set_index("id_number")
-        pending = q("SELECT r.id_number, r.year, b.id AS batch_id, b.file_name, b.unit, b.declared_on "
-                    "FROM batch_rows r JOIN wanted USING (id_number) JOIN batches b ON b.id = r.batch_id "
-                    "WHERE b.status = 'pending' AND r.paid = 0")
-        return LedgerView(persons, paid, exits, pending)
+        pending = q("SELECT r.id_number, r.year, b.id AS batch_id, b.file_name, b.unit, b.declared_on, "
+                    "r.member, r.row, m.file_name AS member_file FROM batch_rows r JOIN wanted USING (id_number) "
+                    "JOIN batches b ON b.id = r.batch_id LEFT JOIN batch_members m ON m.batch_id = r.batch_id "
+                    "AND m.member = r.member WHERE b.status = 'pending' AND r.paid = 0")
+        siblings = pending.iloc[0:0]
+        if own is not None and own.batch_id is not None:
+            mine = pending["batch_id"] == own.batch_id
+            if own.mode == "member":
+                siblings = pending[mine & (pending["member"] != own.member)]
+            pending = pending[~mine]
+        return LedgerView(persons, paid, exits, pending, siblings)
 
     def lists(self) -> pd.DataFrame:
         """Every person on every office list (kind, id_number, name, category, level, exit_year, exit_flag)."""
@@ -191,36 +236,152 @@ class Ledger:
                            "ORDER BY kind, file_name, row")
 
     # ------------------------------------------------------------------ batches
-    def record_batch(self, file_name: str, unit: str, clerk: str, declared_on: str, sha256: str,
-                     rows: pd.DataFrame) -> tuple[int, str]:
-        """A validated declaration's corrected rows as a pending batch → (batch id, what happened).
+    def resolve_batch(self, unit: str, file_name: str, carried: dict[str, str], keys: pd.DataFrame) -> BatchTarget:
+        """The batch a declaration's rows belong to (SPEC 6, one batch one lineage).
 
-        The same file name and 申报单位 replaces its earlier pending batch (a clerk who fixes and
-        re-validates a file is never told it clashes with itself); the same content changes nothing.
+        In this order: the lineage its properties carry (our corrected and error workbooks, and their
+        .xlsx/.xls/.ods re-saves); a member of a pending batch of the same 申报单位 whose name it has once
+        copy marks are taken off ("NAME - 副本", "NAME(1)", "NAME_更正") and with which it shares a
+        person-year; a pending batch of that unit that holds every person-year of the file (a re-save that
+        lost its name and properties, a .csv); else a new batch. ``keys``: the file's (id_number, year).
         """
-        same = self.db.execute("SELECT id FROM batches WHERE sha256 = ? AND status = 'pending'", (sha256,)).fetchone()
-        if same:
-            return int(same[0]), "unchanged"
+        lineage, member = carried.get(BATCH_PROPERTY, ""), carried.get(MEMBER_PROPERTY, "")
+        own_member = member or f"file:{file_name}"
+        if lineage:
+            found = self.db.execute("SELECT id FROM batches WHERE lineage = ? AND status = 'pending'",
+                                    (lineage,)).fetchone()
+            if found:
+                return BatchTarget(lineage, own_member, "member", int(found[0]), "properties")
+        self._keys_of_file(keys)
+        stem = copy_stem(file_name)
+        members = self.db.execute(
+            "SELECT b.id, b.lineage, m.member, m.file_name FROM batch_members m JOIN batches b ON b.id = m.batch_id "
+            "WHERE b.status = 'pending' AND COALESCE(b.unit, '') = ? ORDER BY m.recorded_at DESC, b.id DESC",
+            (unit or "",)).fetchall()
+        for bid, their_lineage, their_member, their_file in members:
+            if copy_stem(their_file) == stem and (member in ("", their_member)) and self._shares(bid, their_member):
+                return BatchTarget(their_lineage, their_member, "member", int(bid), "name")
+        if len(keys):
+            covered = self.db.execute(
+                "SELECT b.id, b.lineage, COUNT(DISTINCT f.id_number || '/' || f.year) FROM file_keys f JOIN ("
+                " SELECT batch_id, id_number, year FROM batch_rows"
+                " UNION SELECT batch_id, id_number, year FROM batch_error_rows) k"
+                " ON k.id_number = f.id_number AND k.year = f.year JOIN batches b ON b.id = k.batch_id"
+                " WHERE b.status = 'pending' AND COALESCE(b.unit, '') = ? GROUP BY b.id ORDER BY b.id DESC",
+                (unit or "",)).fetchall()
+            total = self.db.execute("SELECT COUNT(*) FROM file_keys").fetchone()[0]
+            for bid, their_lineage, n in covered:
+                if n == total:
+                    best = self.db.execute(
+                        "SELECT member, COUNT(*) FROM (SELECT member, id_number, year FROM batch_rows WHERE batch_id = ?"
+                        " UNION SELECT member, id_number, year FROM batch_error_rows WHERE batch_id = ?) k"
+                        " JOIN file_keys f ON f.id_number = k.id_number AND f.year = k.year"
+                        " GROUP BY member ORDER BY 2 DESC LIMIT 1", (bid, bid)).fetchone()
+                    return BatchTarget(their_lineage, best[0], "copy", int(bid), "content")
+        return BatchTarget(lineage or uuid.uuid4().hex[:16], own_member, "new", None, "new")
+
+    def _keys_of_file(self, keys: pd.DataFrame) -> None:
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS file_keys (id_number TEXT, year INTEGER, "
+                        "PRIMARY KEY (id_number, year))")
+        self.db.execute("BEGIN")
+        self.db.execute("DELETE FROM file_keys")
+        self.db.executemany("INSERT OR IGNORE INTO file_keys VALUES (?, ?)",
+                            zip(keys["id_number"].tolist(), keys["year"].astype(int).tolist(), strict=True))
+        self.db.execute("COMMIT")
+
+    def _shares(self, batch_id: int, member: str) -> bool:
+        """Whether the file shares a person-year with that member (or the member holds none): a new month's
+        file under the template's default name is a new batch, not a new version of the old one."""
+        sql = ("SELECT EXISTS (SELECT 1 FROM {t} k JOIN file_keys f ON f.id_number = k.id_number AND f.year = k.year"
+               " WHERE k.batch_id = ? AND k.member = ?), EXISTS (SELECT 1 FROM {t} WHERE batch_id = ? AND member = ?)")
+        hit = [self.db.execute(sql.format(t=t), (batch_id, member, batch_id, member)).fetchone()
+               for t in ("batch_rows", "batch_error_rows")]
+        return any(h[0] for h in hit) or not any(h[1] for h in hit)
+
+    def record_batch(self, target: BatchTarget, file_name: str, unit: str, clerk: str, declared_on: str,
+                     sha256: str, rows: pd.DataFrame, error_keys: pd.DataFrame, role: str = "原表") -> tuple[int | None, str]:
+        """A validated declaration's passed person-years into its batch → (batch id, what happened).
+
+        ``member``: the member's rows are replaced by this file's (a clerk who fixes and re-validates a file,
+        or its corrected workbook, is never told it clashes with itself); ``copy``: rows it passed that the
+        batch lacks are added; ``new``: a batch of its own. The same content again changes nothing.
+        One transaction; a batch left with no person-year is dropped.
+        """
         with self.transaction():
-            old = self.db.execute("SELECT id FROM batches WHERE file_name = ? AND COALESCE(unit,'') = ? "
-                                  "AND status = 'pending'", (file_name, unit or "")).fetchall()
-            for (bid,) in old:
-                self.db.execute("DELETE FROM batches WHERE id = ?", (bid,))
-            cur = self.db.execute("INSERT INTO batches (file_name, unit, clerk, declared_on, sha256, created_at) "
-                                  "VALUES (?,?,?,?,?,?)", (file_name, unit, clerk, declared_on, sha256, _now()))
-            bid = int(cur.lastrowid)
+            bid = target.batch_id
+            if bid is not None and not self.db.execute("SELECT 1 FROM batches WHERE id = ? AND status = 'pending'",
+                                                        (bid,)).fetchone():
+                bid = None  # withdrawn or paid meanwhile
+            member = target.member
+            if bid is not None:
+                same = self.db.execute("SELECT sha256 FROM batch_members WHERE batch_id = ? AND member = ?",
+                                       (bid, member)).fetchone()
+                if same and same[0] == sha256:
+                    return bid, "unchanged"
+            if bid is None:
+                cur = self.db.execute(
+                    "INSERT INTO batches (file_name, unit, clerk, declared_on, sha256, created_at, lineage) "
+                    "VALUES (?,?,?,?,?,?,?) ON CONFLICT (lineage) DO NOTHING",
+                    (file_name, unit, clerk, declared_on, sha256, _now(), target.lineage))
+                if not cur.rowcount:  # the lineage is held by a batch no longer pending: this is a new one
+                    cur = self.db.execute(
+                        "INSERT INTO batches (file_name, unit, clerk, declared_on, sha256, created_at, lineage) "
+                        "VALUES (?,?,?,?,?,?,?)",
+                        (file_name, unit, clerk, declared_on, sha256, _now(), uuid.uuid4().hex[:16]))
+                bid, what = int(cur.lastrowid), "new"
+            elif target.mode == "copy":
+                what = "copy"
+            else:
+                known = self.db.execute("SELECT 1 FROM batch_members WHERE batch_id = ? AND member = ?",
+                                        (bid, member)).fetchone()
+                what = "replaced" if known else "joined"
+                self.db.execute("DELETE FROM batch_rows WHERE batch_id = ? AND member = ?", (bid, member))
+                self.db.execute("DELETE FROM batch_error_rows WHERE batch_id = ? AND member = ?", (bid, member))
+            if target.mode != "copy" or what == "new":
+                self.db.execute("INSERT INTO batch_members VALUES (?,?,?,?,?,?) ON CONFLICT (batch_id, member) DO "
+                                "UPDATE SET file_name = excluded.file_name, sha256 = excluded.sha256, "
+                                "recorded_at = excluded.recorded_at",
+                                (bid, member, file_name, sha256, role, _now()))
+            before = self.db.total_changes
             self.db.executemany(
-                "INSERT OR IGNORE INTO batch_rows (batch_id, id_number, year, identity, row) VALUES (?,?,?,?,?)",
+                "INSERT OR IGNORE INTO batch_rows (batch_id, id_number, year, identity, row, member) "
+                "VALUES (?,?,?,?,?,?)",
                 zip([bid] * len(rows), rows["id_number"].tolist(), rows["year"].astype(int).tolist(),
-                    rows["identity"].tolist(), rows["row"].astype(int).tolist(), strict=True))
-        return bid, "replaced" if old else "new"
+                    rows["identity"].tolist(), rows["row"].astype(int).tolist(), [member] * len(rows), strict=True))
+            added = self.db.total_changes - before
+            self.db.executemany("INSERT OR IGNORE INTO batch_error_rows VALUES (?,?,?,?)",
+                                zip([bid] * len(error_keys), [member] * len(error_keys),
+                                    error_keys["id_number"].tolist(), error_keys["year"].astype(int).tolist(),
+                                    strict=True))
+            if what == "copy" and not added:
+                what = "unchanged"
+            self.db.execute("UPDATE batches SET clerk = COALESCE(NULLIF(?, ''), clerk), "
+                            "declared_on = COALESCE(NULLIF(?, ''), declared_on) WHERE id = ?",
+                            (clerk, declared_on, bid))
+            left = self.db.execute("SELECT COUNT(*) FROM batch_rows WHERE batch_id = ?", (bid,)).fetchone()[0]
+            if not left:
+                self.db.execute("DELETE FROM batches WHERE id = ?", (bid,))
+                return None, "empty"
+        return bid, what
 
     def batches(self) -> list[dict]:
         rows = self.db.execute("""SELECT b.id, b.file_name, b.unit, b.clerk, b.declared_on, b.created_at, b.status,
-                   COUNT(r.id_number), COALESCE(SUM(r.paid), 0) FROM batches b LEFT JOIN batch_rows r
+                   COUNT(r.id_number), COALESCE(SUM(r.paid), 0), b.lineage FROM batches b LEFT JOIN batch_rows r
                    ON r.batch_id = b.id GROUP BY b.id ORDER BY b.id""").fetchall()
-        keys = ("id", "file", "unit", "clerk", "declared_on", "recorded_at", "status", "rows", "paid_rows")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        keys = ("id", "file", "unit", "clerk", "declared_on", "recorded_at", "status", "rows", "paid_rows", "lineage")
+        out = [dict(zip(keys, r, strict=True)) for r in rows]
+        members = self.db.execute(
+            "SELECT m.batch_id, m.member, m.file_name, m.role, m.recorded_at, "
+            "(SELECT COUNT(*) FROM batch_rows r WHERE r.batch_id = m.batch_id AND r.member = m.member), "
+            "(SELECT COUNT(*) FROM batch_error_rows e WHERE e.batch_id = m.batch_id AND e.member = m.member) "
+            "FROM batch_members m ORDER BY m.batch_id, m.recorded_at").fetchall()
+        by_batch: dict[int, list[dict]] = {}
+        for bid, member, name, role, at, passed, errors in members:
+            by_batch.setdefault(bid, []).append({"member": member, "file": name, "role": role, "recorded_at": at,
+                                                 "rows": passed, "error_rows": errors})
+        for b in out:
+            b["members"] = by_batch.get(b["id"], [])
+        return out
 
     def withdraw(self, batch_id: int) -> dict:
         found = [b for b in self.batches() if b["id"] == batch_id]

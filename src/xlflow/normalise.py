@@ -23,8 +23,9 @@ _FULLWIDTH |= {chr(0xFF41 + i): chr(0x61 + i) for i in range(26)}
 _FULLWIDTH |= {"．": ".", "－": "-", "＋": "+", "−": "-"}  # and the minus sign Word and WPS type
 _HALF = str.maketrans(_FULLWIDTH)
 _FULL_CHARS = re.compile("[" + "".join(_FULLWIDTH) + "]")
-# "2024年", "2024年度", and a period written as year and month ("202401", "2024-01", 费款所属期)
-_YEAR_TEXT = re.compile(r"^([0-9]{4})(?:\s*年度?|(?:0[1-9]|1[0-2])|[-/.](?:0?[1-9]|1[0-2])月?)$")
+# "2024年", "2024年度", and a period written as year and month ("202401", "2024-01", 费款所属期). Never
+# "2024.5": a year with a fraction is a number typed wrong (C09), not a year-month to be cut short.
+_YEAR_TEXT = re.compile(r"^([0-9]{4})(?:\s*年度?|(?:0[1-9]|1[0-2])|[-/](?:0?[1-9]|1[0-2])月?|年(?:0?[1-9]|1[0-2])月)$")
 
 # Types whose values never hold inner spaces, and types where full-width characters are made half-width.
 COMPACT = {"id", "year", "tier", "hukou", "identity", "identity_name", "amount", "signed_amount",

@@ -7,17 +7,18 @@ import glob
 import hashlib
 import logging
 import os
-import re
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from xlflow.errors import OutputError
 from xlflow.findings import make
 from xlflow.kinds import kind_spec
-from xlflow.ledger import Ledger
+from xlflow.domain.idcard import id_shaped
+from xlflow.ledger import BatchTarget, Ledger, LedgerView
+from xlflow.lineage import BATCH_PROPERTY, FINGERPRINT_PROPERTY, MEMBER_PROPERTY, read_properties
 from xlflow.outputs.corrected import write_corrected
 from xlflow.outputs.errors import passed_sheet, write_errors
 from xlflow.outputs.summary import totals, write_summary
@@ -39,23 +40,33 @@ def output_paths(path: Path, out_dir: Path | None) -> dict[str, Path]:
             "summary": folder / f"{stem}_汇总.xlsx"}  # fmt: skip
 
 
-def template_fingerprint(path: Path) -> str | None:
-    """The rule-table fingerprint stored in a template's custom properties, if any."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            xml = zf.read("docProps/custom.xml").decode("utf-8", "replace")
-    except (KeyError, zipfile.BadZipFile, OSError):
-        return None
-    m = re.search(r'name="xlflow_rules_fingerprint"[^>]*>\s*<vt:lpwstr>([0-9a-f]+)<', xml)
-    return m.group(1) if m else None
+def _check_declaration(table, book, settings, today, ledger):
+    return check_declaration(table, book, settings, today.year, ledger)
 
 
-def _check_declaration(table, book, settings, today, view, own_batch):
-    return check_declaration(table, book, settings, today.year, view, own_batch)
+def _check_adjustment(table, book, settings, today, ledger):
+    return check_adjustment(table, book, settings, today.year, ledger)
 
 
-def _check_adjustment(table, book, settings, today, view, own_batch):
-    return check_adjustment(table, book, settings, today.year, view)
+class LedgerAccess:
+    """The ledger as a workbook's checks see it: asked after the cell pass, with the IDs as it fixed them
+    (the one key of a person), and for a declaration the batch it belongs to, found on the same keys."""
+
+    def __init__(self, ledger: Ledger, path: Path, unit: str, carried: dict[str, str], batches: bool):
+        self.ledger, self.path, self.unit, self.carried, self.batches = ledger, path, unit, carried, batches
+        self.target: BatchTarget | None = None
+
+    def __call__(self, ids: pd.Series, years: pd.Series) -> LedgerView:
+        if self.batches:
+            self.target = self.ledger.resolve_batch(self.unit, self.path.name, self.carried, person_years(ids, years))
+        return self.ledger.view(ids[ids != ""].unique(), self.target)
+
+
+def person_years(ids: pd.Series, years: pd.Series) -> pd.DataFrame:
+    """The distinct (id_number, year) of the rows whose ID is shaped and whose year was read."""
+    ok = (ids != "") & id_shaped(ids) & years.notna()
+    keys = pd.DataFrame({"id_number": ids[ok], "year": years[ok].astype("int64")})
+    return keys.drop_duplicates()
 
 
 # The checker per workbook kind; reading tries every kind here and the headers decide.
@@ -117,19 +128,33 @@ def _write_corrected_parts(checked, target: Path, split_rows: int | None, source
     return parts
 
 
-def _record_batch(ledger: Ledger, path: Path, checked) -> dict:
-    """The corrected rows' person-years as a pending batch of this file (replacing its earlier one)."""
+def _record_batch(access: LedgerAccess, sha: str, checked) -> dict:
+    """The corrected rows' person-years into the file's batch (its member's rows replaced, see
+    :meth:`Ledger.record_batch`); the error rows' person-years are kept beside them to know its copies."""
     table = checked.table
     ok = ~table.frame.index.isin(checked.error_rows)
-    rows = pd.DataFrame({"id_number": checked.values["id_number"][ok], "year": checked.values["year"][ok],
-                         "identity": checked.values["identity"][ok], "row": table.frame.index[ok]})
-    rows = rows[rows["year"].str.fullmatch(r"[0-9]{4}")]
-    if rows.empty:  # nothing passed: no batch to upload
-        return {"id": None, "status": "empty", "rows": 0}
+    year = checked.year if checked.year is not None else pd.Series(np.nan, index=table.frame.index)
+    keyed = year.notna() & (checked.values["id_number"] != "")
+    rows = pd.DataFrame({"id_number": checked.values["id_number"][ok & keyed], "year": year[ok & keyed],
+                         "identity": checked.values["identity"][ok & keyed], "row": table.frame.index[ok & keyed]})
+    errors = person_years(checked.values["id_number"][~ok], year[~ok])
     field = lambda key: (table.header_values[key].value if key in table.header_values else "")  # noqa: E731
-    sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    batch, what = ledger.record_batch(path.name, field("unit"), field("clerk"), field("date"), sha, rows)
-    return {"id": batch, "status": what, "rows": len(rows)}
+    target = access.target
+    role = "原表" if target.member.startswith("file:") else "错误数据表" if target.member.startswith("errors") else "副本"
+    batch, what = access.ledger.record_batch(target, access.path.name, field("unit"), field("clerk"), field("date"),
+                                             sha, rows, errors, role)
+    return {"id": batch, "status": what, "rows": len(rows), "lineage": target.lineage, "found_by": target.how}
+
+
+def lineage_properties(access: LedgerAccess | None, sha: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The properties that tie the corrected and the error workbook to the batch: (corrected, errors).
+    The error workbook's rows, once fixed, are a member of their own (named by the input they came from)."""
+    if access is None or access.target is None:
+        return {}, {}
+    target = access.target
+    errors_member = f"errors:{hashlib.sha256((target.member + sha).encode()).hexdigest()[:16]}"
+    return ({BATCH_PROPERTY: target.lineage, MEMBER_PROPERTY: target.member},
+            {BATCH_PROPERTY: target.lineage, MEMBER_PROPERTY: errors_member})
 
 
 @without_cycle_collector
@@ -160,16 +185,19 @@ def process_workbook(
     if table is None:
         log.info("%s: unusable (%s)", path.name, ",".join(f.code for f in result.findings))
         return result
-    stored = template_fingerprint(path)
+    carried = read_properties(path)
+    stored = carried.get(FINGERPRINT_PROPERTY)
     if stored and stored != book.fingerprint:
         result.findings.append(make("F07", value=stored, detail=book.fingerprint))
     step(STAGES[1])
     if len(table.frame) > BIG_FILE_ROWS:
         _give_back_memory()
     unit = table.header_values.get("unit")
-    own_batch = (path.name, unit.value if unit else "")
-    view = ledger.view(table.text("id_number").unique()) if ledger is not None else None
-    checked = CHECKERS[table.spec.kind](table, book, settings, today, view, own_batch)
+    access = (LedgerAccess(ledger, path, unit.value if unit else "", carried, table.spec.kind == "declaration")
+              if ledger is not None else None)
+    checked = CHECKERS[table.spec.kind](table, book, settings, today, access)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest() if access is not None else ""
+    lineage, errors_lineage = lineage_properties(access, sha)
     result.lists = checked.lists
     result.ledger = str(ledger.path) if ledger is not None else None
     names = _corrected_names(outputs["corrected"], len(table.frame) - len(checked.error_rows), split_rows)
@@ -181,12 +209,12 @@ def process_workbook(
     try:
         outputs["corrected"].parent.mkdir(parents=True, exist_ok=True)
         step(STAGES[2])
-        properties = template_properties(table.spec, book, result.checked_at)
+        properties = template_properties(table.spec, book, result.checked_at) | lineage
         parts = _write_corrected_parts(checked, outputs["corrected"], split_rows, path, properties)
         step(STAGES[3])
         if len(checked.error_rows):
             _atomic(outputs["errors"], lambda p: write_errors(checked, p, passed_sheet(checked, names, split_rows),
-                                                              book, result.checked_at))
+                                                              book, result.checked_at, errors_lineage))
         else:  # nothing to fix: no error workbook, and none left from an earlier run of this file
             outputs["errors"].unlink(missing_ok=True)
             outputs["errors"] = None
@@ -196,8 +224,8 @@ def process_workbook(
         raise OutputError(f"无法写出结果文件到 {outputs['corrected'].parent}：{exc.strerror}") from exc
     result.outputs = {k: (str(v) if v else None) for k, v in outputs.items()}
     # Written after the outputs: a crash before leaves the ledger as it was. Only declarations are batches.
-    if ledger is not None and table.spec.kind == "declaration":
-        result.batch = _record_batch(ledger, path, checked)
+    if access is not None and access.target is not None:
+        result.batch = _record_batch(access, sha, checked)
     if parts != [outputs["corrected"]]:
         result.outputs["corrected"] = [str(p) for p in parts]
     return result

@@ -92,7 +92,7 @@ def _then(ours, count: int, theirs: tuple) -> LazyValues:
 
 
 def write_errors(checked: Checked, path: Path, passed: Sheet | None = None, book: RuleBook | None = None,
-                 when: dt.datetime | None = None) -> int:
+                 when: dt.datetime | None = None, lineage: dict[str, str] | None = None) -> int:
     """The rows with errors, as the clerk wrote them, in a workbook that works like the template: the
     same dropdowns and prompts on the data rows, 填写说明, the hidden 代码表, name and ID kept in view."""
     table = checked.table
@@ -133,6 +133,6 @@ def write_errors(checked: Checked, path: Path, passed: Sheet | None = None, book
         when = when or dt.datetime.now()
         sheet.validations = as_template.validations(table.spec, book, keys, first, len(rows))
         extra = [as_template.instructions_sheet(table.spec, book, when), as_template.lists_sheet(table.spec, book)]
-        props = as_template.properties(table.spec, book, when)
+        props = as_template.properties(table.spec, book, when) | (lineage or {})
     write_workbook(path, [sheet, *extra, *([passed] if passed else [])], props)
     return len(rows)

@@ -17,7 +17,7 @@ from xlflow.domain import vocab
 from xlflow.domain.idcard import id_shaped
 from xlflow.findings import FindingBlock, catalogue, column_letter
 from xlflow.kinds import AMOUNT_KEYS
-from xlflow.ledger import LedgerView
+from xlflow.ledger import LedgerLookup, LedgerView
 from xlflow.reading import Table
 from xlflow.rules import RuleBook
 from xlflow.settings import Settings
@@ -33,7 +33,7 @@ REFUND_NOTE = "已缴个人缴费原则上不退；仅在本人书面申请时�
 
 
 def check_adjustment(table: Table, book: RuleBook, settings: Settings, today_year: int,
-                     ledger: LedgerView | None = None) -> Checked:
+                     ledger: LedgerLookup | None = None) -> Checked:
     allowed = {"hukou": list(vocab.HUKOU), "tier": list(vocab.TIERS), "identity": book.identities,
                "person_class": list(vocab.PERSON_CLASSES)}
     cells = check_cells(table, vocabulary(book), allowed, settings.first_year, today_year)
@@ -65,7 +65,7 @@ def check_adjustment(table: Table, book: RuleBook, settings: Settings, today_yea
         for k in AMOUNT_KEYS:
             findings += _at(table, k, empty[k], "A10", None)
     else:
-        base, computable, zero = _paid(table, values, year, ledger, recipient, findings)
+        base, computable, zero = _paid(table, values, year, ledger(values["id_number"], year), recipient, findings)
         computable &= has_rule
         computed = pd.DataFrame({k: (rule[k] - base[k]).where(computable) for k in AMOUNT_KEYS}, index=index)
         for k in AMOUNT_KEYS:
@@ -76,20 +76,26 @@ def check_adjustment(table: Table, book: RuleBook, settings: Settings, today_yea
                 waived = ~recipient & computable & (comp < 0) & (empty[k] | (typed[k] == 0).fillna(False))
                 findings += _at(table, k, waived, "A09", money_text(comp))
                 value = comp.where(~waived, 0)
-            findings += _at(table, k, fill & recipient & (comp < 0), "A05", shown[k],
-                            detail="按新规则减已缴金额计算为 " + money_text(comp))
-            differs = computable & ~empty[k] & typed[k].notna() & (typed[k] != comp)
+            # A recipient takes no negative adjustment on any item (注意事项 4): the batch carries 0.
+            floored = recipient & computable & (comp < 0) & (empty[k] | (typed[k] == 0).fillna(False))
+            findings += _at(table, k, floored, "A11", shown[k], detail=money_text(comp))
+            value = value.where(~floored, 0)
+            expected = comp.where(~(recipient & (comp < 0)), 0)
+            differs = computable & ~empty[k] & typed[k].notna() & (typed[k] != expected)
             differs &= ~a03 & ~typed_negative[k] & ~(waived if k == "personal" else False)
-            findings += _at(table, k, differs, "A07", shown[k], detail=money_text(comp))
+            findings += _at(table, k, differs, "A07", shown[k], detail=money_text(expected))
             if fill.any() and k in table.keys:
                 texts = money_text(value[fill])
                 values.loc[fill, k] = texts
                 rows = texts.index.to_numpy(dtype=np.int64)
                 fills[k] = (rows, texts.to_numpy(dtype=object))
+                computed_text = texts + "（新规则 " + money_text(rule[k][fill]) + " − 已缴 " + money_text(base[k][fill]) + "）"
                 detail = np.where(
                     waived[fill].to_numpy() & (k == "personal"),  # only the personal part is waived
                     "0（按新规则应为 " + money_text(comp[fill]) + "，负调整不在批量中办理，见 A09）",
-                    texts + "（新规则 " + money_text(rule[k][fill]) + " − 已缴 " + money_text(base[k][fill]) + "）")
+                    np.where(floored[fill].to_numpy(),
+                             "0（按新规则应为 " + money_text(comp[fill]) + "，待遇人员不做负调整，见 A11）",
+                             computed_text))
                 findings += [FindingBlock("X06", table.spec.column(k).header, column_letter(table.keys[k]), rows,
                                           np.broadcast_to(np.array([""], dtype=object), rows.shape),
                                           {"detail": detail.astype(object)})]
@@ -103,14 +109,34 @@ def check_adjustment(table: Table, book: RuleBook, settings: Settings, today_yea
     subsidy_only &= (used[list(SUBSIDIES)].fillna(0) != 0).any(axis=1)
     findings += _at(table, "province", subsidy_only, "A06", shown["province"])
 
-    findings += _duplicates(table, values, year, rule, settings)
+    findings += _duplicates(table, values, year, rule, settings, "调整")
     add_sheet_findings(findings, table, keep=("P05", "P06"))
 
     amounts = used.copy()
     amounts["total"] = used[list(AMOUNT_KEYS)].sum(axis=1, min_count=5)
-    result = Checked(table, values, findings, cells.fixes, amounts, fills, before=before, after=after)
+    result = Checked(table, values, findings, cells.fixes, amounts, fills, before=before, after=after, year=year)
     result.lists = work_lists(result, year, rule, a03, waived, zero, subsidy_only)
+    _say_where_listed(findings)
     return result
+
+
+LISTED = {
+    "A03": ("已列入汇总表的“个人缴费负调整”清单，请从本表删除此行。",
+            "本行还有其他错误：改正后再检查，即列入汇总表的“个人缴费负调整”清单，届时再从本表删除此行。"),
+    "A06": ("已列入汇总表的“0到款登记”清单。", "本行还有其他错误：改正后再检查，即列入汇总表的“0到款登记”清单。"),
+    "A09": ("已列入汇总表的“个人缴费负调整”清单。", "本行还有其他错误：改正后再检查，即列入汇总表的“个人缴费负调整”清单。"),
+}
+
+
+def _say_where_listed(findings) -> None:
+    """A03/A06/A09 say "已列入…清单" only on rows that are on the list (rows with no other error); on the
+    others they say what will happen once the row is fixed."""
+    errors = [c for c, info in catalogue().items() if info.severity == "error" and c != "A03"]
+    bad = findings.rows_of(*errors)
+    for block in findings.blocks(tuple(LISTED)):
+        listed, not_yet = LISTED[block.code]
+        block.params["listed"] = np.where(np.isin(block.rows, bad), not_yet, listed).astype(object)
+    findings.changed()
 
 
 def _at(table: Table, key: str, mask: pd.Series, code: str, shown: pd.Series | None, **params) -> list:

@@ -41,7 +41,7 @@ class Cells:
 
 def header_findings(table: Table) -> list[Finding]:
     """F04 for required header-block fields; a CSV cannot hold them, so it is not asked to."""
-    if table.is_csv:
+    if table.is_csv and not table.header_values:  # a bare CSV holds no header block to ask of
         return []
     out = []
     for spec_field in table.spec.header_fields:
@@ -83,7 +83,8 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
         # Scientific notation is looked for only where the text is not shaped like an ID.
         scientific = _fullmatch_where(ids, _SCIENTIFIC, ~id_shaped(ids) & (ids != ""))
         as_number = ((stored & ~exact) | scientific) & (ids != "")
-        findings += cell_findings(table, "id_number", as_number, "C02", ids)
+        shown, lost = _as_excel_shows(ids.where(as_number, ""))
+        findings += cell_findings(table, "id_number", as_number, "C02", shown, detail=lost)
         codes, finals = distinct["id_number"]  # seen by the row schema as empty: reported once, as C02
         distinct["id_number"] = (np.where(as_number.to_numpy(dtype=bool), len(finals) - 1, codes).astype(np.int32),
                                  finals)
@@ -115,6 +116,24 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
         detail = "长度不对或含有数字、符号" if code == "C10" else ""
         findings += cell_findings(table, key, mask, code, values[key], detail=detail)
     return cells
+
+
+def _as_excel_shows(ids: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """What a clerk sees in a cell holding an ID as a number (4.30382197005061E+17) and which digits the
+    number lost, per row (only the rows given a value are worked out)."""
+    shown = pd.Series("", index=ids.index, dtype=object)
+    lost = pd.Series("", index=ids.index, dtype=object)
+    for row, text in ids[ids != ""].items():
+        digits = text if text.isdigit() else ""
+        if not digits:  # scientific notation typed or pasted as text: quote it as written
+            shown[row], lost[row] = text, "号码的后几位已经无法恢复"
+            continue
+        mantissa = (digits[0] + "." + digits[1:15].rstrip("0")).rstrip(".")
+        shown[row] = f"{mantissa}E+{len(digits) - 1}"
+        gone = len(digits) - 15
+        lost[row] = (f"只保留了前 15 位“{digits[:15]}”，后 {gone} 位变成了“{digits[15:]}”" if gone > 0
+                     else f"号码只有 {len(digits)} 位")
+    return shown, lost
 
 
 def _fullmatch_where(texts: pd.Series, pattern: str, where: pd.Series) -> pd.Series:

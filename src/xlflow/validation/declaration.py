@@ -10,7 +10,7 @@ from xlflow.domain.idcard import birth_years
 from xlflow.domain.values import cents_text
 from xlflow.findings import FindingBlock, Findings, column_letter
 from xlflow.kinds import AMOUNT_KEYS
-from xlflow.ledger import LedgerView
+from xlflow.ledger import LedgerLookup
 from xlflow.normalise import Vocabulary
 from xlflow.reading import Table
 from xlflow.rules import RuleBook
@@ -39,7 +39,8 @@ def vocabulary(book: RuleBook) -> Vocabulary:
 
 
 def check_declaration(table: Table, book: RuleBook, settings: Settings, today_year: int,
-                      ledger: LedgerView | None = None, own_batch: tuple[str, str] | None = None) -> Checked:
+                      ledger: LedgerLookup | None = None) -> Checked:
+    """``ledger`` is asked, after the cell pass, what it knows of the people as their IDs were fixed."""
     allowed = {"hukou": list(vocab.HUKOU), "tier": list(vocab.TIERS), "identity": book.identities}
     cells = check_cells(table, vocabulary(book), allowed, settings.first_year, today_year)
     values, findings, fixes, year = cells.values, cells.findings, cells.fixes, cells.year
@@ -64,11 +65,12 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
     daijiao = rule[["daijiao"]]
     del rule, has_rule
     findings += fill_findings(fills, table)
-    findings += _duplicates(table, values, year, daijiao, settings)
+    findings += _duplicates(table, values, year, daijiao, settings, "申报")
     if ledger is not None:
-        findings += ledger_findings(table, values, year, ledger, own_batch, ok_id=pd.Series(ok_id, index=values.index))
+        view = ledger(values["id_number"], year)
+        findings += ledger_findings(table, values, year, view, ok_id=pd.Series(ok_id, index=values.index))
     add_sheet_findings(findings, table, keep=("P05", "P06"))
-    return Checked(table, values, findings, fixes, amounts, fills)
+    return Checked(table, values, findings, fixes, amounts, fills, year=year)
 
 
 def rule_in_force(table: Table, book: RuleBook, values: pd.DataFrame, checked: pd.DataFrame, year: pd.Series,
@@ -134,7 +136,7 @@ def fill_findings(fills: dict[str, tuple[np.ndarray, np.ndarray]], table: Table)
             for key, (rows, after) in fills.items()]
 
 
-def _duplicates(table, values, year, rule, settings: Settings) -> list[FindingBlock]:
+def _duplicates(table, values, year, rule, settings: Settings, what: str = "申报") -> list[FindingBlock]:
     """P05: the same person and year again (same 代缴 group); P06: different 代缴 groups.
 
     Each finding carries ``keep_row``, the input row kept; :func:`describe_twins` says where it ended up.
@@ -183,7 +185,7 @@ def _duplicates(table, values, year, rule, settings: Settings) -> list[FindingBl
         if not items:
             continue
         cols = list(zip(*items, strict=True))
-        params = {"keep_row": np.array(cols[2], dtype=np.int64), "detail": np.array(
+        params = {"what": what, "keep_row": np.array(cols[2], dtype=np.int64), "detail": np.array(
             [f"与原表第 {k} 行相同" for k in cols[2]] if code == "P05" else cols[3], dtype=object)}
         if code == "P06":
             params |= {"keep": np.array(cols[4], dtype=object), "reason": np.array(cols[5], dtype=object),
@@ -210,7 +212,7 @@ def _passed_before(table: Table, values: pd.DataFrame, year: pd.Series, present:
     detail = detail.to_numpy(dtype=object)
     return [FindingBlock("P05", table.spec.column("id_number").header, column_letter(table.keys["id_number"]),
                          hit["row"].to_numpy(dtype=np.int64), hit["year"].astype(int).to_numpy(dtype=object),
-                         {"detail": detail})]
+                         {"detail": detail, "what": "申报"})]
 
 
 def describe_twins(checked: Checked, corrected_names: list[str], split_rows: int | None, errors_name: str) -> None:

@@ -28,10 +28,10 @@ def _paid_text(paid: pd.DataFrame) -> pd.Series:
 
 
 def ledger_findings(table: Table, values: pd.DataFrame, year: pd.Series, view: LedgerView,
-                    own_batch: tuple[str, str] | None = None, person_class: pd.Series | None = None,
-                    declaration: bool = True, ok_id: pd.Series | None = None) -> list[FindingBlock]:
-    """Findings of every row against the ledger; ``own_batch`` (file name, 申报单位) is this file's own
-    earlier batch, which a re-validation replaces rather than clashes with."""
+                    person_class: pd.Series | None = None, declaration: bool = True,
+                    ok_id: pd.Series | None = None) -> list[FindingBlock]:
+    """Findings of every row against the ledger, the person found by the ID as fixed. The view's pending
+    rows are other batches' (this file's own batch, found by its lineage, is not a clash with itself)."""
     ids = values["id_number"]
     present = (ids != "") & id_shaped(ids)
     if ok_id is not None:  # an ID the cell checks refused is reported for that alone
@@ -51,7 +51,13 @@ def ledger_findings(table: Table, values: pd.DataFrame, year: pd.Series, view: L
     same = {p: vocab.same_identity(*p) for p in set(zip(pairs["flag"], pairs["declared"], strict=True))}
     differs = known & flag.notna() & (values["identity"] != "") & ~pd.Series(
         [same.get((f, d), True) for f, d in zip(flag, values["identity"], strict=True)], index=values.index)
-    out += cell_findings(table, "identity", differs, "P10", values["identity"], detail=flag)
+    # No flag at all in the system while a 代缴 identity is declared: the notice's "没有做好缴费身份标识".
+    groups = {n: vocab.identity_group(n) for n in values["identity"].unique()}
+    daijiao = values["identity"].map(groups).notna()
+    flag_text = flag.astype(object).fillna("").astype(str).str.strip()
+    unset = known & (flag_text == "") & daijiao
+    shown_flag = flag.astype(object).where(~unset, "未设置")
+    out += cell_findings(table, "identity", differs | unset, "P10", values["identity"], detail=shown_flag)
     poor = values["identity"].map(lambda n: vocab.identity_group(n) == "贫困人口").astype(bool)
     exit_year = ids.map(view.exits["exit_year"]) if len(view.exits) else pd.Series(np.nan, index=ids.index)
     after = poor & year.notna() & exit_year.notna() & (year > exit_year)
@@ -69,15 +75,22 @@ def ledger_findings(table: Table, values: pd.DataFrame, year: pd.Series, view: L
             out += cell_findings(table, "year", mask, "P08", Whole(year),
                                  detail=pd.Series(_paid_text(paid).to_numpy(), index=paid["row"].to_numpy()))
     if declaration and len(view.pending):
-        pending = view.pending
-        if own_batch:
-            same = (pending["file_name"] == own_batch[0]) & (pending["unit"].fillna("") == (own_batch[1] or ""))
-            pending = pending[~same]
-        hit = keys.merge(pending, on=["id_number", "year"]).drop_duplicates("row")
+        hit = keys.merge(view.pending.drop(columns=["row"]), on=["id_number", "year"]).drop_duplicates("row")
         if len(hit):
-            where = ("该人该年度已在待上传的申报批次 " + hit["batch_id"].astype(str) + "（“" + hit["file_name"] + "”，"
-                     + hit["unit"].fillna("") + "，" + hit["declared_on"].fillna("") + "）中，本行请删除")
+            batch = hit["batch_id"].astype(str)
+            where = ("该人该年度已在申报单位“" + hit["unit"].fillna("") + "”待上传的申报批次 " + batch + "（“"
+                     + hit["file_name"] + "”，" + hit["declared_on"].fillna("") + " 申报）中。如该批次没有上传，"
+                     "可用 xlflow ledger withdraw " + batch + " 撤回后再检查本表；已上传的请从本表删除此行"
+                     "（缴费到账后导入缴费明细即记为已缴）")
             mask = pd.Series(values.index.isin(hit["row"]), index=values.index)
             out += cell_findings(table, "id_number", mask, "P05", Whole(year),
-                                 detail=pd.Series(where.to_numpy(), index=hit["row"].to_numpy()))
+                                 detail=pd.Series(where.to_numpy(), index=hit["row"].to_numpy()), what="申报")
+    if declaration and view.siblings is not None and len(view.siblings):
+        hit = keys.merge(view.siblings, on=["id_number", "year"]).drop_duplicates("row_x")
+        if len(hit):
+            where = ("该人该年度已在本批次的“" + hit["member_file"].fillna(hit["file_name"]) + "”第 "
+                     + hit["row_y"].astype("Int64").astype(str) + " 行通过检查，本行请直接删除，不要改正后再提交")
+            mask = pd.Series(values.index.isin(hit["row_x"]), index=values.index)
+            out += cell_findings(table, "id_number", mask, "P05", Whole(year),
+                                 detail=pd.Series(where.to_numpy(), index=hit["row_x"].to_numpy()), what="申报")
     return out

@@ -33,6 +33,7 @@ class Checked:
     before: pd.DataFrame | None = None
     after: pd.DataFrame | None = None
     lists: dict[str, pd.DataFrame] = field(default_factory=dict)  # work lists by name (零缴费 ...)
+    year: pd.Series | None = None  # the parsed year per row (NaN where none or bad)
 
     @property
     def error_rows(self) -> np.ndarray:
