@@ -273,7 +273,8 @@ class Ledger:
             for bid, their_lineage, n in covered:
                 if n == total:
                     best = self.db.execute(
-                        "SELECT member, COUNT(*) FROM (SELECT member, id_number, year FROM batch_rows WHERE batch_id = ?"
+                        "SELECT member, COUNT(*) FROM ("
+                        " SELECT member, id_number, year FROM batch_rows WHERE batch_id = ?"
                         " UNION SELECT member, id_number, year FROM batch_error_rows WHERE batch_id = ?) k"
                         " JOIN file_keys f ON f.id_number = k.id_number AND f.year = k.year"
                         " GROUP BY member ORDER BY 2 DESC LIMIT 1", (bid, bid)).fetchone()
@@ -299,7 +300,8 @@ class Ledger:
         return any(h[0] for h in hit) or not any(h[1] for h in hit)
 
     def record_batch(self, target: BatchTarget, file_name: str, unit: str, clerk: str, declared_on: str,
-                     sha256: str, rows: pd.DataFrame, error_keys: pd.DataFrame, role: str = "原表") -> tuple[int | None, str]:
+                     sha256: str, rows: pd.DataFrame, error_keys: pd.DataFrame,
+                     role: str = "原表") -> tuple[int | None, str]:
         """A validated declaration's passed person-years into its batch → (batch id, what happened).
 
         ``member``: the member's rows are replaced by this file's (a clerk who fixes and re-validates a file,

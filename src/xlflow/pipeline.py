@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xlflow.domain.idcard import id_shaped
 from xlflow.errors import OutputError
 from xlflow.findings import make
 from xlflow.kinds import kind_spec
-from xlflow.domain.idcard import id_shaped
 from xlflow.ledger import BatchTarget, Ledger, LedgerView
 from xlflow.lineage import BATCH_PROPERTY, FINGERPRINT_PROPERTY, MEMBER_PROPERTY, read_properties
 from xlflow.outputs.corrected import write_corrected
@@ -140,7 +140,7 @@ def _record_batch(access: LedgerAccess, sha: str, checked) -> dict:
     errors = person_years(checked.values["id_number"][~ok], year[~ok])
     field = lambda key: (table.header_values[key].value if key in table.header_values else "")  # noqa: E731
     target = access.target
-    role = "原表" if target.member.startswith("file:") else "错误数据表" if target.member.startswith("errors") else "副本"
+    role = {"file": "原表", "errors": "错误数据表"}.get(target.member.partition(":")[0], "副本")
     batch, what = access.ledger.record_batch(target, access.path.name, field("unit"), field("clerk"), field("date"),
                                              sha, rows, errors, role)
     return {"id": batch, "status": what, "rows": len(rows), "lineage": target.lineage, "found_by": target.how}

@@ -89,7 +89,8 @@ def check_adjustment(table: Table, book: RuleBook, settings: Settings, today_yea
                 values.loc[fill, k] = texts
                 rows = texts.index.to_numpy(dtype=np.int64)
                 fills[k] = (rows, texts.to_numpy(dtype=object))
-                computed_text = texts + "（新规则 " + money_text(rule[k][fill]) + " − 已缴 " + money_text(base[k][fill]) + "）"
+                computed_text = (texts + "（新规则 " + money_text(rule[k][fill]) + " − 已缴 "
+                                 + money_text(base[k][fill]) + "）")
                 detail = np.where(
                     waived[fill].to_numpy() & (k == "personal"),  # only the personal part is waived
                     "0（按新规则应为 " + money_text(comp[fill]) + "，负调整不在批量中办理，见 A09）",
@@ -124,7 +125,8 @@ LISTED = {
     "A03": ("已列入汇总表的“个人缴费负调整”清单，请从本表删除此行。",
             "本行还有其他错误：改正后再检查，即列入汇总表的“个人缴费负调整”清单，届时再从本表删除此行。"),
     "A06": ("已列入汇总表的“0到款登记”清单。", "本行还有其他错误：改正后再检查，即列入汇总表的“0到款登记”清单。"),
-    "A09": ("已列入汇总表的“个人缴费负调整”清单。", "本行还有其他错误：改正后再检查，即列入汇总表的“个人缴费负调整”清单。"),
+    "A09": ("已列入汇总表的“个人缴费负调整”清单。",
+            "本行还有其他错误：改正后再检查，即列入汇总表的“个人缴费负调整”清单。"),
 }
 
 
