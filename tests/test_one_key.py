@@ -81,7 +81,8 @@ def clean_adjustment():
             adj_row(X_SEQ, identity="普通参保人员", **{"省级补贴调整": 5})]
 
 
-BLOCK = [["批量缴费申报表"], ["申报单位*", None, "某镇", None, None, "经办人*", "刘敏"], ["申报日期*", None, "2026-11-20"], []]
+BLOCK = [["批量缴费申报表"], ["申报单位*", None, "某镇", None, None, "经办人*", "刘敏"],
+         ["申报日期*", None, "2026-11-20"], []]
 
 
 def write(tmp_path, name, columns, rows, form="xlsx"):
