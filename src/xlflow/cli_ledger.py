@@ -87,7 +87,9 @@ def status(ledger_path: Path | None, as_json: bool) -> None:
 @LEDGER_OPTION
 @click.option("--json", "as_json", is_flag=True, help="输出 JSON。 Print JSON.")
 def batches(ledger_path: Path | None, as_json: bool) -> None:
-    """申报批次：文件、申报单位、日期、待上传和已缴费的人年数。 List declared batches."""
+    """申报批次：文件、申报单位、日期、待上传和已缴费的人年数，以及属于每个批次的文件（原表、改好的错误数据表、副本）。
+
+    List declared batches with the files of each batch's lineage."""
     with _open(ledger_path, create=False) as store:
         rows = store.batches()
     if as_json:
@@ -97,7 +99,11 @@ def batches(ledger_path: Path | None, as_json: bool) -> None:
         click.echo("台账中还没有申报批次。")
     for b in rows:
         click.echo(f"批次 {b['id']}：{b['file']}，{b['unit'] or '—'}，{b['declared_on'] or '—'}，"
-                   f"共 {b['rows']} 人年，已缴费 {b['paid_rows']}，待上传 {b['rows'] - b['paid_rows']}")
+                   f"共 {b['rows']} 人年，已缴费 {b['paid_rows']}，待上传 {b['rows'] - b['paid_rows']}"
+                   f"（{ {'pending': '待上传'}.get(b['status'], b['status'])}，编号 {b['lineage']}）")
+        for m in b["members"]:  # the files of its lineage: the original, fixed error workbooks, copies
+            click.echo(f"    {m['role']} {m['file']}：通过 {m['rows']} 人年，有错 {m['error_rows']} 人年，"
+                       f"{m['recorded_at']} 检查")
 
 
 @ledger.command()

@@ -337,12 +337,12 @@ class Ledger:
                 known = self.db.execute("SELECT 1 FROM batch_members WHERE batch_id = ? AND member = ?",
                                         (bid, member)).fetchone()
                 what = "replaced" if known else "joined"
+                # The member's error rows stay: they are what tells a copy of its file (a corrected workbook
+                # holds none of them, the original all), not what is to be uploaded.
                 self.db.execute("DELETE FROM batch_rows WHERE batch_id = ? AND member = ?", (bid, member))
-                self.db.execute("DELETE FROM batch_error_rows WHERE batch_id = ? AND member = ?", (bid, member))
             if target.mode != "copy" or what == "new":
                 self.db.execute("INSERT INTO batch_members VALUES (?,?,?,?,?,?) ON CONFLICT (batch_id, member) DO "
-                                "UPDATE SET file_name = excluded.file_name, sha256 = excluded.sha256, "
-                                "recorded_at = excluded.recorded_at",
+                                "UPDATE SET sha256 = excluded.sha256, recorded_at = excluded.recorded_at",
                                 (bid, member, file_name, sha256, role, _now()))
             before = self.db.total_changes
             self.db.executemany(
@@ -376,7 +376,7 @@ class Ledger:
             "SELECT m.batch_id, m.member, m.file_name, m.role, m.recorded_at, "
             "(SELECT COUNT(*) FROM batch_rows r WHERE r.batch_id = m.batch_id AND r.member = m.member), "
             "(SELECT COUNT(*) FROM batch_error_rows e WHERE e.batch_id = m.batch_id AND e.member = m.member) "
-            "FROM batch_members m ORDER BY m.batch_id, m.recorded_at").fetchall()
+            "FROM batch_members m ORDER BY m.batch_id, m.rowid").fetchall()
         by_batch: dict[int, list[dict]] = {}
         for bid, member, name, role, at, passed, errors in members:
             by_batch.setdefault(bid, []).append({"member": member, "file": name, "role": role, "recorded_at": at,
