@@ -61,7 +61,6 @@ def test_p10_when_the_system_has_no_identity_flag_for_a_daijiao_identity(tmp_pat
     path = ledger_with_people(tmp_path)
     with Ledger(path) as store:
         from test_ledger import roster_csv
-
         from xlflow.imports import import_file
         import_file(store, roster_csv(tmp_path / "r2.csv", [person("108", flag="")]), "roster")
         result = process_workbook(declaration(tmp_path, [row(id_number=pid(seq="108")),
