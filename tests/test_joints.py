@@ -113,7 +113,8 @@ def test_f07_survives_a_resave_as_xls_or_ods(tmp_path, book, form):
                                                      rule("三档", "普通参保人员", "农业户籍", 300, 12, 9.9, 8.1, 0),
                                                      rule("三档", "普通参保人员", "城镇户籍", 300, 12, 9.9, 8.1, 0)])
     template = tmp_path / "模板.xlsx"
-    assert CliRunner().invoke(main, ["template", "declaration", "-o", str(template), "--rules", str(other)]).exit_code == 0
+    made = CliRunner().invoke(main, ["template", "declaration", "-o", str(template), "--rules", str(other)])
+    assert made.exit_code == 0
     wb = load_workbook(template)
     ws = wb.worksheets[0]
     head = next(r for r in range(1, 10) if ws.cell(r, 1).value == "序号")

@@ -48,7 +48,8 @@ def test_the_corrected_workbook_is_its_batch_not_a_clash(tmp_path, book):
         assert pending(store) == [(1, 2)]
 
 
-@pytest.mark.parametrize("copy_name", ["镇一申报 - 副本.xlsx", "镇一申报(1).xlsx", "镇一申报（2）.xlsx", "副本 镇一申报.xlsx"])
+@pytest.mark.parametrize("copy_name", ["镇一申报 - 副本.xlsx", "镇一申报(1).xlsx", "镇一申报（2）.xlsx",
+                                       "副本 镇一申报.xlsx"])
 def test_a_renamed_copy_of_the_original_is_its_batch(tmp_path, book, copy_name):
     with Ledger(ledger_with_people(tmp_path)) as store:
         first(tmp_path, book, store)
@@ -99,7 +100,8 @@ def test_the_fixed_error_workbook_joins_the_batch_of_its_original(tmp_path, book
         assert fixed.error_rows == set() and found(fixed, "P05") == []
         assert fixed.batch == {**fixed.batch, "id": one.batch["id"], "status": "joined", "rows": 1}
         (batch,) = store.batches()
-        assert batch["rows"] == 3 and [(m["role"], m["rows"]) for m in batch["members"]] == [("原表", 2), ("错误数据表", 1)]
+        assert batch["rows"] == 3
+        assert [(m["role"], m["rows"]) for m in batch["members"]] == [("原表", 2), ("错误数据表", 1)]
         # Its corrected workbook is the same member again; the original, validated again, its own.
         assert again(tmp_path, book, store, tmp_path / "again" / "镇一申报_错误数据_更正.xlsx").batch["status"] \
             in ("unchanged", "replaced")
@@ -143,8 +145,8 @@ def test_ledger_batches_shows_the_lineage(tmp_path, book):
     assert "批次 1：镇一申报.xlsx" in out.output and "原表 镇一申报.xlsx：通过 2 人年，有错 1 人年" in out.output
 
 
-@pytest.mark.parametrize("name,stem", [("镇一 - 副本.xlsx", "镇一"), ("镇一(3).xls", "镇一"), ("镇一_更正_2.csv", "镇一"),
-                                       ("镇一_错误数据_更正.xlsx", "镇一_错误数据"), ("Copy of 镇一.ods", "镇一"),
-                                       ("镇一_错误数据.xlsx", "镇一_错误数据")])
+@pytest.mark.parametrize("name,stem", [("镇一 - 副本.xlsx", "镇一"), ("镇一(3).xls", "镇一"),
+                                       ("镇一_更正_2.csv", "镇一"), ("镇一_错误数据_更正.xlsx", "镇一_错误数据"),
+                                       ("Copy of 镇一.ods", "镇一"), ("镇一_错误数据.xlsx", "镇一_错误数据")])
 def test_copy_names(name, stem):
     assert copy_stem(name) == stem
