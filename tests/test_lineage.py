@@ -150,3 +150,25 @@ def test_ledger_batches_shows_the_lineage(tmp_path, book):
                                        ("Copy of 镇一.ods", "镇一"), ("镇一_错误数据.xlsx", "镇一_错误数据")])
 def test_copy_names(name, stem):
     assert copy_stem(name) == stem
+
+
+def test_an_edited_copy_under_the_copy_name_replaces_its_members_rows(tmp_path, book):
+    with Ledger(ledger_with_people(tmp_path)) as store:
+        first(tmp_path, book, store)
+        edited = declaration(tmp_path, [row(id_number=pid(seq="101")), row(id_number=pid(seq="104")),
+                                        row(id_number=pid(seq="105"), year=2024)], name="镇一申报(1).xlsx")
+        result = again(tmp_path, book, store, edited)
+        assert found(result, "P05") == [] and result.batch["found_by"] == "name"
+        assert result.batch["status"] == "replaced" and pending(store) == [(1, 3)]
+
+
+def test_the_original_with_its_error_rows_resaved_as_csv_under_another_name_is_its_batch(tmp_path, book):
+    with Ledger(ledger_with_people(tmp_path)) as store:
+        first(tmp_path, book, store)
+        ws = load_workbook(tmp_path / "镇一申报.xlsx").worksheets[0]
+        target = tmp_path / "上报用.csv"
+        with open(target, "w", encoding="gb18030", newline="") as fh:
+            csv.writer(fh).writerows([["" if v is None else v for v in r] for r in ws.iter_rows(values_only=True)])
+        result = again(tmp_path, book, store, target)
+        assert found(result, "P05") == [] and found(result, "P03") == [(8, "G8")]
+        assert result.batch["found_by"] == "content" and pending(store) == [(1, 2)]
