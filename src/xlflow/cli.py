@@ -139,7 +139,14 @@ def open_ledger(given: Path | None, create: bool = False):
     from xlflow.ledger import Ledger
 
     path = ledger_path_for(given)
-    return None if path is None else Ledger(path, create=create)
+    return None if path is None else Ledger(path, create=create, on_wait=_waiting_for_ledger)
+
+
+def _waiting_for_ledger(holder: str, waited: float) -> None:
+    """The line a clerk sees while another xlflow holds the ledger (rewritten in place on a terminal)."""
+    end = "\r" if sys.stderr.isatty() else "\n"
+    click.echo(f"台账正被{holder}使用，已等待 {waited:.0f} 秒，等它完成后继续……", err=True, nl=False)
+    click.echo(end, err=True, nl=False)
 
 
 PROGRESS_MIN_BYTES = 2 * 2**20  # smaller files finish before a bar would be useful

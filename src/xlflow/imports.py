@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from xlflow.domain import vocab
-from xlflow.errors import XlflowError
+from xlflow.errors import OutputError, XlflowError
 from xlflow.kinds import kind_spec
 from xlflow.ledger import Ledger
 from xlflow.normalise import Vocabulary
@@ -117,7 +117,10 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
         folder = Path(out_dir) if out_dir else path.parent
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{path.stem}_导入错误.xlsx"
-        write_errors(Checked(table, cells.values, cells.findings, cells.fixes), target)
+        try:
+            write_errors(Checked(table, cells.values, cells.findings, cells.fixes), target)
+        except OSError as exc:
+            raise OutputError(f"无法写出导入错误表到 {folder}：{exc.strerror or exc}。台账未做改动。") from exc
         result.errors_file = str(target)
     ids = cells.values["id_number"]
     texts = table.text("id_number")
@@ -137,6 +140,18 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
                                               "first_row": kept[repeat].map(first).to_numpy()})
     rows = _records(kind, table, cells, good)
     writer = {"roster": _import_roster, "payments": _import_payments, "list": _import_list}[kind]
+    # One import at a time: a second one waits, then finds the first's (the same file twice is "already").
+    with ledger.exclusive(f"导入 {path.name}"):
+        earlier = ledger.source(source_kind, sha)
+        if earlier:
+            result.already, result.counts, result.errors_file = earlier[2], {}, None
+            return result
+        _write(ledger, path, table, kind, list_kind, source_kind, sha, good, rows, writer, result)
+    return result
+
+
+def _write(ledger: Ledger, path: Path, table: Table, kind: str, list_kind: str | None, source_kind: str, sha: str,
+           good: np.ndarray, rows: pd.DataFrame, writer, result: ImportResult) -> None:
     with ledger.transaction():
         source = ledger.add_source(source_kind, path.name, sha, table.sheet, int(good.sum()))
         result.counts.update(writer(ledger, rows, source, list_kind))
@@ -144,7 +159,6 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
             ledger.db.execute("DELETE FROM list_problems WHERE kind = ? AND file_name = ?", (list_kind, path.name))
             ledger.db.executemany("INSERT INTO list_problems VALUES (?,?,?,?,?,?,?)",
                                   [(list_kind, path.name, *r, source) for r in problem_rows(result)])
-    return result
 
 
 def problem_rows(result: ImportResult) -> list[tuple[int, str, str, str]]:

@@ -10,6 +10,7 @@ read-only :class:`LedgerView` of the people in the file being checked.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable
@@ -21,6 +22,7 @@ import pandas as pd
 
 from xlflow.errors import XlflowError
 from xlflow.lineage import BATCH_PROPERTY, MEMBER_PROPERTY, copy_stem
+from xlflow.oslock import Busy, FileLock
 
 # Each migration takes the ledger from version i-1 to i; never edit one that has shipped.
 MIGRATIONS: dict[int, str] = {
@@ -91,7 +93,24 @@ AMOUNTS = ("personal", "province", "city", "county", "daijiao")
 
 
 class LedgerError(XlflowError):
-    """The ledger file cannot be used (not a ledger, newer than this xlflow, locked)."""
+    """The ledger file cannot be used (not a ledger, newer than this xlflow, locked, damaged, read-only)."""
+
+
+def explain(exc: BaseException, path: Path) -> LedgerError:
+    """A sqlite or OS error on the ledger as one plain Chinese sentence (the ledger itself is unchanged:
+    every write is one transaction, rolled back on the error)."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return LedgerError(f"台账 {path} 正被其他程序占用（可能有人用数据库工具打开了它），请关闭后再试。"
+                           "台账未做改动。")
+    if "full" in text or getattr(exc, "errno", None) == 28:
+        return LedgerError(f"磁盘已满，台账 {path} 写不进去。请清理磁盘后再试。台账未做改动。")
+    if "readonly" in text or "read-only" in text or isinstance(exc, PermissionError) or "unable to open" in text:
+        return LedgerError(f"台账 {path} 或它所在的文件夹不能写入（只读或没有权限）。请信息员检查文件和文件夹的权限。"
+                           "台账未做改动。")
+    if "malformed" in text or "not a database" in text or "corrupt" in text or "damaged" in text:
+        return LedgerError(f"台账 {path} 已损坏（{exc}）。请用备份恢复，或重新建台账并导入参保人员信息和缴费明细。")
+    return LedgerError(f"台账 {path} 无法使用：{exc}")
 
 
 @dataclass
@@ -127,18 +146,42 @@ def _now() -> str:
 class Ledger:
     """One ledger file. Use as a context manager; every write method is one transaction."""
 
-    def __init__(self, path: Path, create: bool = True):
+    def __init__(self, path: Path, create: bool = True, wait: float | None = None,
+                 on_wait: Callable[[str, float], None] | None = None):
+        """``wait``: how long a write waits for another xlflow holding the ledger (``XLFLOW_LEDGER_WAIT``,
+        300 s by default), calling ``on_wait(holder, seconds)`` meanwhile."""
         self.path = Path(path)
-        if not create and not self.path.exists():
-            raise LedgerError(f"找不到台账文件 {self.path}。请先用 xlflow ledger import 导入参保人员信息。")
+        self.wait = float(os.environ.get("XLFLOW_LEDGER_WAIT", 300)) if wait is None else wait
+        self.on_wait = on_wait
         try:
-            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            new = not self.path.exists()
+            if not new and not self.path.is_file():
+                raise LedgerError(f"{self.path} 不是文件，不能作台账。请换一个文件名。")
+            if new and not create:
+                raise LedgerError(f"找不到台账文件 {self.path}。请先用 xlflow ledger import 导入参保人员信息。")
+            # A database tool holding a write lock is waited for as long as another xlflow would be.
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=min(self.wait, 30))
+        except (sqlite3.Error, OSError) as exc:
+            raise explain(exc, self.path) from exc
+        try:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: safe against a crash, fewer fsyncs
             self.db.execute("PRAGMA foreign_keys=ON")
+            if not new:  # a damaged page is refused here, not trusted by every check after it
+                problems = [r[0] for r in self.db.execute("PRAGMA quick_check(5)").fetchall()]
+                if problems != ["ok"]:
+                    raise sqlite3.DatabaseError("database disk image is malformed: " + "; ".join(problems))
             self._migrate()
+        except LedgerError:
+            self.db.close()
+            raise
+        except sqlite3.OperationalError as exc:
+            self.db.close()
+            raise explain(exc, self.path) from exc
         except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"{self.path} 不是 xlflow 台账文件或已损坏：{exc}") from exc
+            self.db.close()
+            raise LedgerError(f"{self.path} 不是 xlflow 台账文件或已损坏：{exc}。"
+                              "请用备份恢复，或换一个台账文件。") from exc
 
     def __enter__(self) -> Ledger:
         return self
@@ -166,14 +209,29 @@ class Ledger:
 
     @contextmanager
     def transaction(self):
-        """BEGIN IMMEDIATE … COMMIT; any exception (or Ctrl-C) rolls everything back."""
-        self.db.execute("BEGIN IMMEDIATE")
+        """BEGIN IMMEDIATE … COMMIT; any exception (or Ctrl-C) rolls everything back. A sqlite or OS error
+        (disk full, read-only, locked, damaged) becomes a :class:`LedgerError` saying so."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise explain(exc, self.path) from exc
         try:
             yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+            self.db.execute("COMMIT")
+        except BaseException as exc:
+            if self.db.in_transaction:  # a full disk has sqlite roll back by itself
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            if isinstance(exc, (sqlite3.Error, OSError)) and not isinstance(exc, LedgerError):
+                raise explain(exc, self.path) from exc
             raise
-        self.db.execute("COMMIT")
+
+    def exclusive(self, doing: str) -> FileLock:
+        """Held while a batch is checked and recorded, or an export imported: the second of two at once
+        waits (saying for whom) and then sees what the first wrote. Freed by the OS if the holder dies."""
+        return _LedgerLock(self, doing)
 
     # ------------------------------------------------------------------ sources
     def source(self, kind: str, sha256: str):
@@ -415,3 +473,18 @@ class Ledger:
             "list_problems": one("SELECT COUNT(*) FROM list_problems"),
             "watched_files": dict(watched),  # xlflow watch's journal: files per state
         }
+
+
+class _LedgerLock(FileLock):
+    def __init__(self, ledger: Ledger, doing: str):
+        super().__init__(ledger.path.with_name(ledger.path.name + ".lock"), doing, ledger.wait, ledger.on_wait)
+        self.ledger = ledger
+
+    def __enter__(self):
+        try:
+            return super().__enter__()
+        except Busy as exc:
+            raise LedgerError(f"台账 {self.ledger.path} 正被{exc.holder}使用，等了 {exc.waited:.0f} 秒仍未用完。"
+                              "请等它完成后再试；台账未做改动。") from exc
+        except OSError as exc:
+            raise explain(exc, self.ledger.path) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import glob
 import hashlib
@@ -195,11 +196,23 @@ def process_workbook(
     unit = table.header_values.get("unit")
     access = (LedgerAccess(ledger, path, unit.value if unit else "", carried, table.spec.kind == "declaration")
               if ledger is not None else None)
+    # A declaration is checked against the batches and recorded as one with the ledger held: two at once
+    # (two townships, the watcher's two workers) must not both pass the same person-year.
+    held = ledger.exclusive(f"检查并登记申报批次 {path.name}") if access is not None and access.batches \
+        else contextlib.nullcontext()
+    with held:
+        return _check_and_write(path, table, book, settings, today, access, outputs, result, split_rows, step)
+
+
+def _check_and_write(path: Path, table, book: RuleBook, settings: Settings, today: dt.date,
+                     access: LedgerAccess | None, outputs: dict, result: CheckResult, split_rows: int | None,
+                     step: Callable[[str], None]) -> CheckResult:
+    """The checks, the three workbooks, and (for a declaration with a ledger) the batch, in that order."""
     checked = CHECKERS[table.spec.kind](table, book, settings, today, access)
     sha = hashlib.sha256(path.read_bytes()).hexdigest() if access is not None else ""
     lineage, errors_lineage = lineage_properties(access, sha)
     result.lists = checked.lists
-    result.ledger = str(ledger.path) if ledger is not None else None
+    result.ledger = str(access.ledger.path) if access is not None else None
     names = _corrected_names(outputs["corrected"], len(table.frame) - len(checked.error_rows), split_rows)
     describe_twins(checked, names, split_rows, outputs["errors"].name)
     result.findings = result.findings + checked.findings
