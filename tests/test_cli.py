@@ -49,7 +49,7 @@ def test_catalogue_messages_are_chinese_and_codes_complete():
     expected = {f"F0{i}" for i in range(1, 8)} | {f"C{i:02d}" for i in range(1, 12)}
     expected |= {f"P{i:02d}" for i in range(1, 11)} | {f"A0{i}" for i in range(1, 9)}
     expected |= {f"R0{i}" for i in range(1, 8)} | {f"X0{i}" for i in range(1, 8)}
-    added = {"F08", "C12", "C13", "P11", "P12", "P13", "A09", "A10", "A11"}  # codes are added, never reused
+    added = {"F08", "C12", "C13", "P11", "P12", "P13", "A09", "A10", "A11", "C14"}  # codes are added, never reused
     assert codes == expected | added
     for info in catalogue().values():
         assert any("\u4e00" <= ch <= "\u9fff" for ch in info.message), info.code
@@ -65,6 +65,6 @@ def test_row_checks_match_the_column_specs():
         checks = row_checks(kind)
         for key, names in checks.items():
             spec.column(key)  # raises KeyError for a column the kind does not have
-            assert set(names) <= {"C01", "C07", "C10", "ID", "R06"}, (kind, key)
+            assert set(names) <= {"C01", "C07", "C10", "C14", "ID", "R06"}, (kind, key)
         required = {c.key for c in spec.required_columns}
         assert {k for k, names in checks.items() if "C01" in names} == required, kind

@@ -25,14 +25,14 @@ def watch(directory: Path, once: bool, poll: float | None, settle: float, worker
     go to one folder per input; the input moves to the archive or, when unusable, to the failed folder
     with NAME_原因.txt. Ctrl-C stops after the current file. Only one watcher per workspace.
     """
-    from xlflow.watch import Watcher, install_stop_handlers
+    from xlflow.watch import Watcher, install_stop_handlers, mask_ids
 
     stop = threading.Event()
     install_stop_handlers(stop)
 
     def echo(outcome) -> None:
         mark = "完成" if outcome.state == "done" else "无法处理"
-        click.echo(f"{outcome.name}：{mark}（{outcome.seconds:.1f} 秒）{outcome.line}", err=True)
+        click.echo(mask_ids(f"{outcome.name}：{mark}（{outcome.seconds:.1f} 秒）{outcome.line}"), err=True)
 
     with Watcher(directory, settle=settle, workers=workers) as watcher:
         if not once:

@@ -14,7 +14,11 @@ import pandas as pd
 from xlflow.domain.idcard import id_shape, upgrade_15
 from xlflow.reading import Table
 
-_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+# Invisible characters, control characters (NUL, BEL, an ANSI colour sequence whole) and the bidirectional
+# overrides (U+202E shows "xlsx.exe" as "exe.xslx"): never part of a value, removed by X01 before anything
+# reaches the ledger, an output or a log.
+_INVISIBLE = re.compile("\x1b\\[[0-9;]*[A-Za-z]|[\u200b\u200c\u200d\u2060\ufeff\u00ad\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+                        "\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _EDGE_SPACE = re.compile(r"^[\s\u3000\xa0]+|[\s\u3000\xa0]+$")
 _ANY_SPACE = re.compile(r"[\s\u3000\xa0]+")
 _FULLWIDTH = {chr(0xFF10 + i): chr(0x30 + i) for i in range(10)}

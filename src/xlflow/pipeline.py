@@ -23,6 +23,7 @@ from xlflow.lineage import BATCH_PROPERTY, FINGERPRINT_PROPERTY, MEMBER_PROPERTY
 from xlflow.outputs.corrected import write_corrected
 from xlflow.outputs.errors import passed_sheet, write_errors
 from xlflow.outputs.summary import totals, write_summary
+from xlflow.paths import fit_stem
 from xlflow.rules import RuleBook
 from xlflow.settings import Settings
 from xlflow.templates.build import template_properties
@@ -36,7 +37,7 @@ log = logging.getLogger("xlflow")
 
 def output_paths(path: Path, out_dir: Path | None) -> dict[str, Path]:
     folder = Path(out_dir) if out_dir else Path(path).parent
-    stem = Path(path).stem
+    stem = fit_stem(Path(path).stem)  # a 250-byte input name must not make a name the disk refuses
     return {"corrected": folder / f"{stem}_更正.xlsx", "errors": folder / f"{stem}_错误数据.xlsx",
             "summary": folder / f"{stem}_汇总.xlsx"}  # fmt: skip
 

@@ -26,6 +26,7 @@ import re
 import shutil
 import signal
 import sqlite3
+import struct
 import sys
 import threading
 import time
@@ -35,7 +36,9 @@ from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xlflow.domain.idcard import mask_in_text
 from xlflow.errors import XlflowError
+from xlflow.paths import fit_stem
 from xlflow.settings import SETTINGS_FILE, Settings, load_settings
 from xlflow.workspace import IMPORT_FOLDERS
 
@@ -46,7 +49,6 @@ IGNORED_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", "~", "#
 LOG_FILE = "xlflow.log"
 LOCK_FILE = ".xlflow-watch.lock"
 MAX_ATTEMPTS = 10  # a file that kills the watcher this often goes to the failed folder instead
-_ID = re.compile(r"(?<![0-9])([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])")
 
 log = logging.getLogger("xlflow.watch")
 
@@ -55,9 +57,15 @@ class WatchError(XlflowError):
     """The watcher cannot start (not a workspace, another watcher running, unusable rule table)."""
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def mask_ids(text: str) -> str:
-    """430124********1234: ID numbers never reach a log in full."""
-    return _ID.sub(r"\1********\2", text)
+    """A log or console line: ID numbers masked (430124********1234) however they are written, and control
+    characters shown as escapes, so a file name with a line break cannot forge a line of the log."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 256
+                        else f"\\u{ord(m.group(0)):04x}", text)
+    return mask_in_text(text)
 
 
 def _sha256(path: Path) -> str:
@@ -99,6 +107,27 @@ def _write_text(path: Path, text: str) -> None:
     temp = path.with_name(f".{path.name}.tmp")
     temp.write_text(text, encoding="utf-8-sig")  # with a BOM: Notepad on an old Windows reads it right
     os.replace(temp, path)
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8, kept by the OS as surrogates
+        return False
+    return True
+
+
+def _whole_compound_file(path: Path) -> bool:
+    """A legacy .xls whose sectors are all there: a partial copy ends before the sectors its FAT names."""
+    from xlflow import xlsbiff
+
+    try:
+        data = path.read_bytes()
+        if not data.startswith(xlsbiff._SIGNATURE):
+            return True  # not a compound file at all: the reader says what it is
+        return bool(xlsbiff._stream(data, "Workbook") or xlsbiff._stream(data, "Book"))
+    except (OSError, xlsbiff._Bad, ValueError, IndexError, struct.error):
+        return False
 
 
 def ignored(name: str) -> bool:
@@ -178,6 +207,7 @@ class _Plan:
     failed_to: Path
     reason: Path
     work: _Work | None = None
+    sha: str = ""  # the bytes that were checked: the input is archived only if it still is them
 
     @property
     def partial(self) -> Path:
@@ -207,6 +237,7 @@ class Watcher:
         self._pool = None
         self._planned: set[Path] = set()
         self._seen: dict[Path, tuple[int, float]] = {}  # path → (size, when first seen at that size)
+        self._refusals: list[tuple[Path, str, str]] = []  # entries no work can be done on, with why
         self._lock_fh = None
         self.ledger = None
         self.book = None
@@ -350,6 +381,8 @@ class Watcher:
             if wait_for_stable and before is not None and before[0] != st.st_size:
                 continue  # grown since the last look: still being written
             unchanged = max(age, clock - current[path][1])
+            if self.settle and before is None and path.suffix.lower() not in ZIP_FORMATS + (".xls",):
+                continue  # text has no end marker: it must look the same twice, the settle time apart
             if not self._complete(path, unchanged):
                 continue
             # The ledger's inputs first: a declaration dropped with them is checked against them.
@@ -369,10 +402,18 @@ class Watcher:
             try:
                 if _hidden(path):
                     continue
-                if entry.is_dir(follow_symlinks=False):
+                if entry.is_symlink():
+                    self._refusals.append((path, "是快捷方式（符号链接），不是文件本身",
+                                           "请把文件本身复制进待处理文件夹，不要放快捷方式。"))
+                elif not _utf8(entry.name):
+                    self._refusals.append((path, "文件名中有无法识别的字符（不是 UTF-8 编码的文件名）",
+                                           "请把文件改成普通的中文或英文名后重新放入。"))
+                elif entry.is_dir(follow_symlinks=False):
                     yield from self._walk(path)
                 elif entry.is_file(follow_symlinks=False):
                     yield path
+                else:
+                    self._refusals.append((path, "不是普通文件（可能是管道或设备）", "请放入表格文件本身。"))
             except OSError:
                 continue
 
@@ -388,6 +429,8 @@ class Watcher:
                     pass  # the central directory comes last: a partial copy has none
             except (zipfile.BadZipFile, OSError):
                 return False
+        if path.suffix.lower() == ".xls" and unchanged < self.broken_after:
+            return _whole_compound_file(path)
         return True
 
     # ------------------------------------------------------------------ processing
@@ -400,12 +443,15 @@ class Watcher:
         """
         outcomes = self.recover()
         queue = self.pending(wait_for_stable)
+        outcomes += [self._refuse(*refusal) for refusal in self._refusals]
+        self._refusals = []
         firsts = [p for p in queue if self._import_kind(p) is not None]
         books = [p for p in queue if self._import_kind(p) is None]
         for path in firsts:
             if stop is not None and stop.is_set():
                 return outcomes
             outcomes.append(self.process_file(path))
+        outcomes = [o for o in outcomes if o is not None]  # a file taken away before its work: nothing
         if self.workers > 1 and len(books) > 1:
             outcomes += self._in_parallel(books, stop)
         else:
@@ -416,7 +462,9 @@ class Watcher:
                     break
                 if i + 1 < len(books):  # read the next file while this one is checked
                     opening.prefetch(books[i + 1], self.ws.settings.limits())
-                outcomes.append(self.process_file(path))
+                done = self.process_file(path)
+                if done is not None:
+                    outcomes.append(done)
         for path in queue:
             self._seen.pop(path, None)  # the same name dropped again later is a new file
         return outcomes
@@ -429,9 +477,9 @@ class Watcher:
         while todo or running:
             while todo and len(running) < self.workers and not (stop is not None and stop.is_set()):
                 path = todo.pop(0)
-                if not path.exists():
-                    continue
                 plan = self._begin(path)
+                if plan is None:  # taken away since it was listed
+                    continue
                 if plan.work is not None:  # decided without reading (e.g. too many attempts)
                     out.append(self._end(plan))
                     continue
@@ -450,7 +498,9 @@ class Watcher:
                                       details=["请把此文件交给信息员。"])
                 if plan.work.maybe_rules:
                     plan.work = self._rules(plan.path, plan.partial) or plan.work
-                out.append(self._end(plan))
+                ended = self._end(plan)
+                if ended is not None:
+                    out.append(ended)
         return out
 
     def _workers(self):
@@ -468,9 +518,12 @@ class Watcher:
             return None
         return IMPORT_FOLDERS.get(rel.parts[0]) if len(rel.parts) > 1 else None
 
-    def process_file(self, path: Path) -> Outcome:
-        """One input end to end in this process: plan, work, commit, move."""
+    def process_file(self, path: Path) -> Outcome | None:
+        """One input end to end in this process: plan, work, commit, move (None: the file was taken away,
+        or changed while it was checked, and is left for the next look)."""
         plan = self._begin(path)
+        if plan is None:
+            return None
         if plan.work is None:
             try:
                 plan.work = self._work(path, plan.partial)
@@ -486,7 +539,10 @@ class Watcher:
         """Choose the names of everything this input will produce and record them before any work."""
         now = self.clock()
         stamp = _stamp(now)
-        sha = _sha256(path)
+        try:
+            sha = _sha256(path)
+        except FileNotFoundError:  # deleted between the listing and now: one file's business, not the pass's
+            return None
         earlier = self._journal("SELECT id, attempts FROM journal WHERE path = ? AND sha256 = ? AND state = 'retry'",
                                 (str(path), sha))
         attempts = (earlier[0][1] + 1) if earlier else 1
@@ -495,9 +551,10 @@ class Watcher:
         seen = self._journal("DELETE FROM journal WHERE path = ? AND state = 'seen' RETURNING seen_at", (str(path),))
         seen_at = seen[0][0] if seen else now.isoformat(sep=" ", timespec="seconds")
         taken = set(self._planned)
-        result_dir = _unique(self.ws.results / f"{path.stem}_{stamp}", stamp, taken, folder=True)
-        archive_to = _unique(self.ws.archive / path.name, stamp, taken)
-        failed_to = _unique(self.ws.failed / path.name, stamp, taken)
+        stem = fit_stem(path.stem)  # a name of 250 bytes plus what is added would be refused by the disk
+        result_dir = _unique(self.ws.results / f"{stem}_{stamp}", stamp, taken, folder=True)
+        archive_to = _unique(self.ws.archive / f"{stem}{path.suffix}", stamp, taken)
+        failed_to = _unique(self.ws.failed / f"{stem}{path.suffix}", stamp, taken)
         reason = failed_to.with_name(f"{failed_to.stem}_原因.txt")
         self._planned |= {result_dir, archive_to, failed_to}
         jid = self._journal(
@@ -505,7 +562,7 @@ class Watcher:
             "seen_at, started_at) VALUES (?,?,?,'processing',?,?,?,?,?,?,?) RETURNING id",
             (path.name, str(path), sha, str(result_dir), str(archive_to), str(failed_to), str(reason), attempts,
              seen_at, now.isoformat(sep=" ", timespec="seconds")))[0][0]
-        plan = _Plan(jid, path, now, time.monotonic(), result_dir, archive_to, failed_to, reason)
+        plan = _Plan(jid, path, now, time.monotonic(), result_dir, archive_to, failed_to, reason, sha=sha)
         shutil.rmtree(plan.partial, ignore_errors=True)
         plan.partial.mkdir(parents=True)
         if path.suffix.lower() not in SUPPORTED:
@@ -516,9 +573,36 @@ class Watcher:
                               details=["请把此文件交给信息员检查；可以先分成几个较小的文件再放入。"])
         return plan
 
-    def _end(self, plan: _Plan) -> Outcome:
+    def _refuse(self, path: Path, why: str, advice: str) -> Outcome:
+        """An entry no work can be done on (a symlink, a name that is not text, a pipe): moved to the
+        failed folder, under a name that is text, with the reason beside it."""
+        now = self.clock()
+        name = fit_stem(path.stem) + fit_stem(path.suffix, 20)
+        target = _unique(self.ws.failed / name, _stamp(now))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write_text(target.with_name(f"{target.stem}_原因.txt"),
+                    f"“{name}”无法处理（{now:%Y-%m-%d %H:%M:%S}）。\r\n\r\n原因：{why}。\r\n{advice}\r\n")
+        try:
+            os.replace(path, target)  # a symlink is moved as the link, never followed
+        except OSError:
+            pass
+        log.info(mask_ids(f"{name}	—	—	—	无法处理 → {target.relative_to(self.ws.root)}	—	{why}"))
+        return Outcome(name, "failed", line=why, folder=target)
+
+    def _end(self, plan: _Plan) -> Outcome | None:
         """Commit (rename the result folder into place, or write the reason), then move the input."""
         work, path = plan.work, plan.path
+        try:
+            same = _sha256(path) == plan.sha
+        except FileNotFoundError:
+            same = False
+        if not same:  # changed (a copy still running) or taken away while checked: the result is not of it
+            shutil.rmtree(plan.partial, ignore_errors=True)
+            self._journal("DELETE FROM journal WHERE id = ?", (plan.jid,))
+            self._planned -= {plan.result_dir, plan.archive_to, plan.failed_to}
+            self._seen.pop(path, None)
+            log.info(mask_ids(f"{path.name}	—	—	—	检查期间文件被改动或移走，结果作废，稍后重新处理	—"))
+            return None
         self._journal("UPDATE journal SET kind = ?, rows = ?, errors = ?, message = ? WHERE id = ?",
                       (work.kind, work.rows, work.errors, work.line, plan.jid))
         if work.ok:

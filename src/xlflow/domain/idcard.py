@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -118,3 +120,44 @@ def birth_years(ids: pd.Series) -> pd.Series:
     if ok.any():
         years[ok] = (digits[:, 6:10].astype(np.int16) - 48) @ np.array([1000, 100, 10, 1], dtype=np.int16)
     return pd.Series(years, index=ids.index)
+
+
+# ---------------------------------------------------------------- masking in text (logs, the console)
+
+_FULL_DIGITS = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)} | {"ｘ": "x", "Ｘ": "X"})
+# Groups of digits (an x may end one) with what a clerk types between them: spaces, ideographic and
+# zero-width spaces, hyphens.
+_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9]+[Xx]?(?:[ \t\u3000\u00a0\u200b\u200c\u200d\u2060\ufeff-]+[0-9]+[Xx]?)*")
+_GROUP = re.compile(r"[0-9]+[Xx]?")
+_SHAPED = re.compile(r"[0-9]{15}|[0-9]{17}[0-9Xx]")
+
+
+def mask_in_text(text: str) -> str:
+    """ID numbers in free text masked as 430124********1234, read the way the cell pass reads them:
+    spaces inside, full-width digits, a lower-case x and the 15-digit form are masked too."""
+    text = text.translate(_FULL_DIGITS)
+    return _RUN.sub(_mask_run, text)
+
+
+def _mask_run(m: re.Match) -> str:
+    run = m.group(0)
+    groups = [(g.start(), g.end()) for g in _GROUP.finditer(run)]
+    out, i, last = [], 0, 0
+    while i < len(groups):
+        found = None  # the consecutive groups from i that make an ID: 18 characters first, else 15 digits
+        digits = ""
+        for j in range(i, len(groups)):
+            digits += run[groups[j][0]:groups[j][1]]
+            if len(digits) > 18 or not digits[:-1].isdigit():
+                break
+            if _SHAPED.fullmatch(digits) and (len(digits) == 18 or digits.isdigit()):
+                found = (j, digits)
+                if len(digits) == 18:
+                    break
+        if found is None:
+            i += 1
+            continue
+        j, digits = found
+        out += [run[last:groups[i][0]], digits[:6] + "*" * (len(digits) - 10) + digits[-4:].upper()]
+        last, i = groups[j][1], j + 1
+    return "".join(out) + run[last:]

@@ -43,7 +43,7 @@ class Style:
     BAD_TEXT = 10
 
 
-STYLES_XML = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+_STYLES_TEMPLATE = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">
 <fonts count="4">
 <font><sz val="11"/><name val="宋体"/><family val="3"/><charset val="134"/></font>
@@ -64,8 +64,13 @@ STYLES_XML = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <top style="thin"><color auto="1"/></top><bottom style="thin"><color auto="1"/></bottom><diagonal/></border>
 </borders>
 <cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>
-<cellXfs count="11">
-<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>
+<cellXfs count="{count}">
+{xfs}</cellXfs>
+<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>
+</styleSheet>
+"""
+
+_XFS = """<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>
 <xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>
 <xf numFmtId="0" fontId="2" fillId="2" borderId="1" xfId="0" applyFont="1" applyFill="1" applyBorder="1" \
 applyAlignment="1"><alignment horizontal="center" vertical="center" wrapText="1"/></xf>
@@ -78,10 +83,25 @@ applyAlignment="1"><alignment horizontal="center" vertical="center" wrapText="1"
 <xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>
 <xf numFmtId="49" fontId="0" fillId="3" borderId="0" xfId="0" applyNumberFormat="1" applyFill="1"/>
 <xf numFmtId="49" fontId="3" fillId="4" borderId="0" xfId="0" applyNumberFormat="1" applyFont="1" applyFill="1"/>
-</cellXfs>
-<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>
-</styleSheet>
 """
+
+
+def _quote_prefixed(xf: str) -> str:
+    """The same cell style with Excel's quote prefix: text that starts like a formula stays text even
+    when a clerk presses F2 and Enter in the cell."""
+    return xf.replace("<xf ", '<xf quotePrefix="1" ', 1)
+
+
+_XF_LINES = [line for line in re.split(r"(?<=/>)\n|(?<=</xf>)\n", _XFS.strip()) if line]
+QUOTED = len(_XF_LINES)  # style s, quote-prefixed, is s + QUOTED
+STYLES_XML = _STYLES_TEMPLATE.format(count=2 * QUOTED,
+                                     xfs="\n".join(_XF_LINES + [_quote_prefixed(x) for x in _XF_LINES]) + "\n")
+_FORMULA_LIKE = re.compile(r"(?:^|\n)[=+\-@]")
+
+
+def _quoted_attr(attr: str) -> str:
+    return f' s="{(int(attr[4:-1]) if attr else 0) + QUOTED}"'
+
 
 _NEEDS_ESCAPE = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -196,7 +216,23 @@ def _render(uniques: np.ndarray, number: bool, attr: str, vouched: bool = False,
             out[plain] = '"' + attr + ' t="inlineStr"><is><t>' + uniques[plain] + ("</t></is></c>" + tail)
     if not plain.all():
         out[~plain] = ['"' + _body(u, number, attr) + tail for u in uniques[~plain]]
+    _quote_formula_like(uniques, number, attr, tail, out)
     return out
+
+
+def _quote_formula_like(uniques: np.ndarray, number: bool, attr: str, tail: str, out: np.ndarray) -> None:
+    """Text starting with = + - @ is written with the quote-prefixed twin of its style (one search over
+    the values joined decides whether any does)."""
+    try:
+        joined = "\n".join(uniques.tolist())
+    except TypeError:
+        joined = "\n".join(map(str, uniques.tolist()))
+    if not _FORMULA_LIKE.search(joined):
+        return
+    qattr = _quoted_attr(attr)
+    for i, u in enumerate(uniques.tolist()):
+        if isinstance(u, str) and u[:1] in "=+-@" and not (number and _is_number(u)):
+            out[i] = '"' + _body(u, False, qattr) + tail
 
 
 def _fragments(col: Column, start: int, stop: int, tail: str = "") -> np.ndarray:

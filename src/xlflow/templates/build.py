@@ -284,7 +284,7 @@ def build_template(kind: str, out: Path, book: RuleBook, when: dt.datetime | Non
     when = when or dt.datetime.now().replace(microsecond=0)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    wb = xlsxwriter.Workbook(str(out))
+    wb = xlsxwriter.Workbook(str(out), {"strings_to_formulas": False, "strings_to_urls": False})  # data is text
     fmt = _Formats(wb)
     wb.set_properties({"title": spec.title, "author": "xlflow", "comments": spec.purpose,
                        "created": when})  # fmt: skip

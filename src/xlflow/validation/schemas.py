@@ -42,11 +42,21 @@ def _name_ok(series: pd.Series) -> pd.Series:
     return series.str.match(NAME_PATTERN).astype(bool)
 
 
+# A name of the policy vocabulary (an identity of the rule table) goes into every template's dropdowns: never
+# text a spreadsheet runs (=, +, -, @ first, or a space before them) nor control characters.
+VOCABULARY_WORD = r"^(?![\s]*[=+\-@])[^\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]+$"
+
+
+def _word_ok(series: pd.Series) -> pd.Series:
+    return series.str.match(VOCABULARY_WORD).astype(bool)
+
+
 # Each row check by its name in validators/row_checks.toml: (column spec, allowed values, year) → Check.
 CHECKS = {
     "C01": lambda col, allowed, year: pa.Check(_required, name="C01", ignore_na=False),
     "C07": lambda col, allowed, year: pa.Check(_member_of(allowed[col.type]), name="C07"),
     "C10": lambda col, allowed, year: pa.Check(_name_ok, name="C10"),
+    "C14": lambda col, allowed, year: pa.Check(_word_ok, name="C14"),
     "ID": lambda col, allowed, year: pa.Check(_id_ok(year), name="ID"),
 }
 
