@@ -17,6 +17,7 @@ from xlflow.compare import run_comparison
 from xlflow.imports import import_file
 from xlflow.ledger import Ledger
 from xlflow.pipeline import process_workbook
+from test_validate import found
 
 YEAR = 2025
 TODAY = dt.date(2026, 11, 29)
@@ -124,11 +125,18 @@ def test_the_prefilled_workbooks_validate_with_only_the_header_fields_to_fill(tm
         run = run_comparison(store, book, YEAR, tmp_path / "out")
         [declaration] = run.outputs["declaration"]
         [adjustment] = run.outputs["adjustment"]
-        for path, rows in ((declaration, 5), (adjustment, 2)):  # 101, 103 (flag first), 110, 111, 112
+        [waiting] = run.outputs["declaration_waiting"]
+        # Ready: 101, 110, 111, 112; waiting for the system first: 102 (register) and 103 (the flag).
+        for path, rows in ((declaration, 4), (adjustment, 2), (waiting, 2)):
             result = process_workbook(path, book, tmp_path / "v", today=TODAY, ledger=store)
             assert result.rows == rows
             errors = {f.code for f in result.findings if f.severity == "error"}
             assert errors == {"F04"}, [(f.code, f.message) for f in result.findings]
+        # The waiting rows say what to do first, and validate with the ledger warns of it.
+        assert sorted(found(result, "P11") + found(result, "P10")) == [(6, "C6"), (7, "E7")]
+    remarks = [r[-1] for r in load_workbook(waiting).worksheets[0].iter_rows(min_row=6, values_only=True)]
+    assert remarks[0].startswith("数据比对生成；先在系统中参保登记") and "先在系统中把身份标识设为低保对象一级" in remarks[1]
+    assert run.outputs["adjustment_waiting"] == []
     adj = load_workbook(adjustment).worksheets[0]
     head = [str(c.value).rstrip("*") for c in adj[5]]
     line = dict(zip(head, [c.value for c in adj[6]], strict=True))

@@ -10,6 +10,7 @@ frames for the whole list at once (a county's list is 100,000 people); the write
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -34,9 +35,10 @@ NOTHING = "无需操作"
 NOT_ELIGIBLE = "不符合条件"
 ACTIONS = (REGISTER, FLAG, DECLARE, ADJUST, ZERO_THEN_ADJUST, NOTHING, NOT_ELIGIBLE)
 DEFAULT_HUKOU = "农业户籍"
-DEFAULT_TIER = "一档"
-_LEVEL = re.compile(r"([一二三123]|(?<![A-Za-z])[ABCabc](?![A-Za-z]))\s*[级类档]?")  # 一级, 2, 一类, A类
-_LEVEL_WORDS = {"1": "一", "2": "二", "3": "三", "A": "一", "B": "二", "C": "三"}
+# A level as offices write it: 一级, 三级, 3, 3级, 一类, C类, A (残联: 一级 … 四级).
+_LEVEL = re.compile(r"([一二三四1234]|(?<![A-Za-z])[ABCDabcd](?![A-Za-z]))\s*[级类档等]?")
+_LEVEL_WORDS = {"1": "一", "2": "二", "3": "三", "4": "四", "A": "一", "B": "二", "C": "三", "D": "四"}
+_NAME_LEVEL = re.compile(r"([一二三四])级$")
 
 
 @dataclass
@@ -59,20 +61,50 @@ class Comparison:
 
 
 def list_identity(kind: str, level: str | None, identities: list[str]) -> tuple[str | None, str]:
-    """The rule table's identity for a list kind and level (the 级别 column, else the 类别 text: 一类,
-    A类 and 1 mean 一级) → (identity or None, a note for 原因)."""
+    """The rule table's identity for a list kind and level (the 级别 column, else the 类别 text: 一类, A类,
+    3 and 三级 mean the level; 残联's 残一级 … 残四级 too) → (identity or None, a note for 原因).
+
+    A level the rule table has no identity for is not upgraded to another: it is None, and the note says
+    so (the county set no 代缴 for it). A list that writes no level takes the kind's first level, noted."""
     candidates = [n for n in identities if vocab.identity_group(n) == kind]
     if not candidates:
         return None, f"征缴规则表中没有{kind}的代缴规则"
-    if len(candidates) == 1:
-        return candidates[0], ""
+    by_level = {m.group(1): n for n in candidates if (m := _NAME_LEVEL.search(n))}
     m = _LEVEL.search(level or "")
     if m:
         word = _LEVEL_WORDS.get(m.group(1).upper(), m.group(1))
-        named = f"{kind}{word}级"
-        if named in candidates:
-            return named, ""
+        if word in by_level:
+            return by_level[word], ""
+        if len(candidates) == 1 and not by_level:  # one identity with no levels (特困人员): any level is it
+            return candidates[0], ""
+        return None, f"名单写明{kind}{word}级，征缴规则表中没有{kind}{word}级的代缴规则，不代缴（请核对级别或规则表）"
+    if len(candidates) == 1:
+        return candidates[0], ""
     return candidates[0], f"{kind}名单没有写明级别，暂按{candidates[0]}计"
+
+
+def own_tiers(book: RuleBook, identity: pd.Series, hukou: pd.Series, year: int,
+              paid_tier: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
+    """Each row's tier for its identity: the tier it was paid at where the identity has a rule there, else
+    the identity's own lowest tier with a rule in force (the notice's 最低缴费档次: an identity whose rules
+    start at 二档 is declared at 二档) → (tier, the rule there)."""
+    years = pd.Series(year, index=identity.index)
+    tier = pd.Series(None, index=identity.index, dtype=object)
+    rule = book.lookup(identity, hukou, paid_tier.where(paid_tier.isin(vocab.TIERS)), years)
+    has = rule["rule"].notna()
+    tier[has] = paid_tier[has]
+    for t in vocab.TIERS:  # each distinct identity × 户口性质 is looked up once per tier, in the tiers' order
+        todo = ~has & identity.notna()
+        if not todo.any():
+            break
+        at = book.lookup(identity[todo], hukou[todo], pd.Series(t, index=identity[todo].index), years[todo])
+        found = at["rule"].notna()
+        hit = at.index[found.to_numpy()]
+        if len(hit):
+            rule.loc[hit] = at.loc[hit].to_numpy()
+            tier[hit] = t
+            has[hit] = True
+    return tier, rule
 
 
 def compare(ledger: Ledger, book: RuleBook, year: int, settings: Settings | None = None) -> Comparison:
@@ -87,6 +119,9 @@ def compare(ledger: Ledger, book: RuleBook, year: int, settings: Settings | None
     view = ledger.view(lists["id_number"].unique())
     persons = view.persons
     # One candidate 代缴 identity per list row.
+    # A person listed twice with two levels comes with both (「二级、一级」): one candidate row per level,
+    # and the larger 代缴 wins below, as for any overlap (SPEC 3.2).
+    lists = lists.assign(level=lists["level"].fillna("").str.split("、")).explode("level").reset_index(drop=True)
     level = lists["level"].fillna("").where(lists["level"].fillna("") != "", lists["category"].fillna(""))
     pairs = list(zip(lists["kind"], level, strict=True))
     picks = {pair: list_identity(*pair, book.identities) for pair in set(pairs)}
@@ -103,12 +138,7 @@ def compare(ledger: Ledger, book: RuleBook, year: int, settings: Settings | None
     hukou = lists["id_number"].map(persons["hukou"]).where(lambda h: h.isin(vocab.HUKOU), DEFAULT_HUKOU)
     paid = view.paid[view.paid["year"] == year].drop_duplicates("id_number").set_index("id_number")
     paid_tier = lists["id_number"].map(paid["tier"]) if len(paid) else pd.Series(None, index=lists.index)
-    tier = paid_tier.where(paid_tier.isin(vocab.TIERS), DEFAULT_TIER).fillna(DEFAULT_TIER)
-    rule = book.lookup(lists["identity"], hukou, tier, pd.Series(year, index=lists.index))
-    fallback = rule["rule"].isna() & (tier != DEFAULT_TIER) & lists["identity"].notna()
-    if fallback.any():  # the paid tier has no 代缴 rule: the lowest tier
-        tier = tier.where(~fallback, DEFAULT_TIER)
-        rule = book.lookup(lists["identity"], hukou, tier, pd.Series(year, index=lists.index))
+    tier, rule = own_tiers(book, lists["identity"], hukou, year, paid_tier.astype(object))
     lists["tier"] = tier
     lists["hukou"] = hukou
     lists["daijiao"] = rule["daijiao"]
@@ -140,8 +170,14 @@ def _people(lists, best, best_rule, persons, paid, view, year: int, settings: Se
     status = pd.Series(ids.map(persons["status"]), index=ids).fillna("")
     flag = pd.Series(ids.map(persons["identity"]), index=ids).fillna("")
     roster_name = pd.Series(ids.map(persons["name"]), index=ids)
-    area = pd.Series(ids.map(persons["area"]), index=ids)
-    township = area.where(area.notna() & (area != ""), pd.Series(ids.str[:6], index=ids))
+    area = pd.Series(ids.map(persons["area"]), index=ids).astype(object).fillna("")
+    named = pd.Series(ids.map(persons["township"]), index=ids).astype(object).fillna("")
+    # The 参保地 by name where the roster has it, else the 行政区划 code; a person not insured has neither and
+    # is counted apart (under their ID's county, named as such), not among the townships.
+    township = named.where(named != "", area)
+    county = pd.Series(ids.str[:6], index=ids)
+    fallback = pd.Series(np.where(insured, "身份证地区 " + county, "未参保（身份证地区 " + county + "）"), index=ids)
+    township = township.where(township != "", fallback)
     born = pd.Series(birth_years(pd.Series(ids, index=ids)), index=ids)
     age = year - born
     paid_here = pd.Series(ids.isin(paid.index), index=ids)
@@ -245,6 +281,7 @@ def _money(people: pd.DataFrame, best_rule: pd.DataFrame, paid: pd.DataFrame) ->
     out = pd.DataFrame({"id_number": ids, "group": people["_group"].to_numpy(), "township": people["乡镇"].to_numpy(),
                         "final": final})
     rule = best_rule.reindex(ids)
+    recipient = people["_class"].to_numpy() == "待遇人员"
     p = paid.reindex(ids) if len(paid) else pd.DataFrame(index=ids, columns=list(AMOUNT_KEYS))
     for key in AMOUNT_KEYS:
         new = pd.to_numeric(rule[f"rule_{key}"], errors="coerce").fillna(0).to_numpy()
@@ -253,6 +290,8 @@ def _money(people: pd.DataFrame, best_rule: pd.DataFrame, paid: pd.DataFrame) ->
                         np.where(final == ADJUST, new - before, 0))
         if key == "personal":  # a batch adjustment carries no negative personal part (A09)
             todo = np.where(final == ADJUST, np.maximum(todo, 0), todo)
+        # A recipient takes no negative adjustment on any item (注意事项 4): 0, as validate writes it (A11).
+        todo = np.where((final == ADJUST) & recipient, np.maximum(todo, 0), todo)
         out[f"todo_{key}"] = todo
         out[f"paid_{key}"] = np.where(people["_paid"].to_numpy(), before, 0)
     return out
@@ -294,21 +333,32 @@ def run_comparison(ledger: Ledger, book: RuleBook, year: int, out_dir, settings:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     comparison = compare(ledger, book, year, settings)
-    outputs: dict[str, list[str]] = {"ledger": [], "statistics": [], "declaration": [], "adjustment": []}
+    outputs: dict[str, list[str]] = {"ledger": [], "statistics": [], "declaration": [], "adjustment": [],
+                                     "declaration_waiting": [], "adjustment_waiting": []}
     target = out / f"比对台账_{year}.xlsx"
     write_ledger_book(comparison, target)
     outputs["ledger"].append(str(target))
     target = out / f"比对统计_{year}.xlsx"
     write_statistics(comparison, target, book)
     outputs["statistics"].append(str(target))
-    for kind, title in (("declaration", "批量缴费申报表"), ("adjustment", "批量缴费调整登记表")):
-        rows = prefilled_rows(comparison, book, kind)
+    for (kind, title), ready in itertools.product((("declaration", "批量缴费申报表"),
+                                                   ("adjustment", "批量缴费调整登记表")), (True, False)):
+        rows = prefilled_rows(comparison, book, kind, ready)
         if rows.empty:
             continue
         parts = rows.groupby("township", sort=True) if per_township else [("", rows)]
         for township, part in parts:
             part = part.assign(seq=np.arange(1, len(part) + 1).astype(str))
-            name = f"预填_{title}_{year}{'_' + str(township) if township else ''}.xlsx"
+            name = (f"预填_{title}_{year}{'' if ready else '_先办参保登记或身份标识'}"
+                    f"{'_' + file_safe(str(township)) if township else ''}.xlsx")
             write_prefilled(part, kind, book, out / name, when)
-            outputs[kind].append(str(out / name))
+            outputs[kind if ready else f"{kind}_waiting"].append(str(out / name))
     return ComparisonRun(comparison, outputs)
+
+
+_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+def file_safe(name: str) -> str:
+    """A township's name as part of a file name on every file system we run on (雨湖区/城正街街道)."""
+    return _UNSAFE.sub("_", name).strip(" .") or "_"

@@ -164,8 +164,8 @@ def _write(ledger: Ledger, path: Path, table: Table, kind: str, list_kind: str |
 def problem_rows(result: ImportResult) -> list[tuple[int, str, str, str]]:
     """(row, ID as written, name, reason) of the rows not imported and of the rows repeating a person."""
     out = [(int(r.row), str(r.id_number), str(r.name), str(r.reason)) for r in result.refused.itertuples(index=False)]
-    out += [(int(r.row), str(r.id_number), str(r.name), f"与本名单第 {r.first_row} 行是同一人（重复列出），按一人比对")
-            for r in result.duplicates.itertuples(index=False)]
+    out += [(int(r.row), str(r.id_number), str(r.name), f"与本名单第 {r.first_row} 行是同一人（重复列出），按一人比对；"
+             "两行级别不同时按代缴金额较高的级别") for r in result.duplicates.itertuples(index=False)]
     return out
 
 
@@ -219,7 +219,7 @@ def _classify(ledger: Ledger, table: str, keys: list[str], new: pd.DataFrame) ->
 
 
 def _import_roster(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind) -> dict[str, int]:
-    columns = ["name", "hukou", "status", "identity", "exit_year", "area"]
+    columns = ["name", "hukou", "status", "identity", "exit_year", "area", "township"]
     rows = rows.drop_duplicates("id_number", keep="last").copy()
     for c in columns:
         if c not in rows:
@@ -227,13 +227,13 @@ def _import_roster(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind) 
     rows["digest"] = _digest(rows, columns).astype(str)
     counts = _classify(ledger, "persons", ["id_number"], rows)
     ledger.db.executemany(
-        "INSERT INTO persons (id_number, name, hukou, status, identity, exit_year, area, digest, source_id) "
-        "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id_number) DO UPDATE SET name = excluded.name, "
+        "INSERT INTO persons (id_number, name, hukou, status, identity, exit_year, area, township, digest, "
+        "source_id) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id_number) DO UPDATE SET name = excluded.name, "
         "hukou = excluded.hukou, status = excluded.status, identity = excluded.identity, "
-        "exit_year = excluded.exit_year, area = excluded.area, digest = excluded.digest, "
-        "source_id = excluded.source_id",
+        "exit_year = excluded.exit_year, area = excluded.area, township = excluded.township, "
+        "digest = excluded.digest, source_id = excluded.source_id",
         ((r[0], r[1] or None, r[2] or None, r[3] or None, r[4] or None, None if pd.isna(r[5]) else int(r[5]),
-          r[6] or None, r[7], source)
+          r[6] or None, r[7] or None, r[8], source)
          for r in rows[["id_number", *columns, "digest"]].itertuples(index=False, name=None)))
     return counts
 
@@ -279,10 +279,20 @@ def _import_payments(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind
 
 def _import_list(ledger: Ledger, rows: pd.DataFrame, source: int, list_kind: str) -> dict[str, int]:
     columns = ["name", "category", "level", "exit_year", "exit_flag"]
-    rows = rows.drop_duplicates("id_number", keep="last").copy()
     for c in columns:
         if c not in rows:
             rows[c] = None
+    # A person listed twice keeps every level the rows give (「二级、一级」): the comparison takes the one
+    # with the larger 代缴 (SPEC 3.2), not whichever row came last.
+    twice = rows["id_number"].duplicated(keep=False)
+    levels = None
+    if twice.any():
+        levels = rows[twice].groupby("id_number", sort=False)["level"].agg(
+            lambda s: "、".join(dict.fromkeys(v for v in s.fillna("").astype(str) if v)))
+    rows = rows.drop_duplicates("id_number", keep="last").copy()
+    if levels is not None:
+        hit = rows["id_number"].isin(levels.index)
+        rows.loc[hit, "level"] = rows.loc[hit, "id_number"].map(levels).replace("", None)
     rows["kind"] = list_kind
     rows["digest"] = _digest(rows, columns).astype(str)
     counts = _classify(ledger, "lists", ["kind", "id_number"], rows)

@@ -87,6 +87,10 @@ MIGRATIONS: dict[int, str] = {
                                    PRIMARY KEY (batch_id, member, id_number, year));
     CREATE INDEX batch_error_rows_person ON batch_error_rows (id_number, year);
     """,
+    # The roster's 参保地 by name beside its 行政区划 code: the comparison counts by the name the county uses.
+    6: """
+    ALTER TABLE persons ADD COLUMN township TEXT;
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 AMOUNTS = ("personal", "province", "city", "county", "daijiao")
@@ -261,7 +265,7 @@ class Ledger:
         it passed them (``siblings``)."""
         self._keys_table(ids)
         q = self._query
-        persons = q("SELECT p.id_number, name, hukou, status, identity, exit_year, area FROM wanted w "
+        persons = q("SELECT p.id_number, name, hukou, status, identity, exit_year, area, township FROM wanted w "
                     "CROSS JOIN persons p ON p.id_number = w.id_number").set_index("id_number")
         # CROSS JOIN keeps the file's people as the outer loop: index look-ups, not a scan of every payment.
         paid = q("SELECT y.id_number, year, records, personal, province, city, county, daijiao, identity, tier "

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xlsxwriter
 
-from xlflow.compare import ACTIONS, ADJUST, DECLARE, NOT_ELIGIBLE, REGISTER, ZERO_THEN_ADJUST, Comparison
+from xlflow.compare import ACTIONS, ADJUST, DECLARE, FLAG, NOT_ELIGIBLE, REGISTER, ZERO_THEN_ADJUST, Comparison
 from xlflow.domain.values import cents_text
 from xlflow.findings import column_letter
 from xlflow.kinds import AMOUNT_KEYS, kind_spec
@@ -30,7 +30,9 @@ from xlflow.templates.build import header_block, header_row_index
 ITEMS = {"personal": "个人缴费", "province": "省级补贴", "city": "市级补贴", "county": "县级补贴",
          "daijiao": "政府代缴"}  # fmt: skip
 UNMATCHED_SHEET = "未能比对"
-TEXT_HEADS = ("姓名", "身份证号码", "乡镇", "原因")
+TEXT_HEADS = ("姓名", "身份证号码", "乡镇")
+WRAPPED_HEADS = ("原因",)  # and every 「Y年度缴费」
+NUMBER_HEADS = ("脱贫年度", "行")
 
 
 def _visible(people: pd.DataFrame) -> list[str]:
@@ -38,14 +40,23 @@ def _visible(people: pd.DataFrame) -> list[str]:
 
 
 def _people_sheet(name: str, frame: pd.DataFrame, columns: list[str]) -> Sheet:
-    cols = [Column(frame[c].astype(str).replace({"nan": "", "None": ""}).to_numpy(dtype=object),
-                   style=Style.TEXT if c in TEXT_HEADS else Style.NONE) for c in columns]
+    """One person a row, with filter buttons; ages, years and row numbers as numbers (they sort as numbers
+    and carry no green triangles), the long texts wrapped."""
+    def column(c: str) -> Column:
+        values = frame[c].astype(str).replace({"nan": "", "None": "", "<NA>": ""}).to_numpy(dtype=object)
+        if c.endswith("年龄") or c in NUMBER_HEADS:
+            return Column(values, True)
+        wrapped = c in WRAPPED_HEADS or c.endswith("年度缴费")
+        return Column(values, style=Style.WRAPPED if wrapped else Style.TEXT if c in TEXT_HEADS else Style.NONE)
+
+    cols = [column(c) for c in columns]
     cols.insert(0, Column(np.arange(1, len(frame) + 1).astype(str).astype(object), True))
     head = cell_row(1, [(h, Style.HEADER) for h in ["序号", *columns]])
     width = {"身份证号码": 21, "原因": 60, "所在名单": 16, "类别级别": 22, "需办理事项": 13, "代缴身份": 13}
+    width |= {c: 24 for c in columns if c.endswith("年度缴费")}
     return Sheet(name=name[:31], rows=itertools.chain([head], render_rows(2, cols, len(frame))),
                  last_row=len(frame) + 1, last_col=len(columns), widths=[6, *[width.get(c, 11) for c in columns]],
-                 freeze_rows=1, freeze_cols=3)
+                 freeze_rows=1, freeze_cols=3, autofilter=f"A1:{column_letter(len(columns))}{len(frame) + 1}")
 
 
 def counts_by(people: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -65,7 +76,7 @@ def _table_sheet(name: str, table: pd.DataFrame, label: str) -> Sheet:
     head = cell_row(1, [(label, Style.HEADER), *[(str(c), Style.HEADER) for c in table.columns]])
     rows = [head]
     for i, (key, values) in enumerate(table.iterrows(), start=2):
-        rows.append(cell_row(i, [(str(key), Style.TEXT), *[(str(int(v)), Style.NONE) for v in values]]))
+        rows.append(cell_row(i, [(str(key), Style.TEXT), *[(int(v), Style.NONE) for v in values]]))
     return Sheet(name=name, rows=rows, last_row=len(table) + 1, last_col=len(table.columns),
                  widths=[16, *[12] * len(table.columns)], freeze_rows=1)
 
@@ -206,13 +217,21 @@ def _money_sheet(wb, name: str, caption: str, table: pd.DataFrame, header, money
         ws.insert_chart(start, 7, chart)
 
 
-def prefilled_rows(comparison: Comparison, book: RuleBook, kind: str) -> pd.DataFrame:
+FIRST_STEPS = (REGISTER, FLAG)  # what must be done in the system before a row can be uploaded
+
+
+def prefilled_rows(comparison: Comparison, book: RuleBook, kind: str, ready: bool = True) -> pd.DataFrame:
     """The rows of a pre-filled declaration (the people whose last action is a declaration) or adjustment
-    (an adjustment, or a 零缴费 then an adjustment): field key → text. People still to register are left out:
-    the system has no record to declare or adjust until they are registered."""
+    (an adjustment, or a 零缴费 then an adjustment): field key → text.
+
+    ``ready``: the people whose first step is the declaration or adjustment itself; else the people who must
+    first be registered or have their identity flag set (the notice: a payment made before the flag is a
+    普通 payment for good), each row saying so in 备注 — a workbook of their own, never mixed with rows that
+    can be uploaded now. Together they are the fiscal estimate's people."""
     people = comparison.people
     finals = (DECLARE,) if kind == "declaration" else (ADJUST, ZERO_THEN_ADJUST)
-    mask = people["_final"].isin(finals) & (people["需办理事项"] != REGISTER) & (people["需办理事项"] != NOT_ELIGIBLE)
+    waiting = people["需办理事项"].isin(FIRST_STEPS)
+    mask = people["_final"].isin(finals) & (people["需办理事项"] != NOT_ELIGIBLE) & (~waiting if ready else waiting)
     part = people[mask]
     money = comparison.money[mask.to_numpy()]
     year = str(comparison.year)
@@ -224,14 +243,21 @@ def prefilled_rows(comparison: Comparison, book: RuleBook, kind: str) -> pd.Data
         rows[key] = [cents_text(v) for v in money[f"todo_{key}"].tolist()]
     if kind == "declaration":
         rows["total"] = [cents_text(v) for v in money[[f"todo_{k}" for k in AMOUNT_KEYS]].sum(axis=1).tolist()]
-        rows["remark"] = "数据比对生成"
+        rows["remark"] = _remark(part)
     else:
         rows["person_class"] = part["_class"].to_numpy()
         zero = part["_final"].to_numpy() == ZERO_THEN_ADJUST
         rows["reason"] = np.where(zero, "待遇人员未缴费年度，零缴费后补做政府代缴",
                                   "已按普通参保人员缴费，认定为" + part["代缴身份"].to_numpy() + "，补做政府代缴")
-        rows["remark"] = "数据比对生成"
+        rows["remark"] = _remark(part)
     return rows
+
+
+def _remark(part: pd.DataFrame) -> np.ndarray:
+    first, identity = part["需办理事项"].to_numpy(), part["代缴身份"].to_numpy()
+    return np.where(first == REGISTER, "数据比对生成；先在系统中参保登记并把身份标识设为" + identity + "，再导入本行",
+                    np.where(first == FLAG, "数据比对生成；先在系统中把身份标识设为" + identity
+                             + "，再导入本行（否则按普通参保人员缴费，政府代缴进不了个人账户）", "数据比对生成"))
 
 
 def write_prefilled(rows: pd.DataFrame, kind: str, book: RuleBook, path: Path, when: dt.datetime) -> None:

@@ -41,6 +41,7 @@ class Style:
     TEXT = 8
     CHANGED_TEXT = 9
     BAD_TEXT = 10
+    WRAPPED = 11  # long text, wrapped, at the top of its cell
 
 
 _STYLES_TEMPLATE = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
@@ -83,6 +84,8 @@ applyAlignment="1"><alignment horizontal="center" vertical="center" wrapText="1"
 <xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>
 <xf numFmtId="49" fontId="0" fillId="3" borderId="0" xfId="0" applyNumberFormat="1" applyFill="1"/>
 <xf numFmtId="49" fontId="3" fillId="4" borderId="0" xfId="0" applyNumberFormat="1" applyFont="1" applyFill="1"/>
+<xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1" applyAlignment="1">\
+<alignment vertical="top" wrapText="1"/></xf>
 """
 
 
@@ -292,14 +295,16 @@ def render_rows(first_row: int, columns: list[Column], n: int) -> Iterator[str]:
 
 
 def cell_row(row: int, cells: list[tuple[str, int]]) -> str:
-    """One small row of text cells [(text, style)] (titles, header rows)."""
+    """One small row of text cells [(text, style)] (titles, header rows); an int or float is a number."""
     parts = [f'<row r="{row}">']
     for i, (text, style) in enumerate(cells):
         if text == "" and not style:
             continue
         attr = f' s="{style}"' if style else ""
         ref = f"{column_letter(i)}{row}"
-        if text == "":
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
+            parts.append(f'<c r="{ref}"{attr}><v>{_number_text(str(text))}</v></c>')
+        elif text == "":
             parts.append(f'<c r="{ref}"{attr}/>')
         else:
             parts.append(f'<c r="{ref}"{attr} t="inlineStr"><is>{_t(text)}</is></c>')
@@ -320,6 +325,7 @@ class Sheet:
     hidden: bool = False
     validations: list[str] = field(default_factory=list)  # rendered <dataValidation> elements
     merged: list[str] = field(default_factory=list)  # A1 ranges
+    autofilter: str | None = None  # an A1 range with filter buttons on its first row
 
 
 def _sheet_head(sheet: Sheet, selected: bool) -> str:
@@ -354,8 +360,9 @@ def _sheet_tail(sheet: Sheet) -> str:
     merged = f'<mergeCells count="{len(sheet.merged)}">{merged}</mergeCells>' if merged else ""
     checks = "".join(sheet.validations)
     checks = f'<dataValidations count="{len(sheet.validations)}">{checks}</dataValidations>' if checks else ""
-    return ("</sheetData>" + merged + checks + '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" '
-            'header="0.3" footer="0.3"/></worksheet>')
+    autofilter = f'<autoFilter ref="{sheet.autofilter}"/>' if sheet.autofilter else ""
+    return ("</sheetData>" + autofilter + merged + checks + '<pageMargins left="0.7" right="0.7" top="0.75" '
+            'bottom="0.75" header="0.3" footer="0.3"/></worksheet>')
 
 
 def data_validation(sqref: str, kind: str = "any", formula: str | None = None, prompt_title: str = "",
