@@ -11,13 +11,12 @@ from openpyxl import load_workbook
 
 from conftest import write_workbook
 from test_ledger import PAY_HEAD, paid, payments_xls, roster_csv
-from test_validate import pid
+from test_validate import found, pid
 from xlflow.cli import main
 from xlflow.compare import run_comparison
 from xlflow.imports import import_file
 from xlflow.ledger import Ledger
 from xlflow.pipeline import process_workbook
-from test_validate import found
 
 YEAR = 2025
 TODAY = dt.date(2026, 11, 29)
