@@ -134,7 +134,8 @@ def test_the_prefilled_workbooks_validate_with_only_the_header_fields_to_fill(tm
         # The waiting rows say what to do first, and validate with the ledger warns of it.
         assert sorted(found(result, "P11") + found(result, "P10")) == [(6, "C6"), (7, "E7")]
     remarks = [r[-1] for r in load_workbook(waiting).worksheets[0].iter_rows(min_row=6, values_only=True)]
-    assert remarks[0].startswith("数据比对生成；先在系统中参保登记") and "先在系统中把身份标识设为低保对象一级" in remarks[1]
+    assert remarks[0].startswith("数据比对生成；先在系统中参保登记")
+    assert "先在系统中把身份标识设为低保对象一级" in remarks[1]
     assert run.outputs["adjustment_waiting"] == []
     adj = load_workbook(adjustment).worksheets[0]
     head = [str(c.value).rstrip("*") for c in adj[5]]
