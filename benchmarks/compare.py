@@ -1,6 +1,6 @@
 """Benchmark: 数据比对 at a county's size.
 
-    python benchmarks/compare.py [--roster 1000000] [--list 100000] [--years 3]
+    python benchmarks/compare.py [--roster 1000000] [--list 100000] [--years 3] [--baseline SRC] [--repeat 1]
 
 Builds a ledger with --roster insured people, --years years of paid person-years (about two thirds of
 the people paid each year, a tenth of them with 代缴) and office lists of --list people (低保对象,
@@ -8,12 +8,20 @@ the people paid each year, a tenth of them with 代缴) and office lists of --li
 measured in benchmarks/ledger.py). Then runs `xlflow compare --year Y --ledger ...` as its own process
 and prints its wall time and peak memory, next to the time the same process needs to start and load
 the rule table (`xlflow rules check`), the baseline no comparison can go below.
+
+With ``--baseline SRC`` (the ``src`` folder of another checkout, e.g. a ``git worktree`` of an older
+commit) the ledger is built by that code (its schema; this code migrates a copy of it when it opens it)
+and the two compare runs alternate, ``--repeat`` times each: before and after in one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -76,20 +84,44 @@ def main() -> None:
     parser.add_argument("--list", type=int, default=100_000)
     parser.add_argument("--years", type=int, default=3)
     parser.add_argument("--year", type=int, default=2025)
+    parser.add_argument("--baseline", type=Path, help="src folder of another checkout, run alternately with this one")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--build-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.build_only:
+        build(args.build_only, args.roster, args.list, args.years, args.year)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         ledger = tmp / "台账.sqlite"
-        build(ledger, args.roster, args.list, args.years, args.year)
+        if args.baseline:  # the older schema, which this code migrates when it opens a copy
+            subprocess.run([sys.executable, __file__, "--build-only", str(ledger), "--roster", str(args.roster),
+                            "--list", str(args.list), "--years", str(args.years), "--year", str(args.year)],
+                           check=True, env={**os.environ, "PYTHONPATH": str(args.baseline.resolve())})
+        else:
+            build(ledger, args.roster, args.list, args.years, args.year)
         xlflow = [sys.executable, "-m", "xlflow"]
         base = measure([*xlflow, "rules", "check", str(example_rules())])
-        wall, peak, code = measure([*xlflow, "compare", "--year", str(args.year), "--ledger", str(ledger),
-                                    "--out", str(tmp / "out")])
-        assert code == 0, f"compare exited {code}"
-        files = sorted(p.name for p in (tmp / "out").iterdir())
-        size = sum(p.stat().st_size for p in (tmp / "out").iterdir()) / 2**20
+        runs: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
+        for n in range(args.repeat):
+            for label in (("before", "after") if args.baseline else ("after",)):
+                copy = tmp / f"{label}{n}.sqlite"
+                shutil.copy(ledger, copy)
+                out = tmp / f"out_{label}{n}"
+                env = {"PYTHONPATH": str(args.baseline.resolve())} if label == "before" else None
+                wall, peak, code = measure([*xlflow, "compare", "--year", str(args.year), "--ledger", str(copy),
+                                            "--out", str(out)], env=env)
+                assert code == 0, f"compare ({label}) exited {code}"
+                runs[label].append((wall, peak))
+        files = sorted(p.name for p in out.iterdir())
+        size = sum(p.stat().st_size for p in out.iterdir()) / 2**20
     print(f"roster {args.roster:,}, {args.years} years of payments, lists {args.list:,}")
-    print(f"  xlflow compare: {wall:.1f} s, peak {peak:.0f} MiB, {len(files)} files, {size:.1f} MiB written")
+    for label, got in runs.items():
+        if got:
+            wall = statistics.median(w for w, _ in got)
+            peak = max(p for _, p in got)
+            print(f"  xlflow compare ({label}): {wall:.1f} s (median of {len(got)}), peak {peak:.0f} MiB")
+    print(f"  {len(files)} files, {size:.1f} MiB written (after)")
     print(f"  baseline (start and load the rule table): {base[0]:.1f} s, {base[1]:.0f} MiB")
 
 

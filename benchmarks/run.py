@@ -95,14 +95,16 @@ def _tree_mib(root: int) -> float:
     return total / 2**20
 
 
-def measure(cmd: list[str]) -> tuple[float, float, int]:
-    """(wall seconds, peak memory in MiB, exit code); run in the data folder.
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
+    """(wall seconds, peak memory in MiB, exit code); run in the data folder, ``env`` added to the
+    environment.
 
     The peak is the child's own peak RSS or, when higher, the most its process tree (xlflow and the helper
     that scans a big sheet beside the reading) held at once, sampled every 20 ms.
     """
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=DATA)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=DATA,
+                            env={**os.environ, **env} if env else None)
     tree = [0.0]
     done = threading.Event()
 
