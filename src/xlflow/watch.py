@@ -38,6 +38,7 @@ from pathlib import Path
 
 from xlflow.domain.idcard import mask_in_text
 from xlflow.errors import XlflowError
+from xlflow.oslock import Busy, FileLock
 from xlflow.paths import fit_stem
 from xlflow.settings import SETTINGS_FILE, Settings, load_settings
 from xlflow.workspace import IMPORT_FOLDERS
@@ -273,34 +274,18 @@ class Watcher:
                 log.removeHandler(handler)
                 handler.close()
         if self._lock_fh is not None:
-            self._lock_fh.close()
+            self._lock_fh.__exit__(None, None, None)
             self._lock_fh = None
 
     def _lock(self) -> None:
         """One watcher per workspace: an OS lock on a file, released by the OS even after a kill -9."""
-        path = self.ws.root / LOCK_FILE
-        fh = open(path, "a+")  # noqa: SIM115  (held for the watcher's life)
+        lock = FileLock(self.ws.root / LOCK_FILE, "xlflow watch", wait=0)
         try:
-            if os.name == "nt":
-                import msvcrt
-
-                fh.seek(0)
-                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            fh.seek(0)
-            holder = fh.read().strip()
-            fh.close()
-            raise WatchError(f"工作目录 {self.ws.root} 已有一个 xlflow watch 在运行（{holder or '另一个进程'}），"
+            lock.__enter__()
+        except Busy as exc:
+            raise WatchError(f"工作目录 {self.ws.root} 已有一个 xlflow watch 在运行（{exc.holder}），"
                              "同一工作目录只能运行一个。请先停止那一个。") from exc
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"进程 {os.getpid()}，{self.clock():%Y-%m-%d %H:%M:%S} 启动")
-        fh.flush()
-        self._lock_fh = fh
+        self._lock_fh = lock
 
     def _logger(self) -> None:
         handler = logging.handlers.RotatingFileHandler(self.ws.root / LOG_FILE, maxBytes=1 << 20, backupCount=5,
