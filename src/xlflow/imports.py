@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,6 +196,15 @@ def _ints(frame: pd.DataFrame, columns: list[str]) -> list[list]:
     return [frame[c].to_numpy(dtype=np.int64).tolist() for c in columns]
 
 
+CHUNK = 50_000  # rows turned into Python values at a time for sqlite (a million at once were ~300 MB)
+
+
+def _in_chunks(frame: pd.DataFrame, records) -> Iterator[tuple]:
+    """``records(part)`` (an iterable of tuples) for each ``CHUNK`` rows of ``frame``, one part at a time."""
+    for start in range(0, len(frame), CHUNK):
+        yield from records(frame.iloc[start:start + CHUNK])
+
+
 def _digest(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     present = [c for c in columns if c in frame]
     if not present:
@@ -210,7 +220,8 @@ def _classify(ledger: Ledger, table: str, keys: list[str], new: pd.DataFrame) ->
     # payment rows imported again took 65× the first time).
     ledger.db.execute(f"CREATE TEMP TABLE incoming ({', '.join(keys)}, digest TEXT, PRIMARY KEY ({', '.join(keys)}))")
     ledger.db.executemany(f"INSERT INTO incoming VALUES ({', '.join('?' * (len(keys) + 1))})",
-                          zip(*(new[c].tolist() for c in [*keys, "digest"]), strict=True))
+                          _in_chunks(new, lambda part: zip(*(part[c].tolist() for c in [*keys, "digest"]),
+                                                           strict=True)))
     where = f"FROM incoming w LEFT JOIN {table} t ON {key_sql}"
     known = ledger.db.execute(f"SELECT COUNT(t.digest), SUM(t.digest = w.digest) {where}").fetchone()
     total = len(new)
@@ -264,13 +275,15 @@ def _import_payments(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind
     ledger.db.executemany(
         "INSERT INTO payments (id_number, year, seq, name, identity, tier, hukou, personal, province, city, county, "
         "daijiao, method, arrived_at, arrived_flag, source_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        zip(*_plain(rows, ["id_number"]), *_ints(rows, ["year", "seq"]), *_plain(rows, text),
-            *_ints(rows, list(AMOUNTS)), *_plain(rows, extra), [source] * len(rows), strict=True))
+        _in_chunks(rows, lambda part: zip(*_plain(part, ["id_number"]), *_ints(part, ["year", "seq"]),
+                                          *_plain(part, text), *_ints(part, list(AMOUNTS)), *_plain(part, extra),
+                                          [source] * len(part), strict=True)))
     ledger.db.executemany(
         "INSERT INTO payment_years (id_number, year, records, personal, province, city, county, daijiao, identity, "
         "tier, digest, source_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        zip(*_plain(years, ["id_number"]), *_ints(years, ["year", "records", *AMOUNTS]),
-            *_plain(years, ["identity", "tier", "digest"]), [source] * len(years), strict=True))
+        _in_chunks(years, lambda part: zip(*_plain(part, ["id_number"]), *_ints(part, ["year", "records", *AMOUNTS]),
+                                           *_plain(part, ["identity", "tier", "digest"]), [source] * len(part),
+                                           strict=True)))
     # A pending batch whose person-year now has a payment went through.
     ledger.db.execute("UPDATE batch_rows SET paid = 1 WHERE paid = 0 AND (id_number, year) IN "
                       "(SELECT id_number, year FROM incoming)")
