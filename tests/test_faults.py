@@ -17,7 +17,7 @@ import pytest
 from test_ledger import PAY_HEAD, ROSTER_HEAD, paid
 from test_validate import COLUMNS, pid, row
 from xlflow.imports import import_file
-from xlflow.ledger import Ledger, LedgerError
+from xlflow.ledger import Ledger, LedgerError, lock_path
 
 XLFLOW = str(Path(sys.executable).parent / "xlflow")
 ROOT_ONLY = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root (mount, setpriv)")
@@ -122,7 +122,7 @@ with FileLock(sys.argv[1], "测试占用"):
 def test_a_ledger_held_by_another_process_is_waited_for_with_a_word_then_refused(tmp_path):
     ledger = tmp_path / "台账.sqlite"
     Ledger(ledger).close()
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, f"{ledger}.lock", "30"], stdout=subprocess.PIPE)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(lock_path(ledger)), "30"], stdout=subprocess.PIPE)
     assert holder.stdout.readline().strip() == b"held"
     try:
         began = time.monotonic()

@@ -479,9 +479,14 @@ class Ledger:
         }
 
 
+def lock_path(ledger: Path) -> Path:
+    """The hidden file beside a ledger that its writers lock (``.台账.sqlite.lock``)."""
+    return ledger.with_name(f".{ledger.name}.lock")
+
+
 class _LedgerLock(FileLock):
     def __init__(self, ledger: Ledger, doing: str):
-        super().__init__(ledger.path.with_name(ledger.path.name + ".lock"), doing, ledger.wait, ledger.on_wait)
+        super().__init__(lock_path(ledger.path), doing, ledger.wait, ledger.on_wait)
         self.ledger = ledger
 
     def __enter__(self):
