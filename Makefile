@@ -33,8 +33,13 @@ demo: setup
 	$(BIN)/xlflow ledger status --ledger $(OUT)/台账.sqlite
 	@echo "结果已写入 $(OUT)/"
 
+# SheetJS (the reader most upload pages use) for tests/test_readers.py, when npm is there; else that test skips.
+tests/.sheetjs/node_modules/xlsx:
+	-command -v npm >/dev/null && mkdir -p tests/.sheetjs && cd tests/.sheetjs && \
+	  npm install --silent --no-audit --no-fund xlsx@0.18.5 >/dev/null
+
 # pytest exits 5 when it collects no test: that is a failure here too.
-test: setup
+test: setup tests/.sheetjs/node_modules/xlsx
 	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc
 	$(BIN)/ruff check src tests benchmarks examples

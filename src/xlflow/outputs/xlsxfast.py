@@ -424,6 +424,8 @@ def write_workbook(path: Path, sheets: list[Sheet], properties: dict[str, str] |
             'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
             '<Override PartName="/xl/styles.xml" '
             'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+            '<Override PartName="/xl/theme/theme1.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.theme+xml"/>'
             f"{overrides}{custom_type}</Types>"
         ))
         zf.writestr("_rels/.rels", (
@@ -452,14 +454,45 @@ def write_workbook(path: Path, sheets: list[Sheet], properties: dict[str, str] |
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
             f'{rels}<Relationship Id="rId{n + 1}" Type="http://schemas.openxmlformats.org/officeDocument/'
-            '2006/relationships/styles" Target="styles.xml"/></Relationships>'
+            '2006/relationships/styles" Target="styles.xml"/>'
+            f'<Relationship Id="rId{n + 2}" Type="http://schemas.openxmlformats.org/officeDocument/'
+            '2006/relationships/theme" Target="theme/theme1.xml"/></Relationships>'
         ))
         zf.writestr("xl/styles.xml", STYLES_XML)
+        zf.writestr("xl/theme/theme1.xml", _theme_xml())  # a strict reader requires it
         if properties:
             zf.writestr("docProps/custom.xml", _custom_xml(properties))
         for i, sheet in enumerate(sheets, start=1):
-            with zf.open(f"xl/worksheets/sheet{i}.xml", "w", force_zip64=True) as fh:
+            # ZIP64 headers only where a part may pass zipfile's 2 GiB limit: SheetJS (most upload pages),
+            # Apache POI and Excel refuse or repair a ZIP64 header on a small part.
+            with zf.open(f"xl/worksheets/sheet{i}.xml", "w", force_zip64=may_need_zip64(sheet)) as fh:
                 _stream(fh, sheet, selected=i == 1)
+
+
+ZIP64_FROM = 1 << 30  # an estimate of the sheet's XML past this (half of zipfile's 2 GiB limit) asks for ZIP64
+_CELL_BYTES, _ROW_BYTES = 64, 1_024  # generous: a cell's XML is ~40 bytes, a row's 反馈信息 a few hundred
+
+
+def may_need_zip64(sheet: Sheet) -> bool:
+    """Whether a sheet's XML could pass 2 GiB (a full sheet of error rows could; 400,000 rows cannot)."""
+    return max(sheet.last_row, 1) * ((sheet.last_col + 1) * _CELL_BYTES + _ROW_BYTES) > ZIP64_FROM
+
+
+def _theme_xml() -> str:
+    """The default Office theme, as xlsxwriter writes it."""
+    try:
+        from xlsxwriter.theme import THEME_XML_2007
+
+        return THEME_XML_2007
+    except ImportError:  # an older xlsxwriter writes its one theme from a method
+        from io import StringIO
+
+        from xlsxwriter.theme import Theme
+
+        theme, out = Theme(), StringIO()
+        theme._set_xml_writer(out)
+        theme._write_theme_file()
+        return out.getvalue()
 
 
 def _stream(fh, sheet: Sheet, selected: bool) -> None:
