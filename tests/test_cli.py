@@ -68,3 +68,13 @@ def test_row_checks_match_the_column_specs():
             assert set(names) <= {"C01", "C07", "C10", "C14", "ID", "R06"}, (kind, key)
         required = {c.key for c in spec.required_columns}
         assert {k for k, names in checks.items() if "C01" in names} == required, kind
+
+
+def test_option_errors_are_chinese_with_what_is_allowed():
+    runner = CliRunner()
+    for args, words in ((["compare", "--year", "1800"], "--year 的值不对，应为 2009 至 2100 之间的整数"),
+                        (["compare", "--year", "abc"], "--year 的值不对"),
+                        (["template", "nokind", "-o", "x.xlsx"], "应为 declaration、adjustment、rules 之一"),
+                        (["validate"], "缺少 FILES"), (["validate", "--nope", "x"], "没有 --nope 这个选项")):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2 and words in result.output and "Error" not in result.output, args

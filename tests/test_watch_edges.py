@@ -181,3 +181,17 @@ def test_mask_ids_reads_ids_as_the_cell_pass_does():
     assert mask_ids("43030219780101000x") == "430302********000X"
     assert mask_ids("430302780101000") == "430302*****1000"
     assert mask_ids("电话 13800138000，金额 123456") == "电话 13800138000，金额 123456"
+
+
+def test_a_header_under_45_note_rows_is_found(tmp_path, book):
+    notes = [[f"填表说明第 {n} 条：请按身份证填写。"] for n in range(1, 46)]
+    path = write_workbook(tmp_path / "d.xlsx", [*notes, COLUMNS, row()])
+    result = process_workbook(path, book, tmp_path / "out", today=TODAY)
+    assert result.kind == "declaration" and result.rows == 1 and result.error_rows == set()
+
+
+def test_a_pipe_given_as_the_file_is_said_to_be_no_regular_file(tmp_path):
+    fifo = tmp_path / "d.xlsx"
+    os.mkfifo(fifo)
+    out = CliRunner().invoke(main, ["validate", str(fifo), "--out", str(tmp_path / "o")])
+    assert out.exit_code == 2 and "不是一个普通文件" in out.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -17,7 +18,8 @@ SEVERITY_WORDS = {"error": "错误", "warning": "警告", "fixed": "已更正"}
 
 
 class XlflowGroup(click.Group):
-    """Turns every XlflowError into one Chinese line on stderr and its exit code."""
+    """Turns every XlflowError, and every wrong option or argument, into one Chinese line on stderr and
+    exit code 2 (click's own words are English)."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -25,6 +27,42 @@ class XlflowGroup(click.Group):
         except XlflowError as exc:
             click.echo(f"错误：{exc}", err=True)
             ctx.exit(exc.exit_code)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "xlflow"
+            click.echo(f"错误：{usage_words(exc)}。用 {where} --help 查看用法。", err=True)
+            ctx.exit(2)
+
+
+def usage_words(exc: click.UsageError) -> str:
+    """click's usage error in plain Chinese, with what is allowed."""
+    param = getattr(exc, "param", None)
+    if param is not None and isinstance(param, click.Argument):
+        name = param.human_readable_name
+    elif param is not None and param.opts:
+        name = param.opts[0]
+    else:
+        name = str(getattr(exc, "param_hint", None) or "").strip("'\"")
+    if isinstance(exc, click.MissingParameter):
+        return f"缺少 {name or '必填的选项或参数'}"
+    if isinstance(exc, click.NoSuchOption):
+        return f"没有 {exc.option_name} 这个选项"
+    if isinstance(exc, click.BadParameter) and re.search(r"[\u4e00-\u9fff]", exc.message):
+        return f"{name} 的值不对：{exc.message}"  # our own callbacks' words
+    if isinstance(exc, click.BadParameter) and param is not None:
+        kind = param.type
+        if isinstance(kind, click.IntRange):
+            allowed = f" {kind.min} 至 {kind.max} 之间的整数" if kind.min is not None and kind.max is not None \
+                else (f"不小于 {kind.min} 的整数" if kind.min is not None else f"不大于 {kind.max} 的整数")
+            allowed = allowed.strip()
+            return f"{name} 的值不对，应为 {allowed}"
+        if isinstance(kind, click.FloatRange):
+            return f"{name} 的值不对，应为不小于 {kind.min} 的数"
+        if isinstance(kind, click.Choice):
+            return f"{name} 的值不对，应为 {'、'.join(map(str, kind.choices))} 之一"
+        if isinstance(kind, click.Path):
+            return f"{name} 给出的文件或文件夹不存在或不能使用"
+        return f"{name} 的值不对"
+    return f"命令用法不对（{exc.format_message()}）"
 
 
 @click.group(cls=XlflowGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -13,6 +13,7 @@ import html
 import io
 import json
 import re
+import stat
 import subprocess
 import sys
 import threading
@@ -40,7 +41,7 @@ class Limits:
     max_cells: int = 16 * 2**20  # rows × columns a sheet may span: a full sheet of 16 columns
     max_strings_bytes: int = 256 * 2**20  # the shared strings, unpacked
     max_bytes_per_cell: int = 400  # a worksheet's XML per cell it holds (a real one needs < 100)
-    header_scan_rows: int = 40  # non-blank rows searched for the header row
+    header_scan_rows: int = 200  # non-blank rows searched for the header row (notes above it: 45 seen)
     chunk_rows: int = 65_536
     scan_beside_bytes: int = 32 * 2**20  # a worksheet this big unpacked is scanned in a helper process as it is read
 
@@ -407,9 +408,12 @@ def _sniff(path: Path, limits: Limits) -> tuple[str, dict[str, SheetScan]]:
     if path.is_dir():
         raise UnreadableWorkbook("这是一个文件夹，不是文件。请给出要检查的表格文件")
     try:
-        size = path.stat().st_size
+        st = path.stat()
     except OSError as exc:
         raise UnreadableWorkbook("找不到文件或没有读取权限") from exc
+    if not stat.S_ISREG(st.st_mode):  # a pipe or a device: reading it could wait for ever or never end
+        raise UnreadableWorkbook("这不是一个普通文件（可能是管道或设备）。请给出要检查的表格文件")
+    size = st.st_size
     if size == 0:
         raise UnreadableWorkbook("文件是空的（0 字节）")
     if size > limits.max_file_bytes:
