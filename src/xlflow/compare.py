@@ -121,7 +121,8 @@ def compare(ledger: Ledger, book: RuleBook, year: int, settings: Settings | None
     # One candidate 代缴 identity per list row.
     # A person listed twice with two levels comes with both (「二级、一级」): one candidate row per level,
     # and the larger 代缴 wins below, as for any overlap (SPEC 3.2).
-    lists = lists.assign(level=lists["level"].fillna("").str.split("、")).explode("level").reset_index(drop=True)
+    if lists["level"].fillna("").str.contains("、", regex=False).any():  # only then: a copy of every list row
+        lists = lists.assign(level=lists["level"].fillna("").str.split("、")).explode("level").reset_index(drop=True)
     level = lists["level"].fillna("").where(lists["level"].fillna("") != "", lists["category"].fillna(""))
     pairs = list(zip(lists["kind"], level, strict=True))
     picks = {pair: list_identity(*pair, book.identities) for pair in set(pairs)}
