@@ -93,3 +93,13 @@ def test_sheetjs_reads_every_output(outputs):
     for path in outputs:
         names, rows = read[str(path)]
         assert names == load_workbook(path).sheetnames and rows >= 2
+
+
+def test_every_data_sheet_prints_landscape_one_page_wide_with_its_header_rows_repeated(outputs):
+    for path in outputs:
+        ws = load_workbook(path).worksheets[0]
+        setup = ws.page_setup
+        assert (setup.orientation, setup.paperSize, setup.fitToWidth, setup.fitToHeight) == ("landscape", 9, 1, 0)
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.print_options.gridLines
+        assert ws.print_title_rows and ws.print_title_rows.startswith("$1:"), path.name
+        assert "&P" in ws.oddFooter.right.text and "&F" in ws.oddFooter.left.text

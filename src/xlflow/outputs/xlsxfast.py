@@ -349,6 +349,7 @@ def _sheet_head(sheet: Sheet, selected: bool) -> str:
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
         '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
         'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+        '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'  # printed one page wide (pageSetup below)
         f'<dimension ref="{dim}"/><sheetViews><sheetView workbookViewId="0"'
         f"{tab}>{pane}</sheetView></sheetViews>"
         '<sheetFormatPr defaultRowHeight="15"/>' + (f"<cols>{cols}</cols>" if cols else "") + "<sheetData>"
@@ -361,8 +362,13 @@ def _sheet_tail(sheet: Sheet) -> str:
     checks = "".join(sheet.validations)
     checks = f'<dataValidations count="{len(sheet.validations)}">{checks}</dataValidations>' if checks else ""
     autofilter = f'<autoFilter ref="{sheet.autofilter}"/>' if sheet.autofilter else ""
-    return ("</sheetData>" + autofilter + merged + checks + '<pageMargins left="0.7" right="0.7" top="0.75" '
-            'bottom="0.75" header="0.3" footer="0.3"/></worksheet>')
+    # A4 landscape, one page wide, gridlines, the file name and page numbers in the footer; the header rows
+    # repeat on every page through the workbook's _xlnm.Print_Titles.
+    return ("</sheetData>" + autofilter + merged + checks + '<printOptions gridLines="1"/>'
+            '<pageMargins left="0.4" right="0.4" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>'
+            '<pageSetup paperSize="9" orientation="landscape" fitToWidth="1" fitToHeight="0"/>'
+            "<headerFooter><oddFooter>&amp;L&amp;F&amp;R第 &amp;P 页，共 &amp;N 页</oddFooter></headerFooter>"
+            "</worksheet>")
 
 
 def data_validation(sqref: str, kind: str = "any", formula: str | None = None, prompt_title: str = "",
@@ -443,7 +449,7 @@ def write_workbook(path: Path, sheets: list[Sheet], properties: dict[str, str] |
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
             'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-            f"<bookViews><workbookView/></bookViews><sheets>{entries}</sheets></workbook>"
+            f"<bookViews><workbookView/></bookViews><sheets>{entries}</sheets>{_print_titles(sheets)}</workbook>"
         ))
         rels = "".join(
             f'<Relationship Id="rId{i}" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
@@ -467,6 +473,15 @@ def write_workbook(path: Path, sheets: list[Sheet], properties: dict[str, str] |
             # Apache POI and Excel refuse or repair a ZIP64 header on a small part.
             with zf.open(f"xl/worksheets/sheet{i}.xml", "w", force_zip64=may_need_zip64(sheet)) as fh:
                 _stream(fh, sheet, selected=i == 1)
+
+
+def _print_titles(sheets: list[Sheet]) -> str:
+    """The rows above each sheet's data (its frozen rows) printed again on every page."""
+    names = "".join(
+        f'<definedName name="_xlnm.Print_Titles" localSheetId="{i}">'
+        f"&apos;{escape(s.name)}&apos;!$1:${s.freeze_rows}</definedName>"
+        for i, s in enumerate(sheets) if s.freeze_rows and not s.hidden)
+    return f"<definedNames>{names}</definedNames>" if names else ""
 
 
 ZIP64_FROM = 1 << 30  # an estimate of the sheet's XML past this (half of zipfile's 2 GiB limit) asks for ZIP64
