@@ -172,3 +172,17 @@ def test_the_original_with_its_error_rows_resaved_as_csv_under_another_name_is_i
         result = again(tmp_path, book, store, target)
         assert found(result, "P05") == [] and found(result, "P03") == [(8, "G8")]
         assert result.batch["found_by"] == "content" and pending(store) == [(1, 2)]
+
+
+def test_a_passed_row_copied_into_the_error_workbook_is_told_once(tmp_path, book):
+    with Ledger(ledger_with_people(tmp_path)) as store:
+        first(tmp_path, book, store)
+        errors = tmp_path / "out" / "镇一申报_错误数据.xlsx"
+        wb = load_workbook(errors)
+        ws = wb.worksheets[0]
+        head = next(r for r in range(1, 10) if ws.cell(r, 1).value == "序号")
+        for c, v in enumerate(row(id_number=pid(seq="101")), start=1):  # a row that already passed
+            ws.cell(head + 2, c).value = v
+        wb.save(errors)
+        result = again(tmp_path, book, store, errors)
+        assert [f.cell for f in result.findings if f.code == "P05"] == [f"C{head + 2}"]

@@ -68,7 +68,8 @@ def check_declaration(table: Table, book: RuleBook, settings: Settings, today_ye
     findings += _duplicates(table, values, year, daijiao, settings, "申报")
     if ledger is not None:
         view = ledger(values["id_number"], year)
-        findings += ledger_findings(table, values, year, view, ok_id=pd.Series(ok_id, index=values.index))
+        findings += ledger_findings(table, values, year, view, ok_id=pd.Series(ok_id, index=values.index),
+                                    repeated=findings.rows_of("P05"))
     add_sheet_findings(findings, table, keep=("P05", "P06"))
     return Checked(table, values, findings, fixes, amounts, fills, year=year)
 

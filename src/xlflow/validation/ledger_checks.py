@@ -29,9 +29,10 @@ def _paid_text(paid: pd.DataFrame) -> pd.Series:
 
 def ledger_findings(table: Table, values: pd.DataFrame, year: pd.Series, view: LedgerView,
                     person_class: pd.Series | None = None, declaration: bool = True,
-                    ok_id: pd.Series | None = None) -> list[FindingBlock]:
+                    ok_id: pd.Series | None = None, repeated: np.ndarray | None = None) -> list[FindingBlock]:
     """Findings of every row against the ledger, the person found by the ID as fixed. The view's pending
-    rows are other batches' (this file's own batch, found by its lineage, is not a clash with itself)."""
+    rows are other batches' (this file's own batch, found by its lineage, is not a clash with itself);
+    ``repeated``: rows already P05 in the file (a row its error workbook's hidden sheet passed is told once)."""
     ids = values["id_number"]
     present = (ids != "") & id_shaped(ids)
     if ok_id is not None:  # an ID the cell checks refused is reported for that alone
@@ -87,6 +88,8 @@ def ledger_findings(table: Table, values: pd.DataFrame, year: pd.Series, view: L
                                  detail=pd.Series(where.to_numpy(), index=hit["row"].to_numpy()), what="申报")
     if declaration and view.siblings is not None and len(view.siblings):
         hit = keys.merge(view.siblings, on=["id_number", "year"]).drop_duplicates("row_x")
+        if repeated is not None and len(repeated):
+            hit = hit[~hit["row_x"].isin(repeated)]
         if len(hit):
             where = ("该人该年度已在本批次的“" + hit["member_file"].fillna(hit["file_name"]) + "”第 "
                      + hit["row_y"].astype("Int64").astype(str) + " 行通过检查，本行请直接删除，不要改正后再提交")
