@@ -103,3 +103,13 @@ def test_every_data_sheet_prints_landscape_one_page_wide_with_its_header_rows_re
         assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.print_options.gridLines
         assert ws.print_title_rows and ws.print_title_rows.startswith("$1:"), path.name
         assert "&P" in ws.oddFooter.right.text and "&F" in ws.oddFooter.left.text
+
+
+def test_the_summary_charts_problems_apart_from_fixes_with_axis_titles(tmp_path, book):
+    result = process_workbook(declaration(tmp_path, [row(amounts=(None,) * 6), row(id_number=pid(seq="777"),
+                                                                                  tier="九档")]),
+                              book, tmp_path / "out", today=TODAY)
+    wb = load_workbook(result.outputs["summary"])
+    charts = wb["问题分类"]._charts
+    assert len(charts) == 2  # errors and warnings; fixes (X06) apart
+    assert wb["概况"].page_setup.orientation == "landscape" and wb["概况"].column_dimensions["B"].width < 50

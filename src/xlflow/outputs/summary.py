@@ -97,7 +97,11 @@ def write_summary(result: CheckResult, checked: Checked | None, path: Path, book
 def _overview(wb, result: CheckResult, checked: Checked | None, book, title, bold, red) -> None:
     ws = wb.add_worksheet("概况")
     ws.set_column(0, 0, 14)
-    ws.set_column(1, 1, 70)
+    ws.set_column(1, 1, 46)  # numbers next to their labels, long texts wrapped: one page, label and value together
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+    left = wb.add_format({"align": "left", "valign": "top", "text_wrap": True})
     ws.write_string(0, 0, "检查结果汇总", title)
     rows: list[tuple[str, object]] = []
     problems = result.file_problems()
@@ -126,9 +130,9 @@ def _overview(wb, result: CheckResult, checked: Checked | None, book, title, bol
     for i, (label, value) in enumerate(rows, start=2):
         ws.write_string(i, 0, label, red if label == "文件错误" else bold)
         if isinstance(value, int):
-            ws.write_number(i, 1, value)
+            ws.write_number(i, 1, value, left)
         else:
-            ws.write_string(i, 1, str(value), red if label == "文件错误" else None)
+            ws.write_string(i, 1, str(value), red if label == "文件错误" else left)
 
 
 def _by_code(wb, result: CheckResult, header) -> None:
@@ -143,14 +147,22 @@ def _by_code(wb, result: CheckResult, header) -> None:
         ws.write_string(i, 2, SEVERITY_WORDS[info[code].severity])
         ws.write_number(i, 3, counts[code])
         ws.write_string(i, 4, "、".join(str(r) for r in result.findings.rows_of(code)[:20].tolist()))
-    if codes:
+    # Errors and warnings in one chart, fixes in another: 88 X06 fills would dwarf three errors.
+    problems = sum(info[c].severity != "fixed" for c in codes)
+    at = 1
+    for first, last, name in ((1, problems, "错误和警告"), (problems + 1, len(codes), "自动更正")):
+        if last < first:
+            continue
         chart = wb.add_chart({"type": "bar"})
-        chart.add_series({"name": "处数", "categories": ["问题分类", 1, 1, len(codes), 1],
-                          "values": ["问题分类", 1, 3, len(codes), 3], "data_labels": {"value": True}})
-        chart.set_title({"name": "问题分类"})
+        chart.add_series({"name": "处数", "categories": ["问题分类", first, 1, last, 1],
+                          "values": ["问题分类", first, 3, last, 3], "data_labels": {"value": True}})
+        chart.set_title({"name": f"问题分类：{name}"})
         chart.set_legend({"none": True})
-        chart.set_y_axis({"reverse": True})
-        ws.insert_chart(1, 6, chart, {"x_scale": 1.3, "y_scale": 1.2})
+        chart.set_y_axis({"reverse": True, "name": "问题", "interval_unit": 1})  # every label shown
+        chart.set_x_axis({"name": "处数"})
+        rows = last - first + 1
+        ws.insert_chart(at, 6, chart, {"x_scale": 1.3, "y_scale": max(1.0, rows / 10)})
+        at += int(15 * max(1.0, rows / 10)) + 2
 
 
 def _money(wb, checked: Checked, result: CheckResult, identities, formats) -> None:
@@ -189,6 +201,8 @@ def _money(wb, checked: Checked, result: CheckResult, identities, formats) -> No
                       "values": ["金额汇总", base + 1, 1, base + 5, 1], "data_labels": {"value": True}})
     chart.set_title({"name": "按资金来源合计"})
     chart.set_legend({"none": True})
+    chart.set_x_axis({"name": "资金来源"})
+    chart.set_y_axis({"name": "金额（元）"})
     ws.insert_chart(base, 3, chart)
     by_identity = table.groupby("identity", sort=False)[list(AMOUNT_KEYS)].sum()
     start = base + 20
@@ -206,6 +220,8 @@ def _money(wb, checked: Checked, result: CheckResult, identities, formats) -> No
             stacked.add_series({"name": ["金额汇总", start, c], "categories": ["金额汇总", start + 1, 0, start + n, 0],
                                 "values": ["金额汇总", start + 1, c, start + n, c]})
         stacked.set_title({"name": "按缴费身份的资金构成"})
+        stacked.set_x_axis({"name": "缴费身份"})
+        stacked.set_y_axis({"name": "金额（元）"})
         ws.insert_chart(start, 7, stacked)
 
 
@@ -249,6 +265,8 @@ def _change(wb, checked: Checked, formats) -> None:
                       "values": ["资金变化", 1, 3, len(AMOUNT_KEYS), 3], "data_labels": {"value": True}})
     chart.set_title({"name": "调整带来的资金变化"})
     chart.set_legend({"none": True})
+    chart.set_x_axis({"name": "资金来源"})
+    chart.set_y_axis({"name": "差额（元）"})
     ws.insert_chart(1, 5, chart)
 
 
