@@ -113,3 +113,15 @@ def test_the_summary_charts_problems_apart_from_fixes_with_axis_titles(tmp_path,
     charts = wb["问题分类"]._charts
     assert len(charts) == 2  # errors and warnings; fixes (X06) apart
     assert wb["概况"].page_setup.orientation == "landscape" and wb["概况"].column_dimensions["B"].width < 50
+
+
+def test_each_offending_cell_of_the_error_workbook_carries_its_message_as_a_note(tmp_path, book):
+    rows = [row(), row(id_number=pid(seq="777"), tier="九档"), row(id_number=pid(seq="778"), name="王五5", year="20x5")]
+    result = process_workbook(declaration(tmp_path, rows), book, tmp_path / "out", today=TODAY)
+    ws = load_workbook(result.outputs["errors"]).worksheets[0]
+    notes = {c.coordinate: c.comment.text for r in ws.iter_rows() for c in r if c.comment}
+    # the error rows start at row 6 here, as in the input; no 九档 rule (P03), 王五5 a bad name (C10)
+    assert set(notes) == {"G6", "B7", "F7"}
+    assert notes["G6"].startswith("[P03]") and notes["B7"].startswith("[C10]") and notes["F7"].startswith("[C09]")
+    feedback = ws.cell(7, [c.value for c in ws[5]].index("反馈信息") + 1).value
+    assert notes["B7"].split("] ", 1)[1] in feedback

@@ -349,6 +349,22 @@ class Findings:
                 parts.setdefault(letter, []).append(np.array([int(cell[len(letter):])]))
         return {k: np.unique(np.concatenate(v).astype(np.int64)) for k, v in parts.items()}
 
+    def notes(self, severity: str = "error", limit: int = 5_000) -> list[tuple[int, str, str]]:
+        """(row, column letter, text) for the first ``limit`` cells with findings of ``severity``, each
+        cell's messages joined: the notes an error workbook shows at its cells."""
+        cells: dict[tuple[int, str], list[tuple[int, int]]] = {}
+        for s, b in enumerate(self._blocks):
+            if self.severity_of(b) != severity or not b.letter:
+                continue
+            for off, row in enumerate(b.rows.tolist()):
+                cells.setdefault((int(row), b.letter), []).append((s, off))
+        out = []
+        for (row, letter) in sorted(cells, key=lambda k: (k[0], len(k[1]), k[1]))[:limit]:
+            texts = [f"[{self._blocks[s].code}] " + self._blocks[s].messages(np.array([off]))[0]
+                     for s, off in cells[(row, letter)]]
+            out.append((row, letter, "\n".join(texts)))
+        return out
+
     def feedback_by_row(self, rows: np.ndarray, skip_severity: str = "fixed") -> dict[int, list[str]]:
         """{row: ["[code] message", ...]} for ``rows`` (sorted), in reading order; rendered per block."""
         srows, src, off = self._sorted(skip_severity)

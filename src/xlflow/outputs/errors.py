@@ -91,6 +91,19 @@ def _then(ours, count: int, theirs: tuple) -> LazyValues:
     return LazyValues(count + len(theirs), make)
 
 
+NOTES = 5_000  # cells that get a note; past that the 反馈信息 column still holds every message
+
+
+def _cell_notes(checked: Checked, columns: list[int], row_numbers: np.ndarray,
+                first: int) -> list[tuple[int, str, str]]:
+    """Each offending cell's messages as a note at the cell, moved to where its row and column are written
+    here."""
+    at = {int(r): first + i for i, r in enumerate(row_numbers.tolist())}
+    letter_here = {column_letter(c): column_letter(i) for i, c in enumerate(columns)}
+    return [(at[row], letter_here[letter], text) for row, letter, text in checked.findings.notes("error", NOTES)
+            if row in at and letter in letter_here]
+
+
 def write_errors(checked: Checked, path: Path, passed: Sheet | None = None, book: RuleBook | None = None,
                  when: dt.datetime | None = None, lineage: dict[str, str] | None = None) -> int:
     """The rows with errors, as the clerk wrote them, in a workbook that works like the template: the
@@ -127,6 +140,7 @@ def write_errors(checked: Checked, path: Path, passed: Sheet | None = None, book
         column_styles={i: Style.TEXT for i, c in enumerate(columns) if c in texts},
         freeze_rows=len(heads),
         freeze_cols=keys.index("id_number") + 1 if "id_number" in keys else 0,
+        notes=_cell_notes(checked, columns, row_numbers, first),
     )
     extra, props = [], None
     if book is not None:

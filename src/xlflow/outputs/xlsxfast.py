@@ -326,6 +326,7 @@ class Sheet:
     validations: list[str] = field(default_factory=list)  # rendered <dataValidation> elements
     merged: list[str] = field(default_factory=list)  # A1 ranges
     autofilter: str | None = None  # an A1 range with filter buttons on its first row
+    notes: list[tuple[int, str, str]] = field(default_factory=list)  # (row, column letter, text): cell notes
 
 
 def _sheet_head(sheet: Sheet, selected: bool) -> str:
@@ -368,7 +369,7 @@ def _sheet_tail(sheet: Sheet) -> str:
             '<pageMargins left="0.4" right="0.4" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>'
             '<pageSetup paperSize="9" orientation="landscape" fitToWidth="1" fitToHeight="0"/>'
             "<headerFooter><oddFooter>&amp;L&amp;F&amp;R第 &amp;P 页，共 &amp;N 页</oddFooter></headerFooter>"
-            "</worksheet>")
+            + ('<legacyDrawing r:id="rId2"/>' if sheet.notes else "") + "</worksheet>")
 
 
 def data_validation(sqref: str, kind: str = "any", formula: str | None = None, prompt_title: str = "",
@@ -432,7 +433,11 @@ def write_workbook(path: Path, sheets: list[Sheet], properties: dict[str, str] |
             'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
             '<Override PartName="/xl/theme/theme1.xml" '
             'ContentType="application/vnd.openxmlformats-officedocument.theme+xml"/>'
-            f"{overrides}{custom_type}</Types>"
+            '<Default Extension="vml" ContentType="application/vnd.openxmlformats-officedocument.vmlDrawing"/>'
+            + "".join(f'<Override PartName="/xl/comments{i}.xml" ContentType="application/vnd.openxmlformats-'
+                      'officedocument.spreadsheetml.comments+xml"/>'
+                      for i, s in enumerate(sheets, start=1) if s.notes)
+            + f"{overrides}{custom_type}</Types>"
         ))
         zf.writestr("_rels/.rels", (
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -469,10 +474,58 @@ def write_workbook(path: Path, sheets: list[Sheet], properties: dict[str, str] |
         if properties:
             zf.writestr("docProps/custom.xml", _custom_xml(properties))
         for i, sheet in enumerate(sheets, start=1):
+            if sheet.notes:
+                _write_notes(zf, i, sheet.notes)
             # ZIP64 headers only where a part may pass zipfile's 2 GiB limit: SheetJS (most upload pages),
             # Apache POI and Excel refuse or repair a ZIP64 header on a small part.
             with zf.open(f"xl/worksheets/sheet{i}.xml", "w", force_zip64=may_need_zip64(sheet)) as fh:
                 _stream(fh, sheet, selected=i == 1)
+
+
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def _write_notes(zf: zipfile.ZipFile, i: int, notes: list[tuple[int, str, str]]) -> None:
+    """A sheet's cell notes: the comments part, the VML drawing Excel shows them with, the sheet's rels."""
+    comments = "".join(f'<comment ref="{letter}{row}" authorId="0"><text><r><t xml:space="preserve">'
+                       f"{_escape_one(text)}</t></r></text></comment>" for row, letter, text in notes)
+    zf.writestr(f"xl/comments{i}.xml", (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<comments xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f"<authors><author>xlflow</author></authors><commentList>{comments}</commentList></comments>"))
+    shapes = []
+    for n, (row, letter, _) in enumerate(notes):
+        col = _column_index(letter)
+        shapes.append(
+            f'<v:shape id="_x0000_s{1024 * i + n + 1}" type="#_x0000_t202" style="position:absolute;'
+            'margin-left:60pt;margin-top:2pt;width:240pt;height:90pt;z-index:1;visibility:hidden" '
+            'fillcolor="#ffffe1" o:insetmode="auto"><v:fill color2="#ffffe1"/>'
+            '<v:shadow on="t" color="black" obscured="t"/><v:path o:connecttype="none"/>'
+            '<v:textbox style="mso-direction-alt:auto"><div style="text-align:left"></div></v:textbox>'
+            f'<x:ClientData ObjectType="Note"><x:MoveWithCells/><x:SizeWithCells/>'
+            f"<x:Anchor>{col + 1}, 15, {max(row - 2, 0)}, 10, {col + 5}, 15, {row + 4}, 4</x:Anchor>"
+            f"<x:AutoFill>False</x:AutoFill><x:Row>{row - 1}</x:Row><x:Column>{col}</x:Column></x:ClientData>"
+            "</v:shape>")
+    zf.writestr(f"xl/drawings/vmlDrawing{i}.vml", (
+        '<xml xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:office:office" '
+        'xmlns:x="urn:schemas-microsoft-com:office:excel">'
+        f'<o:shapelayout v:ext="edit"><o:idmap v:ext="edit" data="{i}"/></o:shapelayout>'
+        '<v:shapetype id="_x0000_t202" coordsize="21600,21600" o:spt="202" path="m,l,21600r21600,l21600,xe">'
+        '<v:stroke joinstyle="miter"/><v:path gradientshapeok="t" o:connecttype="rect"/></v:shapetype>'
+        + "".join(shapes) + "</xml>"))
+    zf.writestr(f"xl/worksheets/_rels/sheet{i}.xml.rels", (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        f'<Relationship Id="rId1" Type="{_REL}/comments" Target="../comments{i}.xml"/>'
+        f'<Relationship Id="rId2" Type="{_REL}/vmlDrawing" Target="../drawings/vmlDrawing{i}.vml"/>'
+        "</Relationships>"))
+
+
+def _column_index(letter: str) -> int:
+    n = 0
+    for ch in letter:
+        n = n * 26 + ord(ch) - 64
+    return n - 1
 
 
 def _print_titles(sheets: list[Sheet]) -> str:
