@@ -17,7 +17,8 @@ import pytest
 from test_ledger import PAY_HEAD, ROSTER_HEAD, paid
 from test_validate import COLUMNS, pid, row
 from xlflow.imports import import_file
-from xlflow.ledger import Ledger, LedgerError, lock_path
+from xlflow.ledger import Ledger, LedgerError
+from xlflow.ledger_guard import lock_path
 
 XLFLOW = str(Path(sys.executable).parent / "xlflow")
 ROOT_ONLY = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root (mount, setpriv)")

@@ -352,12 +352,16 @@ class Findings:
     def notes(self, severity: str = "error", limit: int = 5_000) -> list[tuple[int, str, str]]:
         """(row, column letter, text) for the first ``limit`` cells with findings of ``severity``, each
         cell's messages joined: the notes an error workbook shows at its cells."""
+        rows = self.rows_of(severity=severity)
+        if not len(rows):
+            return []
+        cutoff = rows[min(limit, len(rows)) - 1]  # every row has a cell: the first cells lie in these rows
         cells: dict[tuple[int, str], list[tuple[int, int]]] = {}
         for s, b in enumerate(self._blocks):
             if self.severity_of(b) != severity or not b.letter:
                 continue
-            for off, row in enumerate(b.rows.tolist()):
-                cells.setdefault((int(row), b.letter), []).append((s, off))
+            for off in np.flatnonzero(b.rows <= cutoff).tolist():  # a full sheet of errors is not walked whole
+                cells.setdefault((int(b.rows[off]), b.letter), []).append((s, off))
         out = []
         for (row, letter) in sorted(cells, key=lambda k: (k[0], len(k[1]), k[1]))[:limit]:
             texts = [f"[{self._blocks[s].code}] " + self._blocks[s].messages(np.array([off]))[0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -20,9 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from xlflow.errors import XlflowError
+from xlflow.ledger_guard import LedgerError, LedgerLock, explain
 from xlflow.lineage import BATCH_PROPERTY, MEMBER_PROPERTY, copy_stem
-from xlflow.oslock import Busy, FileLock
+from xlflow.oslock import FileLock
 
 # Each migration takes the ledger from version i-1 to i; never edit one that has shipped.
 MIGRATIONS: dict[int, str] = {
@@ -96,27 +97,6 @@ SCHEMA_VERSION = max(MIGRATIONS)
 AMOUNTS = ("personal", "province", "city", "county", "daijiao")
 
 
-class LedgerError(XlflowError):
-    """The ledger file cannot be used (not a ledger, newer than this xlflow, locked, damaged, read-only)."""
-
-
-def explain(exc: BaseException, path: Path) -> LedgerError:
-    """A sqlite or OS error on the ledger as one plain Chinese sentence (the ledger itself is unchanged:
-    every write is one transaction, rolled back on the error)."""
-    text = str(exc).lower()
-    if "locked" in text or "busy" in text:
-        return LedgerError(f"台账 {path} 正被其他程序占用（可能有人用数据库工具打开了它），请关闭后再试。"
-                           "台账未做改动。")
-    if "full" in text or getattr(exc, "errno", None) == 28:
-        return LedgerError(f"磁盘已满，台账 {path} 写不进去。请清理磁盘后再试。台账未做改动。")
-    if "readonly" in text or "read-only" in text or isinstance(exc, PermissionError) or "unable to open" in text:
-        return LedgerError(f"台账 {path} 或它所在的文件夹不能写入（只读或没有权限）。请信息员检查文件和文件夹的权限。"
-                           "台账未做改动。")
-    if "malformed" in text or "not a database" in text or "corrupt" in text or "damaged" in text:
-        return LedgerError(f"台账 {path} 已损坏（{exc}）。请用备份恢复，或重新建台账并导入参保人员信息和缴费明细。")
-    return LedgerError(f"台账 {path} 无法使用：{exc}")
-
-
 @dataclass
 class LedgerView:
     """What the ledger knows about the people of one file, as frames (read-only)."""
@@ -168,7 +148,7 @@ class Ledger:
         except (sqlite3.Error, OSError) as exc:
             raise explain(exc, self.path) from exc
         try:
-            self.db.execute("PRAGMA journal_mode=WAL")
+            self._wal()
             self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: safe against a crash, fewer fsyncs
             self.db.execute("PRAGMA foreign_keys=ON")
             if not new:  # a damaged page is refused here, not trusted by every check after it
@@ -200,16 +180,33 @@ class Ledger:
     def version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]
 
+    def _wal(self) -> None:
+        """WAL mode. Switching a new file to it needs the file alone, and sqlite answers "locked" at once
+        (no busy wait) while another process opens the same new ledger: asked again until it is free."""
+        deadline = time.monotonic() + max(self.wait, 1)
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
     def _migrate(self) -> None:
         version = self.version
         if version > SCHEMA_VERSION:
             raise LedgerError(f"台账 {self.path} 由更新版本的 xlflow 建立（结构版本 {version}），请升级 xlflow。")
-        for target in range(version + 1, SCHEMA_VERSION + 1):
+        while version < SCHEMA_VERSION:
             with self.transaction():  # executescript would commit on its own: one statement at a time
-                for statement in MIGRATIONS[target].split(";"):
+                version = self.version  # read again under the write lock: another process may have migrated
+                if version >= SCHEMA_VERSION:
+                    break
+                for statement in MIGRATIONS[version + 1].split(";"):
                     if statement.strip():
                         self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {target}")
+                self.db.execute(f"PRAGMA user_version = {version + 1}")
+            version += 1
 
     @contextmanager
     def transaction(self):
@@ -235,7 +232,7 @@ class Ledger:
     def exclusive(self, doing: str) -> FileLock:
         """Held while a batch is checked and recorded, or an export imported: the second of two at once
         waits (saying for whom) and then sees what the first wrote. Freed by the OS if the holder dies."""
-        return _LedgerLock(self, doing)
+        return LedgerLock(self, doing)
 
     # ------------------------------------------------------------------ sources
     def source(self, kind: str, sha256: str):
@@ -477,23 +474,3 @@ class Ledger:
             "list_problems": one("SELECT COUNT(*) FROM list_problems"),
             "watched_files": dict(watched),  # xlflow watch's journal: files per state
         }
-
-
-def lock_path(ledger: Path) -> Path:
-    """The hidden file beside a ledger that its writers lock (``.台账.sqlite.lock``)."""
-    return ledger.with_name(f".{ledger.name}.lock")
-
-
-class _LedgerLock(FileLock):
-    def __init__(self, ledger: Ledger, doing: str):
-        super().__init__(lock_path(ledger.path), doing, ledger.wait, ledger.on_wait)
-        self.ledger = ledger
-
-    def __enter__(self):
-        try:
-            return super().__enter__()
-        except Busy as exc:
-            raise LedgerError(f"台账 {self.ledger.path} 正被{exc.holder}使用，等了 {exc.waited:.0f} 秒仍未用完。"
-                              "请等它完成后再试；台账未做改动。") from exc
-        except OSError as exc:
-            raise explain(exc, self.ledger.path) from exc
