@@ -195,3 +195,20 @@ def test_a_pipe_given_as_the_file_is_said_to_be_no_regular_file(tmp_path):
     os.mkfifo(fifo)
     out = CliRunner().invoke(main, ["validate", str(fifo), "--out", str(tmp_path / "o")])
     assert out.exit_code == 2 and "不是一个普通文件" in out.output
+
+
+def test_the_same_payment_record_repeated_in_one_export_is_a_warning_listed_in_the_error_workbook(tmp_path):
+    from test_faults import payments_csv
+    from xlflow.imports import import_file
+    from xlflow.ledger import Ledger
+
+    path = payments_csv(tmp_path / "缴费明细.csv", [pid()] * 1000 + [pid(seq="124")])
+    with Ledger(tmp_path / "l.sqlite") as store:
+        result = import_file(store, path, "payments", out_dir=tmp_path / "out")
+        paid = store.view([pid()]).paid
+    p14 = [f for f in result.check.findings if f.code == "P14"]
+    assert len(p14) == 999 and p14[0].severity == "warning" and "本表第 2 行" in p14[0].message
+    assert result.exit_code == 0 and "完全相同的缴费记录 999 行" in result.summary_line()
+    listed = load_workbook(result.errors_file).worksheets[0]
+    assert listed.max_row - 1 == 999  # the header row and the 999 repeats
+    assert int(paid.loc[0, "records"]) == 1000  # imported as the export says, and said so

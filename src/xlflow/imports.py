@@ -26,7 +26,7 @@ from xlflow.outputs.errors import write_errors
 from xlflow.reading import Table
 from xlflow.settings import Settings
 from xlflow.validation.cells import Cells, check_cells
-from xlflow.validation.engine import add_sheet_findings, read_for_check, without_cycle_collector
+from xlflow.validation.engine import add_sheet_findings, cell_findings, read_for_check, without_cycle_collector
 from xlflow.validation.result import Checked, CheckResult
 
 LIST_KINDS = ("贫困人口", "低保对象", "特困人员", "残疾人")
@@ -41,6 +41,7 @@ class ImportResult:
     already: str | None = None  # when the same content was imported before: when
     counts: dict[str, int] = field(default_factory=dict)
     errors_file: str | None = None
+    repeated: int = 0  # payment records repeating an earlier one of the same export (P14, imported)
     # Rows not imported (row, id_number, name, reason) and rows that repeat a person already in the file
     # (row, id_number, name, first_row): the later row is what the ledger keeps.
     refused: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -62,6 +63,8 @@ class ImportResult:
         counts = "，".join(f"{COUNT_WORDS[k]} {v:,} {unit if k != 'refused' else '行'}" for k, v in self.counts.items())
         if len(self.duplicates):
             counts += f"；同一人出现两次以上的 {len(self.duplicates):,} 行（按最后一行导入）"
+        if self.repeated:
+            counts += f"；与前面某行完全相同的缴费记录 {self.repeated:,} 行（已导入，请核对是否重复导出，见导入错误表）"
         return f"{name}（{kind_spec(self.kind).title}{'：' + self.list_kind if self.list_kind else ''}）：{counts}"
 
     def as_json(self) -> dict:
@@ -110,16 +113,19 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
     allowed = {"hukou": list(vocab.HUKOU), "tier": list(vocab.TIERS), "status": list(vocab.STATUSES)}
     cells = check_cells(table, _vocabulary(), allowed, settings.first_year, today.year)
     add_sheet_findings(cells.findings, table)
-    check.findings = check.findings + cells.findings
     bad = cells.findings.rows_of(severity="error")
     good = ~table.frame.index.isin(bad)
+    repeated = _repeated_records(table, cells, good) if kind == "payments" else np.array([], dtype=np.int64)
+    check.findings = check.findings + cells.findings
     result.counts = {"new": 0, "changed": 0, "unchanged": 0, "refused": int(len(bad))}
-    if len(bad):
+    result.repeated = int(len(repeated))
+    if len(bad) or len(repeated):
         folder = Path(out_dir) if out_dir else path.parent
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{path.stem}_导入错误.xlsx"
         try:
-            write_errors(Checked(table, cells.values, cells.findings, cells.fixes), target)
+            write_errors(Checked(table, cells.values, cells.findings, cells.fixes), target,
+                         rows=np.union1d(bad, repeated))
         except OSError as exc:
             raise OutputError(f"无法写出导入错误表到 {folder}：{exc.strerror or exc}。台账未做改动。") from exc
         result.errors_file = str(target)
@@ -160,6 +166,23 @@ def _write(ledger: Ledger, path: Path, table: Table, kind: str, list_kind: str |
             ledger.db.execute("DELETE FROM list_problems WHERE kind = ? AND file_name = ?", (list_kind, path.name))
             ledger.db.executemany("INSERT INTO list_problems VALUES (?,?,?,?,?,?,?)",
                                   [(list_kind, path.name, *r, source) for r in problem_rows(result)])
+
+
+def _repeated_records(table: Table, cells: Cells, good: np.ndarray) -> np.ndarray:
+    """P14 (warning) on each payment record that repeats an earlier one of the same export in every field:
+    a person-year's records are summed, so 1,000 copies of one record would count as 1,000 payments."""
+    values = cells.values[good]
+    columns = [c for c in values.columns if c != "seq"]
+    repeat = values.duplicated(subset=columns, keep="first") & (values["id_number"] != "")
+    if not repeat.any():
+        return np.array([], dtype=np.int64)
+    first = values.reset_index().drop_duplicates(columns).set_index(columns)["index"]
+    rows = values.index[repeat.to_numpy()]
+    firsts = values[repeat].set_index(columns).index.map(first)
+    cells.findings += cell_findings(table, "id_number", pd.Series(cells.values.index.isin(rows),
+                                                                  index=cells.values.index), "P14",
+                                    cells.values["id_number"], detail=pd.Series(firsts.astype(str), index=rows))
+    return rows.to_numpy(dtype=np.int64)
 
 
 def problem_rows(result: ImportResult) -> list[tuple[int, str, str, str]]:

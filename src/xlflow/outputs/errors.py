@@ -105,11 +105,12 @@ def _cell_notes(checked: Checked, columns: list[int], row_numbers: np.ndarray,
 
 
 def write_errors(checked: Checked, path: Path, passed: Sheet | None = None, book: RuleBook | None = None,
-                 when: dt.datetime | None = None, lineage: dict[str, str] | None = None) -> int:
+                 when: dt.datetime | None = None, lineage: dict[str, str] | None = None,
+                 rows: np.ndarray | None = None) -> int:
     """The rows with errors, as the clerk wrote them, in a workbook that works like the template: the
     same dropdowns and prompts on the data rows, 填写说明, the hidden 代码表, name and ID kept in view."""
     table = checked.table
-    rows = table.frame.index[table.frame.index.isin(checked.error_rows)]
+    rows = table.frame.index[table.frame.index.isin(checked.error_rows if rows is None else rows)]
     bad_cells = checked.findings.cells_of("error")
     columns = output_columns(table)
     positions = table.frame.index.get_indexer(rows)
