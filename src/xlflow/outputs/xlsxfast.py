@@ -99,7 +99,7 @@ _XF_LINES = [line for line in re.split(r"(?<=/>)\n|(?<=</xf>)\n", _XFS.strip()) 
 QUOTED = len(_XF_LINES)  # style s, quote-prefixed, is s + QUOTED
 STYLES_XML = _STYLES_TEMPLATE.format(count=2 * QUOTED,
                                      xfs="\n".join(_XF_LINES + [_quote_prefixed(x) for x in _XF_LINES]) + "\n")
-_FORMULA_LIKE = re.compile(r"(?:^|\n)[=+\-@]")
+_FORMULA_LIKE = re.compile(r"\n[=+\-@]")
 
 
 def _quoted_attr(attr: str) -> str:
@@ -193,24 +193,26 @@ _ALL_PLAIN_TEXT = re.compile(r"(?:(?![^\n]*_x[0-9A-Fa-f]{4}_)[^&<>\x00-\x1f\ufff
 _ALL_PLAIN_NUMBER = re.compile(r"(?:-?(?:0|[1-9][0-9]{0,8})(?:\.[0-9]{0,5}[1-9])?\n)*")
 
 
-def _plain(uniques: np.ndarray, number: bool) -> np.ndarray:
-    """Which values can be written as they are: one regex over all of them joined, and only when some
-    value is not plain, one regex per value."""
+def _plain(uniques: np.ndarray, number: bool) -> tuple[np.ndarray, bool]:
+    """Which values can be written as they are, and whether any may start like a formula: one regex over
+    all of them joined each, and only when some value is not plain, one regex per value."""
     present = uniques != ""
     try:
-        joined = "\n".join(uniques[present].tolist()) + "\n"
+        joined = "\n" + "\n".join(uniques[present].tolist()) + "\n"
     except TypeError:  # not all text: decided one by one
         joined = None
-    if joined is not None and (_ALL_PLAIN_NUMBER if number else _ALL_PLAIN_TEXT).fullmatch(joined):
-        return present
+    formula_like = joined is None or _FORMULA_LIKE.search(joined) is not None
+    if joined is not None and (_ALL_PLAIN_NUMBER if number else _ALL_PLAIN_TEXT).fullmatch(joined, 1):
+        return present, formula_like and not number  # a column of plain numbers holds no text at all
     match = (_PLAIN_NUMBER if number else _PLAIN_TEXT).fullmatch
-    return np.fromiter((match(u) is not None for u in uniques), dtype=bool, count=len(uniques))
+    return np.fromiter((match(u) is not None for u in uniques), dtype=bool, count=len(uniques)), formula_like
 
 
 def _render(uniques: np.ndarray, number: bool, attr: str, vouched: bool = False, tail: str = "") -> np.ndarray:
     """What follows ``<c r="A1`` for each distinct value, up to ``tail`` (the next cell's ``<c r="B``):
     plain values by whole-array concatenation, the rest one by one."""
-    plain = uniques != "" if vouched and not number else _plain(uniques, number)
+    # vouched values (checked IDs, years) hold no text that starts like a formula
+    plain, formula_like = (uniques != "", False) if vouched and not number else _plain(uniques, number)
     out = np.empty(len(uniques), dtype=object)
     if plain.any():
         if number:
@@ -219,19 +221,13 @@ def _render(uniques: np.ndarray, number: bool, attr: str, vouched: bool = False,
             out[plain] = '"' + attr + ' t="inlineStr"><is><t>' + uniques[plain] + ("</t></is></c>" + tail)
     if not plain.all():
         out[~plain] = ['"' + _body(u, number, attr) + tail for u in uniques[~plain]]
-    _quote_formula_like(uniques, number, attr, tail, out)
+    if formula_like:
+        _quote_formula_like(uniques, number, attr, tail, out)
     return out
 
 
 def _quote_formula_like(uniques: np.ndarray, number: bool, attr: str, tail: str, out: np.ndarray) -> None:
-    """Text starting with = + - @ is written with the quote-prefixed twin of its style (one search over
-    the values joined decides whether any does)."""
-    try:
-        joined = "\n".join(uniques.tolist())
-    except TypeError:
-        joined = "\n".join(map(str, uniques.tolist()))
-    if not _FORMULA_LIKE.search(joined):
-        return
+    """Text starting with = + - @ is written with the quote-prefixed twin of its style."""
     qattr = _quoted_attr(attr)
     for i, u in enumerate(uniques.tolist()):
         if isinstance(u, str) and u[:1] in "=+-@" and not (number and _is_number(u)):
