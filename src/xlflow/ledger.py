@@ -322,7 +322,7 @@ class Ledger:
                 return BatchTarget(their_lineage, their_member, "member", int(bid), "name")
         if len(keys):
             covered = self.db.execute(
-                "SELECT b.id, b.lineage, COUNT(DISTINCT f.id_number || '/' || f.year) FROM file_keys f JOIN ("
+                "SELECT b.id, b.lineage, COUNT(*) FROM file_keys f JOIN ("  # the UNION holds each key once a batch
                 " SELECT batch_id, id_number, year FROM batch_rows"
                 " UNION SELECT batch_id, id_number, year FROM batch_error_rows) k"
                 " ON k.id_number = f.id_number AND k.year = f.year JOIN batches b ON b.id = k.batch_id"
