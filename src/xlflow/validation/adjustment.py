@@ -130,11 +130,16 @@ LISTED = {
 }
 
 
+def not_listable(findings) -> np.ndarray:
+    """The rows a work list leaves out: those with an error other than A03 (an A03 row is exactly the
+    single-processing case, so it is listed although it must leave the batch)."""
+    return findings.rows_of(*[c for c, info in catalogue().items() if info.severity == "error" and c != "A03"])
+
+
 def _say_where_listed(findings) -> None:
     """A03/A06/A09 say "已列入…清单" only on rows that are on the list (rows with no other error); on the
     others they say what will happen once the row is fixed."""
-    errors = [c for c, info in catalogue().items() if info.severity == "error" and c != "A03"]
-    bad = findings.rows_of(*errors)
+    bad = not_listable(findings)
     for block in findings.blocks(tuple(LISTED)):
         listed, not_yet = LISTED[block.code]
         block.params["listed"] = np.where(np.isin(block.rows, bad), not_yet, listed).astype(object)
@@ -185,8 +190,7 @@ def work_lists(checked: Checked, year: pd.Series, rule: pd.DataFrame, a03: pd.Se
     leave it) but it is exactly the single-processing case, so it is listed too.
     """
     findings = checked.findings
-    errors = [c for c, info in catalogue().items() if info.severity == "error" and c != "A03"]
-    bad = pd.Series(checked.values.index.isin(findings.rows_of(*errors)), index=checked.values.index)
+    bad = pd.Series(checked.values.index.isin(not_listable(findings)), index=checked.values.index)
     values = checked.values
     yuan = lambda s: (s / 100).round(2)  # noqa: E731
 
