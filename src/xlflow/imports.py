@@ -28,6 +28,7 @@ from xlflow.settings import Settings
 from xlflow.validation.cells import Cells, check_cells
 from xlflow.validation.engine import add_sheet_findings, cell_findings, read_for_check, without_cycle_collector
 from xlflow.validation.result import Checked, CheckResult
+from xlflow.webexports import source_note
 
 LIST_KINDS = ("贫困人口", "低保对象", "特困人员", "残疾人")
 COUNT_WORDS = {"new": "新增", "changed": "更新", "unchanged": "未变", "refused": "未导入（有错误）"}
@@ -65,6 +66,8 @@ class ImportResult:
             counts += f"；同一人出现两次以上的 {len(self.duplicates):,} 行（按最后一行导入）"
         if self.repeated:
             counts += f"；与前面某行完全相同的缴费记录 {self.repeated:,} 行（已导入，请核对是否重复导出，见导入错误表）"
+        if note := source_note(self.check.file, self.check.source):
+            counts += f"；{note.split('（')[0]}"
         return f"{name}（{kind_spec(self.kind).title}{'：' + self.list_kind if self.list_kind else ''}）：{counts}"
 
     def as_json(self) -> dict:

@@ -7,10 +7,8 @@ background thread while the rest of xlflow is still importing: see :func:`prefet
 from __future__ import annotations
 
 import atexit
-import csv
 import dataclasses
 import html
-import io
 import json
 import re
 import stat
@@ -29,38 +27,25 @@ from typing import Any
 import python_calamine as calamine
 import python_calamine_plus as calamine_stream
 
+from xlflow import webexports
+from xlflow.refusal import (
+    BOMB,
+    BROKEN,
+    DEFAULT_LIMITS,
+    ENTITY,
+    MAX_CELL_CHARS,
+    Limits,
+    TooManyRows,
+    UnreadableWorkbook,
+    column_letter_of,
+    too_wide,
+)
 from xlflow.xlsbiff import formula_blanks
 
-
-@dataclass(frozen=True)
-class Limits:
-    max_file_bytes: int = 200 * 2**20
-    max_expanded_bytes: int = 2 * 2**30  # everything in the zip, unpacked
-    max_ratio: int = 250  # a member this many times its compressed size is a zip bomb
-    max_rows: int = 1_048_576
-    max_cells: int = 16 * 2**20  # rows × columns a sheet may span: a full sheet of 16 columns
-    max_strings_bytes: int = 256 * 2**20  # the shared strings, unpacked
-    max_bytes_per_cell: int = 400  # a worksheet's XML per cell it holds (a real one needs < 100)
-    header_scan_rows: int = 200  # non-blank rows searched for the header row (notes above it: 45 seen)
-    chunk_rows: int = 65_536
-    scan_beside_bytes: int = 32 * 2**20  # a worksheet this big unpacked is scanned in a helper process as it is read
+__all__ = ["BOMB", "BROKEN", "DEFAULT_LIMITS", "ENTITY", "MAX_CELL_CHARS", "Limits", "TooManyRows",
+           "UnreadableWorkbook", "column_letter_of", "open_sheets", "prefetch", "sheet_parts"]
 
 
-DEFAULT_LIMITS = Limits()
-MAX_CELL_CHARS = 32_767  # Excel's limit for the text of one cell
-
-
-class UnreadableWorkbook(Exception):
-    """The file cannot be read as a spreadsheet; ``detail`` is Chinese, for the F01 message."""
-
-    def __init__(self, detail: str):
-        super().__init__(detail)
-        self.detail = detail
-
-
-ENTITY = "文件中含有 XML 实体声明，出于安全考虑已拒绝读取"
-BROKEN = "文件已损坏，不是有效的 Excel 文件"
-BOMB = "文件解压后的内容远大于表格所需，可能是压缩炸弹，已拒绝读取"
 _SCAN_CHUNK = 1 << 22
 
 
@@ -143,10 +128,7 @@ def _judge(scan: SheetScan, size: int, limits: Limits, slack: int = 2**20) -> No
     if size > slack + limits.max_bytes_per_cell * scan.cells:
         raise UnreadableWorkbook(BOMB)
     if scan.span > limits.max_cells:
-        from_cell = f"{column_letter_of(scan.max_col)}{max(scan.max_row, scan.rows)}"
-        raise UnreadableWorkbook(
-            f"工作表的内容一直延伸到 {from_cell} 单元格（约 {scan.span:,} 个单元格），超出上限 "
-            f"{limits.max_cells:,}。请删除表格以外的内容（或把表格复制到新文件）后再提交")
+        raise too_wide(max(scan.max_row, scan.rows), max(scan.max_col, 1), limits)
 
 
 def _scan_block(scan: SheetScan, data: bytes) -> None:
@@ -394,15 +376,6 @@ def _check_ods(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, budge
     return len(data)
 
 
-def column_letter_of(number: int) -> str:
-    """1-based column number → letters (1 → A)."""
-    letters = ""
-    while number > 0:
-        number, rem = divmod(number - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters or "A"
-
-
 def _sniff(path: Path, limits: Limits) -> tuple[str, dict[str, SheetScan]]:
     """('zip', 'ole' or 'text', worksheet scans of a zip); refuses what cannot be a spreadsheet."""
     if path.is_dir():
@@ -427,18 +400,12 @@ def _sniff(path: Path, limits: Limits) -> tuple[str, dict[str, SheetScan]]:
         if path.suffix.lower() in (".xlsx", ".xlsm"):
             raise UnreadableWorkbook("文件设置了打开密码（已加密），请去掉密码后另存再提交")
         return "ole", {}
-    if path.suffix.lower() in (".csv", ".txt"):
-        return "text", {}
-    raise UnreadableWorkbook("不是电子表格文件（支持 .xlsx、.xlsm、.xls、.ods、.csv）")
-
-
-def _decode_csv(raw: bytes) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise UnreadableWorkbook("CSV 文件编码无法识别，请另存为 UTF-8 或 Excel 格式")
+    with open(path, "rb") as fh:
+        found = webexports.sniff(fh.read(webexports.SNIFF_BYTES), path.suffix)
+    if found is not None:  # the content decides, not the name: a web system's "xls" is often HTML or XML
+        return found, {}
+    raise UnreadableWorkbook("不是电子表格文件（支持 .xlsx、.xlsm、.xls、.ods、.csv，"
+                             "以及系统导出的网页、XML 和文本格式表格）")
 
 
 @dataclass
@@ -453,6 +420,7 @@ class RawSheet:
     hidden: bool = False
     _late: Any = None  # () → SheetScan: formula_blank and error_cells are known once a scan beside ends
     helper: Any = None  # the ScanBeside of this sheet, if any
+    source: str | None = None  # what a web or text export really is ("html", "spreadsheetml", "tsv", "csv")
 
     def rows(self) -> Iterator[list[Any]]:
         return self._rows()
@@ -473,19 +441,8 @@ class RawSheet:
 
 def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
     kind, scans = _sniff(path, limits)
-    if kind == "text":
-        text = _decode_csv(path.read_bytes())
-        try:
-            dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
-        except csv.Error:
-            dialect = csv.excel
-        csv.field_size_limit(max(csv.field_size_limit(), 16 * 2**20))  # long cells become C12, not a crash
-        try:
-            rows = list(csv.reader(io.StringIO(text), dialect))
-        except csv.Error as exc:
-            raise UnreadableWorkbook("CSV 文件格式有误（引号不配对或单元格过长），"
-                                     "请用 Excel 打开后另存为 .xlsx") from exc
-        return [RawSheet(path.stem, 0, 0, lambda: iter(rows), is_csv=True)]
+    if kind in ("text", "html", "spreadsheetml"):
+        return _export_sheets(path, kind, limits)
     try:
         parts = sheet_parts(path) if kind == "zip" else {}
         if parts and all(part in scans for part in parts.values()):
@@ -515,6 +472,23 @@ def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
         raise UnreadableWorkbook("文件设置了打开密码（已加密），请去掉密码后另存再提交") from exc
     except (calamine.CalamineError, calamine_stream.CalamineError, ValueError, OSError) as exc:
         raise UnreadableWorkbook("文件已损坏或格式不受支持，无法读取内容") from exc
+
+
+def _export_sheets(path: Path, kind: str, limits: Limits) -> list[RawSheet]:
+    """A CSV or tab-separated text, an HTML table or an XML Spreadsheet 2003 file: streamed, never held."""
+    if kind == "text":
+        table = webexports.open_text(path)
+        webexports.precount(path, kind, limits, table)
+        source = "tsv" if table.delimiter == "\t" else "csv"
+        return [RawSheet(path.stem, 0, 0, lambda: webexports.text_rows(path, table, limits), is_csv=True,
+                         source=source)]
+    webexports.precount(path, kind, limits)
+    if kind == "html":
+        return [RawSheet(path.stem, 0, 0, lambda: webexports.html_rows(path, limits), source=kind)]
+    return [RawSheet(sheet.name, 0, 0, lambda name=sheet.name: webexports.spreadsheetml_rows(path, name, limits),
+                     frozenset(sheet.formula_blank), error_cells=sheet.error_cells, hidden=sheet.hidden,
+                     source=kind)
+            for sheet in webexports.spreadsheetml_sheets(path, limits)]
 
 
 def _is_worksheet(meta) -> bool:

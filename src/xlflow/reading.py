@@ -67,6 +67,7 @@ class Table:
     hidden_tables: list[tuple[str, str]] = field(default_factory=list)  # (sheet, kind title) of hidden sheets
     passed: list[tuple[str, str, str, str]] = field(default_factory=list)  # (ID, year, file, row) carried over
     first_col: int = 0  # sheet column of the first column read (title rows start there)
+    source: str | None = None  # a web or text export: what it really is ("html", "spreadsheetml", "tsv", "csv")
 
     def text(self, key: str) -> pd.Series:
         return self.frame[self.keys[key]]
@@ -301,6 +302,7 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
         is_csv=sheet.is_csv,
         long_cells={(r + header_row + 1, c): n for (r, c), n in long_cells.items()},
         first_col=offset,
+        source=sheet.source,
     )
     _apply_error_cells(table, sheet.error_cells)
     table.header_values = _header_values(spec, head[:head_index], sheet)

@@ -43,8 +43,7 @@ from xlflow.paths import fit_stem
 from xlflow.settings import SETTINGS_FILE, Settings, load_settings
 from xlflow.workspace import IMPORT_FOLDERS
 
-SUPPORTED = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
-ZIP_FORMATS = (".xlsx", ".xlsm", ".ods")
+SUPPORTED = (".xlsx", ".xlsm", ".xls", ".ods", ".csv", ".txt", ".tsv", ".htm", ".html", ".xml")
 IGNORED_PREFIXES = ("~$", ".~lock", ".", "~")  # Excel/WPS and LibreOffice lock files, hidden files
 IGNORED_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", "~", "#")
 LOG_FILE = "xlflow.log"
@@ -116,6 +115,16 @@ def _utf8(name: str) -> bool:
     except UnicodeEncodeError:  # bytes that were not UTF-8, kept by the OS as surrogates
         return False
     return True
+
+
+def _container(path: Path) -> str | None:
+    """'zip' or 'ole' for a file with an end to check for; None for text (HTML, XML, CSV: no end marker)."""
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except OSError:
+        return None
+    return {b"PK\x03\x04": "zip", b"\xd0\xcf\x11\xe0": "ole"}.get(magic)
 
 
 def _whole_compound_file(path: Path) -> bool:
@@ -366,7 +375,7 @@ class Watcher:
             if wait_for_stable and before is not None and before[0] != st.st_size:
                 continue  # grown since the last look: still being written
             unchanged = max(age, clock - current[path][1])
-            if self.settle and before is None and path.suffix.lower() not in ZIP_FORMATS + (".xls",):
+            if self.settle and before is None and _container(path) is None:
                 continue  # text has no end marker: it must look the same twice, the settle time apart
             if not self._complete(path, unchanged):
                 continue
@@ -408,13 +417,14 @@ class Watcher:
                 pass  # Windows refuses while the copy still holds the file
         except OSError:
             return False
-        if path.suffix.lower() in ZIP_FORMATS and unchanged < self.broken_after:
+        container = _container(path)
+        if container == "zip" and unchanged < self.broken_after:
             try:
                 with zipfile.ZipFile(path):
                     pass  # the central directory comes last: a partial copy has none
             except (zipfile.BadZipFile, OSError):
                 return False
-        if path.suffix.lower() == ".xls" and unchanged < self.broken_after:
+        if container == "ole" and unchanged < self.broken_after:
             return _whole_compound_file(path)
         return True
 

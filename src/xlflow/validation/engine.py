@@ -13,7 +13,7 @@ import pandas as pd
 
 from xlflow.findings import Finding, FindingBlock, column_letter, make
 from xlflow.kinds import KindSpec
-from xlflow.opening import Limits, UnreadableWorkbook
+from xlflow.opening import Limits, TooManyRows, UnreadableWorkbook
 from xlflow.reading import KindNotRecognised, Table, read_table
 from xlflow.validation.result import CheckResult
 
@@ -45,12 +45,15 @@ def read_for_check(
     """Read the table, or record the file-level finding (F01/F02/F03/F05/F06) and return None."""
     try:
         table = read_table(path, specs, limits)
+    except TooManyRows as exc:  # a text or web export, refused while it was streamed
+        result.findings.append(make("F06", value=f"约 {exc.rows:,}", detail=f"{exc.limit:,}"))
     except UnreadableWorkbook as exc:
         result.findings.append(make("F01", detail=exc.detail))
     except KindNotRecognised as exc:
         result.findings.append(make("F02", detail=exc.detail))
     else:
         result.kind = table.spec.kind
+        result.source = table.source
         result.rows = len(table.frame)
         for key in table.missing:
             result.findings.append(make("F03", column=table.spec.column(key).header))

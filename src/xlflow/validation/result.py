@@ -11,6 +11,7 @@ import pandas as pd
 
 from xlflow.findings import Findings, catalogue
 from xlflow.reading import Table
+from xlflow.webexports import source_note
 
 # The work an adjustment leaves, as lists (SPEC 3.7): name → the short words of the one-line result.
 LIST_NEGATIVE = "个人缴费负调整（单个办理）"
@@ -56,6 +57,7 @@ class CheckResult:
     checked_at: dt.datetime | None = None
     ledger: str | None = None  # the ledger checked against (None: ledger checks skipped)
     batch: dict[str, Any] | None = None  # the pending batch recorded in the ledger
+    source: str | None = None  # a web or text export: what it really is ("html", "spreadsheetml", ...)
     lists: dict[str, pd.DataFrame] = field(default_factory=dict)  # an adjustment's work lists
 
     @property
@@ -105,6 +107,8 @@ class CheckResult:
             line += f"，{'计算调整金额' if self.kind == 'adjustment' else '补全金额'} {fills:,} 处"
         if self.kind == "adjustment" and self.lists:
             line += "；" + "，".join(f"{LIST_WORDS[name]} {len(rows):,} 人" for name, rows in self.lists.items())
+        if note := source_note(self.file, self.source):
+            line += f"；{note}"
         problems = self.file_problems()
         if problems:
             line += f"；文件错误 {len(problems)} 处：{'、'.join(problems)}"
@@ -118,6 +122,7 @@ class CheckResult:
         return {
             "file": self.file,
             "kind": self.kind,
+            "format": self.source,
             "rows": self.rows,
             "valid_rows": self.valid_rows,
             "error_rows": self.error_row_count,

@@ -1,0 +1,627 @@
+"""What web systems write as "Excel": an HTML table, an XML Spreadsheet 2003 file, or tab-separated text.
+
+Excel and WPS open all three (with a warning), so a county's "导出 Excel" is often one of them under a
+.xls name. Each is streamed here row by row, as lists of raw values like calamine's, within the same
+limits as a workbook: rows and cells are counted as they come, an XML file with a DOCTYPE (where
+entities are declared) is refused, an HTML tag that never ends is refused instead of buffered. No pandas.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+from xlflow.refusal import ENTITY, MAX_CELL_CHARS, Limits, TooManyRows, UnreadableWorkbook, too_wide
+
+CHUNK = 1 << 20
+SNIFF_BYTES = 1 << 16
+MAX_TAG_BYTES = 1 << 20  # an HTML tag, comment or declaration longer than this is not an export
+MAX_SPAN = 16_384  # colspan / rowspan / MergeAcross beyond a sheet's columns are cut
+
+FORMAT_WORDS = {
+    "html": "HTML 格式导出的表格（网页表格）",
+    "spreadsheetml": "XML 格式导出的表格（XML 电子表格 2003）",
+    "tsv": "制表符分隔的文本",
+    "csv": "逗号分隔的文本（CSV）",
+}
+# A file whose content is what its name says needs no word about its format.
+NAMED = {"html": (".htm", ".html"), "spreadsheetml": (".xml",), "tsv": (".txt", ".tsv"), "csv": (".csv", ".txt")}
+
+
+
+def source_note(file: str, source: str | None) -> str | None:
+    """The words that say what was read, for a file whose name does not say it (a .xls holding HTML)."""
+    if source is None or Path(file).suffix.lower() in NAMED.get(source, ()):
+        return None
+    return f"此文件实际是{FORMAT_WORDS[source]}，已按表格读取（上传省系统请用更正后的 .xlsx 文件）"
+
+
+_SS = "urn:schemas-microsoft-com:office:spreadsheet"
+_X = "urn:schemas-microsoft-com:office:excel"
+_HTML_START = re.compile(rb"<(?:!doctype\s+html|html|head|body|meta|table|tr|td|th|style|title|div)\b", re.I)
+_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-]+)""", re.I)
+_XML_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9_\-]+)["']""")
+
+
+def sniff(head: bytes, suffix: str = "") -> str | None:
+    """'html', 'spreadsheetml' or 'text' from a file's first bytes (after any BOM); None for binary (a NUL
+    byte, unless the name says text: a stray NUL in a CSV is removed by X01)."""
+    encoding, text = bom(head)
+    if encoding in ("utf-16-le", "utf-16-be"):
+        try:
+            sample = text[: len(text) // 2 * 2].decode(encoding, "replace").encode("utf-8")
+        except (UnicodeError, LookupError):
+            return None
+    else:
+        sample = text
+    lead = sample.lstrip()[:SNIFF_BYTES]
+    if lead.startswith(b"<?xml") or lead.startswith(b"<Workbook") or lead.startswith(b"<ss:Workbook"):
+        if _SS.encode() in lead:
+            return "spreadsheetml"
+    if _HTML_START.search(lead[:4096]) and lead.startswith(b"<"):
+        return "html"
+    if b"\x00" in sample[:SNIFF_BYTES] and suffix.lower() not in (".csv", ".txt", ".tsv"):
+        return None
+    for name in ("utf-8", "gb18030"):
+        try:
+            codecs.getincrementaldecoder(name)().decode(sample[:SNIFF_BYTES])
+            return "text"
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def bom(head: bytes) -> tuple[str | None, bytes]:
+    """(the encoding a byte-order mark names, the bytes after it)."""
+    for mark, name in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+                       (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if head.startswith(mark):
+            return name, head[len(mark):]
+    return None, head
+
+
+def _chunks(path: Path, skip: int = 0) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        fh.seek(skip)
+        while block := fh.read(CHUNK):
+            yield block
+
+
+def _valid(path: Path, encoding: str, skip: int) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        for block in _chunks(path, skip):
+            decoder.decode(block)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def text_encoding(path: Path, declared: str | None = None) -> tuple[str, int]:
+    """(encoding, bytes to skip): a BOM, else what the file declares, else UTF-8 if every byte is, else GB18030."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    name, rest = bom(head)
+    if name:
+        return name, len(head) - len(rest)
+    if declared:
+        try:
+            declared = codecs.lookup(declared).name
+        except LookupError:
+            declared = None
+    if declared in ("gb2312", "gbk", "gb18030", "hz"):
+        return "gb18030", 0  # GB18030 is a superset of what systems call GB2312 and GBK
+    if declared and declared not in ("utf-8", "ascii") and _valid(path, declared, 0):
+        return declared, 0
+    if _valid(path, "utf-8", 0):
+        return "utf-8", 0
+    if _valid(path, "gb18030", 0):
+        return "gb18030", 0
+    raise UnreadableWorkbook("文件编码无法识别，请用 Excel 打开后另存为 .xlsx")
+
+
+def decoded(path: Path, encoding: str, skip: int) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder(encoding)("replace")
+    for block in _chunks(path, skip):
+        yield decoder.decode(block)
+    yield decoder.decode(b"", final=True)
+
+
+class _Counter:
+    """Rows and cells as they come, against the limits: refused past them, with the rows counted to the end."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.rows = 0
+        self.width = 0
+
+    def add(self, row: list) -> None:
+        self.rows += 1
+        if len(row) > self.width:
+            self.width = len(row)
+        if self.rows * self.width > self.limits.max_cells:
+            raise too_wide(self.rows, self.width, self.limits)
+
+    @property
+    def over(self) -> bool:  # title rows and the header row above the data are allowed for
+        return self.rows > self.limits.max_rows + self.limits.header_scan_rows
+
+
+def _too_many(count_rest: Callable[[], int], seen: int, limits: Limits) -> TooManyRows:
+    return TooManyRows(seen + count_rest(), limits.max_rows)
+
+
+_ROW_MARKS = {"html": re.compile(rb"<tr[\s>/]", re.I),
+              "spreadsheetml": re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?Row[\s>/]")}
+
+
+def precount(path: Path, kind: str, limits: Limits, table: TextTable | None = None) -> None:
+    """Refuse (F06) a file with more rows than the limit before any row is parsed: its row marks are
+    counted at C speed, a block at a time (a text file's line count is exact only without quoted line
+    breaks, so one over the limit is counted again as records)."""
+    last = limits.max_rows + limits.header_scan_rows
+    count, tail = 0, b""
+    for block in _chunks(path):
+        if kind == "text":
+            count += block.count(b"\n")
+            continue
+        data = tail + block
+        cut = max(0, len(data) - 64)  # a mark across the blocks' joint is counted with the next block
+        count += sum(1 for m in _ROW_MARKS[kind].finditer(data) if m.start() < cut)
+        tail = data[cut:]
+    count += len(_ROW_MARKS[kind].findall(tail)) if kind != "text" else 0
+    if count <= last:
+        return
+    if kind == "text" and table is not None:
+        count = sum(1 for _ in csv.reader(_Lines(decoded(path, table.encoding, table.skip)), table.dialect))
+        if count <= last:
+            return
+    raise TooManyRows(count, limits.max_rows)
+
+
+# --------------------------------------------------------------------------------------------- text
+
+@dataclass
+class TextTable:
+    encoding: str
+    skip: int
+    dialect: Any
+    delimiter: str
+
+
+def open_text(path: Path) -> TextTable:
+    encoding, skip = text_encoding(path)
+    sample = ""
+    for piece in decoded(path, encoding, skip):
+        sample += piece
+        if len(sample) >= 4096:
+            break
+    try:
+        dialect = csv.Sniffer().sniff(sample[:4096], delimiters=",\t;")
+    except csv.Error:
+        dialect = "excel-tab" if sample.count("\t") > sample.count(",") else csv.excel
+    delimiter = csv.get_dialect(dialect).delimiter if isinstance(dialect, str) else dialect.delimiter
+    return TextTable(encoding, skip, dialect, delimiter)
+
+
+class _Lines:
+    """A decoded text stream as lines for the csv module (which keeps no more than one record)."""
+
+    def __init__(self, pieces: Iterator[str]):
+        self.pieces = pieces
+        self.rest = ""
+
+    def __iter__(self):
+        for piece in self.pieces:
+            self.rest += piece
+            lines = self.rest.splitlines(keepends=True)
+            if lines and not lines[-1].endswith(("\n", "\r")):
+                self.rest = lines.pop()
+            else:
+                self.rest = ""
+            yield from lines
+        if self.rest:
+            yield self.rest
+
+
+def text_rows(path: Path, table: TextTable, limits: Limits) -> Iterator[list[Any]]:
+    """The rows of a CSV or tab-separated file, streamed; refused (F06) past the row limit, counted to the end."""
+    csv.field_size_limit(max(csv.field_size_limit(), 16 * 2**20))  # long cells become C12, not a crash
+    counter = _Counter(limits)
+    reader = csv.reader(_Lines(decoded(path, table.encoding, table.skip)), table.dialect)
+    try:
+        for row in reader:
+            counter.add(row)
+            if counter.over:
+                raise _too_many(lambda: sum(1 for _ in reader), counter.rows, limits)
+            yield row
+    except csv.Error as exc:
+        raise UnreadableWorkbook("文本文件格式有误（引号不配对或单元格过长），请用 Excel 打开后另存为 .xlsx") from exc
+
+
+# --------------------------------------------------------------------------------------------- HTML
+
+_BLOCKS = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "caption", "center"}
+_SKIPPED = {"script", "style", "title", "head", "noscript", "template"}
+_SPACES = re.compile(r"[ \t\r\n\f]+")
+_BREAK = "\x1f"
+
+
+def _span(attrs: dict, name: str) -> int:
+    try:
+        return max(1, min(int(str(attrs.get(name) or "1").strip().strip('"') or 1), MAX_SPAN))
+    except ValueError:
+        return 1
+
+
+def _tidy(pieces: list[str]) -> str:
+    """Cell text as a browser (and Excel) shows it: runs of spaces one space, <br> a line break."""
+    text = _SPACES.sub(" ", "".join(pieces))
+    return "\n".join(part.strip(" ") for part in text.split(_BREAK)).strip("\n")
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text.replace(",", ""))
+    except ValueError:
+        return None
+    return value if value == value and abs(value) != float("inf") else None
+
+
+class _Tables(HTMLParser):
+    """Every <tr> of the page's tables as a row (colspan and rowspan as merged cells: the value in the
+    first, the others empty), text outside the tables as one-cell rows, <script>/<style> ignored."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.done: list[list[Any]] = []
+        self.depth = 0
+        self.skip = 0
+        self.row: list[Any] | None = None
+        self.cell: list[str] | None = None
+        self.cell_chars = 0
+        self.cell_attrs: dict = {}
+        self.loose: list[str] = []
+        self.spans: dict[int, int] = {}  # column → rows below still covered by a rowspan
+        self.active: set[int] = set()
+
+    # rows and cells
+    def _start_row(self) -> None:
+        self._end_row()
+        self.row = []
+        self.active = {c for c, n in self.spans.items() if n > 0}
+
+    def _end_row(self) -> None:
+        self._end_cell()
+        if self.row is None:
+            return
+        self.done.append(self.row)
+        for c in self.active:
+            self.spans[c] -= 1
+            if self.spans[c] <= 0:
+                del self.spans[c]
+        self.row = None
+        self.active = set()
+
+    def _start_cell(self, attrs: dict) -> None:
+        if self.row is None:
+            self._start_row()
+        self._end_cell()
+        self.cell = []
+        self.cell_chars = 0
+        self.cell_attrs = attrs
+
+    def _end_cell(self) -> None:
+        if self.cell is None or self.row is None:
+            self.cell = None
+            return
+        attrs, text = self.cell_attrs, _tidy(self.cell)
+        self.cell = None
+        col = len(self.row)
+        while col in self.active:
+            self.row.append("")
+            col += 1
+        value: Any = text
+        if "x:num" in attrs:  # what Excel wrote as a number: digits past the 15th are lost, as in Excel
+            number = _number(attrs["x:num"] if attrs["x:num"] not in (None, "") else text)
+            if number is not None:
+                value = number
+        across, down = _span(attrs, "colspan"), _span(attrs, "rowspan")
+        self.row.append(value)
+        self.row.extend([""] * (across - 1))
+        if down > 1:
+            for c in range(col, col + across):
+                self.spans[c] = max(self.spans.get(c, 0), down - 1)
+
+    def _flush_loose(self) -> None:
+        text = _tidy(self.loose)
+        self.loose = []
+        for line in text.split("\n"):
+            if line.strip():
+                self.done.append([line.strip()])
+
+    # the parser's events
+    def handle_starttag(self, tag, attrs):
+        if tag in _SKIPPED:
+            self.skip += 1
+            return
+        attrs = {k.lower(): v for k, v in attrs}
+        if tag == "table":
+            if self.depth == 0:
+                self._flush_loose()
+            elif self.cell is not None:
+                self.cell.append(" ")
+            self.depth += 1
+        elif self.depth > 1:  # a table inside a cell: its text belongs to the cell
+            if tag in ("td", "th", "br") and self.cell is not None:
+                self.cell.append(" ")
+        elif tag == "tr" and self.depth == 1:
+            self._start_row()
+        elif tag in ("td", "th") and self.depth == 1:
+            self._start_cell(attrs)
+        elif tag == "br":
+            (self.cell if self.cell is not None else self.loose).append(_BREAK)
+        elif tag in _BLOCKS and self.depth == 0:
+            self._flush_loose()
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag in _SKIPPED:
+            self.skip -= 1
+
+    def handle_endtag(self, tag):
+        if tag in _SKIPPED:
+            self.skip = max(0, self.skip - 1)
+        elif tag == "table" and self.depth:
+            self.depth -= 1
+            if self.depth == 0:
+                self._end_row()
+                self.spans = {}
+        elif self.depth == 1 and tag in ("td", "th"):
+            self._end_cell()
+        elif self.depth == 1 and tag == "tr":
+            self._end_row()
+        elif tag in _BLOCKS and self.depth == 0:
+            self._flush_loose()
+
+    def handle_data(self, data):
+        if self.skip:
+            return
+        if self.cell is not None:
+            if self.cell_chars <= MAX_CELL_CHARS:  # more is cut (C12): the rest is never kept
+                self.cell.append(data[: MAX_CELL_CHARS + 1 - self.cell_chars])
+                self.cell_chars += len(data)
+        elif self.depth == 0:
+            self.loose.append(data[: MAX_CELL_CHARS])
+
+    def finish(self) -> None:
+        self.close()
+        self._end_row()
+        self._flush_loose()
+
+
+def html_encoding(path: Path) -> tuple[str, int]:
+    with open(path, "rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    found = _CHARSET.search(head)
+    return text_encoding(path, found.group(1).decode("ascii") if found else None)
+
+
+def html_rows(path: Path, limits: Limits) -> Iterator[list[Any]]:
+    encoding, skip = html_encoding(path)
+    parser = _Tables()
+    counter = _Counter(limits)
+    for piece in decoded(path, encoding, skip):
+        parser.feed(piece)
+        if len(parser.rawdata) > MAX_TAG_BYTES:  # a tag or comment that never ends would be re-read each time
+            raise UnreadableWorkbook("网页格式的表格中有一个异常长的标签或注释，不像系统导出的表格，已拒绝读取")
+        rows, parser.done = parser.done, []
+        for row in rows:
+            counter.add(row)
+            if counter.over:
+                raise TooManyRows(counter.rows, limits.max_rows)
+            yield row
+    parser.finish()
+    for row in parser.done:
+        counter.add(row)
+        yield row
+
+
+# ----------------------------------------------------------------------------------- SpreadsheetML
+
+@dataclass
+class XmlSheet:
+    name: str
+    hidden: bool = False
+    rows: int = 0
+    error_cells: dict[tuple[int, int], str] = field(default_factory=dict)  # (Excel row, column) → "#N/A"
+    formula_blank: set[tuple[int, int]] = field(default_factory=set)
+
+
+def _xml_feed(path: Path) -> Iterator[bytes]:
+    """The file as UTF-8 (or its own UTF-16) bytes for expat; refused if it has a DOCTYPE (entities live there)."""
+    with open(path, "rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    name, rest = bom(head)
+    if name and name.startswith("utf-16"):
+        encoding = name
+        prolog = rest[: len(rest) // 2 * 2].decode(name, "replace").encode("utf-8")
+    else:
+        found = _XML_ENCODING.search(rest.lstrip())
+        encoding = found.group(1).decode("ascii") if found else "utf-8"
+        prolog = rest
+    root = re.search(rb"<(?:[A-Za-z_][\w.\-]*:)?Workbook\b", prolog)
+    before = prolog[: root.start()] if root else prolog
+    if b"<!DOCTYPE" in before or b"<!ENTITY" in before or root is None and b"<!" in prolog:
+        raise UnreadableWorkbook(ENTITY)
+    try:
+        encoding = codecs.lookup(encoding).name
+    except LookupError as exc:
+        raise UnreadableWorkbook(f"XML 表格声明的编码“{encoding}”无法识别，请用 Excel 打开后另存为 .xlsx") from exc
+    if encoding in ("utf-8", "ascii"):
+        yield from _chunks(path)
+        return
+    encoding, skip = (encoding, len(head) - len(rest)) if name else text_encoding(path, encoding)
+    first = True
+    for piece in decoded(path, encoding, skip):
+        if first:  # expat reads UTF-8 only here: the declaration must say so
+            piece = re.sub(r"""^(\s*<\?xml[^>]*?encoding\s*=\s*)["'][^"']*["']""", r'\1"UTF-8"', piece)
+            first = False
+        yield piece.encode("utf-8")
+
+
+def _attr(elem, name: str, default=None):
+    return elem.get(f"{{{_SS}}}{name}", elem.get(name, default))
+
+
+def _int(text, default: int = 0) -> int:
+    try:
+        return int(str(text).strip())
+    except (TypeError, ValueError):
+        return default
+
+
+def _value(data) -> tuple[Any, str | None]:
+    """(the cell's value, its Excel error text or None) from a <Data> element."""
+    if data is None:
+        return "", None
+    kind = _attr(data, "Type", "String")
+    text = "".join(data.itertext())
+    if kind == "Number":
+        number = _number(text)
+        return (number if number is not None else text), None
+    if kind == "DateTime":
+        try:
+            return dt.datetime.fromisoformat(text.strip()[:19]), None
+        except ValueError:
+            return text, None
+    if kind == "Boolean":
+        return text.strip() in ("1", "true", "TRUE"), None
+    if kind == "Error":
+        return "", text.strip()
+    return text[: MAX_CELL_CHARS + 1], None
+
+
+def _xml_events(path: Path) -> Iterator[tuple[str, Any, list]]:
+    parser = ET.XMLPullParser(events=("start", "end"))
+    stack: list = []
+    try:
+        for block in _xml_feed(path):
+            parser.feed(block)
+            for event, elem in parser.read_events():
+                if event == "start":
+                    yield event, elem, stack
+                    stack.append(elem)
+                else:
+                    stack.pop()
+                    yield event, elem, stack
+        parser.close()
+        for event, elem in parser.read_events():
+            yield event, elem, stack
+    except ET.ParseError as exc:
+        raise UnreadableWorkbook("XML 格式的表格已损坏（内容不完整或不是有效的 XML），"
+                                 "请用 Excel 打开后另存为 .xlsx") from exc
+
+
+def _xml_rows(path: Path, wanted: str | None, limits: Limits, sheets: list[XmlSheet] | None = None
+              ) -> Iterator[list[Any]]:
+    """The rows of worksheet ``wanted`` (None: none, only ``sheets`` is filled in: names, hidden, C11, C13)."""
+    row_number = 0
+    covered: dict[int, int] = {}  # column → rows, this one included, covered by a MergeDown
+    current: XmlSheet | None = None
+    counter = _Counter(limits)
+    last = limits.max_rows + limits.header_scan_rows
+    for event, elem, stack in _xml_events(path):
+        tag = elem.tag.rsplit("}", 1)[-1]
+        if tag == "Worksheet":
+            if event == "start":
+                current = XmlSheet(_attr(elem, "Name", f"Sheet{len(sheets or []) + 1}"))
+                row_number, covered, counter = 0, {}, _Counter(limits)
+                if sheets is not None:
+                    sheets.append(current)
+                continue
+            if current is not None and row_number > last:
+                raise TooManyRows(row_number, limits.max_rows)
+            if current is not None and current.name == wanted:
+                return
+            current = None
+            elem.clear()
+            continue
+        if event == "start" or current is None:
+            continue
+        if tag == "Visible" and elem.tag.startswith(f"{{{_X}}}"):
+            current.hidden = (elem.text or "").strip() in ("SheetHidden", "SheetVeryHidden")
+            continue
+        if tag != "Row":
+            continue
+        at = _int(_attr(elem, "Index"), row_number + 1)
+        at = at if at > row_number else row_number + 1
+        if at > last:  # too many rows: counted to the sheet's end, never kept
+            row_number = at
+            del stack[-1][:]
+            continue
+        while row_number + 1 < at:  # rows skipped by ss:Index are blank rows
+            row_number += 1
+            covered = {c: n - 1 for c, n in covered.items() if n > 1}
+            if current.name == wanted:
+                yield []
+        row_number = at
+        row = _xml_row(elem, row_number, covered, current, limits)
+        covered = {c: n - 1 for c, n in covered.items() if n > 1}
+        counter.add(row)
+        current.rows = row_number
+        del stack[-1][:]  # the rows read so far are dropped: memory stays that of one row
+        if current.name == wanted:
+            yield row
+
+
+def _xml_row(elem, row_number: int, covered: dict[int, int], sheet: XmlSheet, limits: Limits) -> list[Any]:
+    row: list[Any] = []
+    active = {c for c, n in covered.items() if n > 0}
+    for cell in elem:
+        if cell.tag.rsplit("}", 1)[-1] != "Cell":
+            continue
+        index = _int(_attr(cell, "Index"), 0)
+        col = index - 1 if index > 0 else len(row)
+        while index <= 0 and col in active:
+            col += 1
+        if col >= MAX_SPAN:
+            raise too_wide(row_number, col + 1, limits)
+        value, error = _value(next((d for d in cell if d.tag.rsplit("}", 1)[-1] == "Data"), None))
+        if error is not None:
+            sheet.error_cells[(row_number, col)] = error
+        elif value == "" and _attr(cell, "Formula"):
+            sheet.formula_blank.add((row_number, col))
+        row.extend([""] * (col - len(row)))
+        if col < len(row):
+            row[col] = value
+        else:
+            row.append(value)
+        across = min(_int(_attr(cell, "MergeAcross"), 0), MAX_SPAN)
+        down = min(_int(_attr(cell, "MergeDown"), 0), limits.max_rows)
+        row.extend([""] * across)
+        if down:
+            for c in range(col, col + across + 1):
+                covered[c] = max(covered.get(c, 0), down + 1)
+    return row
+
+
+def spreadsheetml_sheets(path: Path, limits: Limits) -> list[XmlSheet]:
+    """The worksheets of an XML Spreadsheet 2003 file: one pass for names, hidden flags, C11 and C13 cells."""
+    sheets: list[XmlSheet] = []
+    for _ in _xml_rows(path, None, limits, sheets):
+        pass
+    return sheets
+
+
+def spreadsheetml_rows(path: Path, name: str, limits: Limits) -> Iterator[list[Any]]:
+    return _xml_rows(path, name, limits)
