@@ -1,7 +1,7 @@
 """Benchmark: xlflow validate end to end on generated declarations, against baselines in the same run.
 
     python benchmarks/run.py [--rows 10000 100000] [--variants filled empty bad] [--full] [--hostile]
-                             [--repeat 3] [--max-peak-mib 1536]
+                             [--exports] [--repeat 3] [--max-peak-mib 1536]
 
 Generates realistic declarations with xlsxwriter in three variants: amounts filled (~5% planted
 errors), amounts left empty (what the template invites) and every row an error. Then times, each in
@@ -172,6 +172,42 @@ def many_rules(path: Path, n: int = 30_000) -> Path:
     return path
 
 
+def exports_of(path: Path) -> dict[str, Path]:
+    """The same declaration as a web system exports it: an HTML table, XML Spreadsheet 2003 and tab-separated
+    UTF-16 text, each named .xls (what 导出 Excel often writes)."""
+    from html import escape
+
+    from python_calamine import CalamineWorkbook
+
+    out = {form: path.with_name(f"{path.stem}_{form}.xls") for form in ("html", "xml", "tsv")}
+    if all(p.exists() for p in out.values()):
+        return out
+    grid = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
+
+    def shown(v) -> str:
+        return str(int(v)) if isinstance(v, float) and v.is_integer() else ("" if v is None else str(v))
+
+    with open(out["html"], "w", encoding="utf-8") as fh:
+        fh.write('<html><head><meta charset="utf-8"></head><body><table>\n')
+        for row in grid:
+            fh.write("<tr>" + "".join(f'<td style="mso-number-format:\'\\@\'">{escape(shown(v))}</td>'
+                                      for v in row) + "</tr>\n")
+        fh.write("</table></body></html>")
+    with open(out["xml"], "w", encoding="utf-8") as fh:
+        fh.write('<?xml version="1.0" encoding="UTF-8"?>\n<Workbook xmlns="urn:schemas-microsoft-com:office:'
+                 'spreadsheet" xmlns:ss="urn:schemas-microsoft-com:office:spreadsheet"><Worksheet ss:Name="S">'
+                 "<Table>\n")
+        for row in grid:
+            fh.write("<Row>" + "".join(
+                f'<Cell><Data ss:Type="{"Number" if isinstance(v, float) else "String"}">{escape(shown(v))}</Data>'
+                "</Cell>" for v in row) + "</Row>\n")
+        fh.write("</Table></Worksheet></Workbook>")
+    with open(out["tsv"], "w", encoding="utf-16", newline="") as fh:
+        for row in grid:
+            fh.write("\t".join(shown(v) for v in row) + "\r\n")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="*", default=[10_000, 100_000])
@@ -179,6 +215,8 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="also a full sheet (1,048,571 data rows)")
     parser.add_argument("--hostile", action="store_true", help="a zip bomb and 30,000 identical rules")
     parser.add_argument("--repeat", type=int, default=3, help="runs per tool (the median is shown)")
+    parser.add_argument("--exports", action="store_true",
+                        help="also the same declarations as HTML, XML 2003 and UTF-16 text exports named .xls")
     parser.add_argument("--baselines-up-to", type=int, default=100_000,
                         help="run the slow baselines only up to this many rows")
     parser.add_argument("--max-peak-mib", type=float, default=1024,
@@ -204,6 +242,10 @@ def main() -> None:
                     runs["frictionless validate"] = [str(bindir / "frictionless"), "validate", "--header-rows", "5",
                                                      "--limit-errors", "100000000", path.name]
                 runs["openpyxl+pandas+pandera"] = [sys.executable, "-c", NAIVE, str(path)]
+            if args.exports and variant == "filled":
+                for form, copy in exports_of(path).items():
+                    runs[f"xlflow validate, {form} .xls"] = [xlflow, "validate", str(copy), "--out",
+                                                             str(DATA / f"out_{n}_{form}")]
             base = None
             for tool, cmd in runs.items():
                 repeat = args.repeat if n <= 100_000 else 1

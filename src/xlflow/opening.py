@@ -485,10 +485,10 @@ def _export_sheets(path: Path, kind: str, limits: Limits) -> list[RawSheet]:
     webexports.precount(path, kind, limits)
     if kind == "html":
         return [RawSheet(path.stem, 0, 0, lambda: webexports.html_rows(path, limits), source=kind)]
-    return [RawSheet(sheet.name, 0, 0, lambda name=sheet.name: webexports.spreadsheetml_rows(path, name, limits),
-                     frozenset(sheet.formula_blank), error_cells=sheet.error_cells, hidden=sheet.hidden,
-                     source=kind)
-            for sheet in webexports.spreadsheetml_sheets(path, limits)]
+    book = webexports.SpreadsheetML(path, limits)
+    return [RawSheet(sheet.name, 0, 0, lambda name=sheet.name: book.rows(name), hidden=sheet.hidden, source=kind,
+                     _late=lambda name=sheet.name: book.scan(name))
+            for sheet in book.sheets]
 
 
 def _is_worksheet(meta) -> bool:
