@@ -4,15 +4,18 @@ yet complete, symlinks; ID numbers masked in the log however they are written; d
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
-from conftest import RULE_HEADERS, good_rules, rule, write_workbook
+from conftest import ROOT, RULE_HEADERS, good_rules, rule, write_workbook
 from test_validate import COLUMNS, TODAY, declaration, pid, row
-from test_watch import age, drop, inbox, names, ws  # noqa: F401  (the ws fixture)
+from test_watch import age, drop, inbox, names, results, ws  # noqa: F401  (the ws fixture)
 from xlflow.cli import main
 from xlflow.pipeline import process_workbook
 from xlflow.watch import Watcher, _whole_compound_file, mask_ids
@@ -212,3 +215,52 @@ def test_the_same_payment_record_repeated_in_one_export_is_a_warning_listed_in_t
     listed = load_workbook(result.errors_file).worksheets[0]
     assert listed.max_row - 1 == 999  # the header row and the 999 repeats
     assert int(paid.loc[0, "records"]) == 1000  # imported as the export says, and said so
+
+
+ADOPT_KILLER = """
+import os, signal, sys
+sys.path.insert(0, {src!r})
+from xlflow import adopting, watch
+
+where, calls = sys.argv[2], []
+
+def dying(real, name):
+    def run(*args):
+        calls.append(name)
+        if calls.count(name) == int(where.split(":")[1]) and where.startswith(name):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args)
+    return run
+
+adopting._copy_whole = dying(adopting._copy_whole, "copy")
+watch._write_text = dying(watch._write_text, "result")
+watch._move = dying(watch._move, "move")
+with watch.Watcher(sys.argv[1], settle=0) as watcher:
+    watcher.process_pending()
+"""
+
+
+@pytest.mark.parametrize("where", ["copy:1", "copy:2", "result:1", "move:1"])
+def test_a_kill_during_a_rule_tables_adoption_is_finished_once(ws, tmp_path, rules_file, where):  # noqa: F811
+    """SIGKILL before the old table is kept, before the new one is in place, before the result is committed
+    and before the input is moved: the next watcher ends with one 停用 copy and says the table was adopted."""
+    old = (ws / "征缴规则表.xlsx").read_bytes()
+    new = rules_file(good_rules(), name="新规则.xlsx")
+    drop(ws, new)
+    killed = subprocess.run([sys.executable, "-c", ADOPT_KILLER.format(src=str(ROOT / "src")), str(ws), where],
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    with Watcher(ws, settle=0) as watcher:
+        outcomes = watcher.process_pending()
+        assert len(watcher.book.frame) == len(good_rules())
+    [outcome] = outcomes
+    assert outcome.kind == "rules" and "已启用" in outcome.line and "未做改动" not in outcome.line, outcome.line
+    kept = [p for p in ws.iterdir() if "_停用_" in p.name]
+    assert len(kept) == 1 and kept[0].read_bytes() == old and kept[0].name in outcome.line
+    assert (ws / "征缴规则表.xlsx").read_bytes() == new.read_bytes()
+    assert not [p for p in ws.iterdir() if p.name.endswith((".adopting", ".tmp"))]
+    assert names(ws / "已处理") == ["新规则.xlsx"] and len(results(ws)) == 1
+    drop(ws, new, "再放一次.xlsx")  # the same table again, after the adoption: nothing to do, and said so
+    with Watcher(ws, settle=0) as watcher:
+        [again] = watcher.process_pending()
+    assert "未做改动" in again.line and len([p for p in ws.iterdir() if "_停用_" in p.name]) == 1

@@ -36,6 +36,7 @@ from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xlflow import adopting
 from xlflow.domain.idcard import mask_in_text
 from xlflow.errors import XlflowError
 from xlflow.oslock import Busy, FileLock
@@ -322,6 +323,8 @@ class Watcher:
                 if same:
                     _move(source, Path(archive_to))
                 self._finish(jid, "done")
+                if kind == "rules":
+                    adopting.finished(self.ws.rules)
                 out.append(Outcome(source.name, "done", kind or "", nrows or 0, errs or 0, msg or "",
                                    Path(result_dir), recovered=True))
             elif reason_file and Path(reason_file).exists():
@@ -605,6 +608,8 @@ class Watcher:
             os.replace(plan.partial, plan.result_dir)  # the commit
             _move(path, plan.archive_to)
             self._finish(plan.jid, "done")
+            if work.kind == "rules":
+                adopting.finished(self.ws.rules)
             outcome = Outcome(path.name, "done", work.kind, work.rows, work.errors, work.line, plan.result_dir)
         else:
             shutil.rmtree(plan.partial, ignore_errors=True)
@@ -661,19 +666,15 @@ class Watcher:
             line = (f"征缴规则表检查无误，但工作目录的规则表须是 {current.suffix} 文件："
                     f"请另存为 {current.suffix} 后重新放入。")
             return _Work(True, "rules", result.rows, 0, line, listing)
-        if current.exists() and _sha256(current) == _sha256(path):
+        kept_name = _unique(current.with_name(f"{current.stem}_停用_{_stamp(self.clock())}{current.suffix}"),
+                            "x").name
+        kept, adopted = adopting.adopt(path, current, kept_name)  # one journalled step: a kill resumes it
+        if not adopted:
             line = "征缴规则表检查无误，与工作目录正在使用的规则表相同，未做改动。"
             return _Work(True, "rules", result.rows, 0, line, listing)
-        kept = None
-        if current.exists():
-            kept = _unique(current.with_name(f"{current.stem}_停用_{_stamp(self.clock())}{current.suffix}"), "x")
-            shutil.copy2(current, kept)
-        temp = current.with_name(f".{current.name}.new")
-        shutil.copy2(path, temp)
-        os.replace(temp, current)
         self.book = load_rulebook(current, self.ws.settings.limits())
         line = (f"征缴规则表检查无误，已启用为工作目录的征缴规则表（{len(book.frame)} 条规则）"
-                + (f"；原来的规则表另存为 {kept.name}" if kept else "") + "。请重新生成模板发给各乡镇。")
+                + (f"；原来的规则表另存为 {kept}" if kept else "") + "。请重新生成模板发给各乡镇。")
         return _Work(True, "rules", result.rows, 0, line, listing)
 
     # ------------------------------------------------------------------ the loop around it
