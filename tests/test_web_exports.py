@@ -313,3 +313,50 @@ def test_the_watched_folder_takes_an_html_xls(ws, tmp_path):  # noqa: F811
     [folder] = results(ws)
     assert "HTML 格式导出的表格" in (folder / "结果.txt").read_text(encoding="utf-8-sig")
     assert names(ws / "已处理") == ["某镇申报表.xls"]
+
+
+def test_html_written_loosely_uppercase_unquoted_thead_th_nbsp_and_comments(tmp_path):
+    """How older systems and Excel's own "网页" save write a page: every such form reads to the same rows."""
+    rows = "".join(
+        f"<TR><TD class=xl24>{v[0]}</TD><TD>{v[1]}</TD><td>{v[2]}</td><td>{v[3]}</td><td>{v[4]}</td>"
+        f"<td>&nbsp;</td><td x:str>{v[6]}</td>" for v in (person("101"), person("102", name="李四")))  # no </TR>
+    page = ("<!DOCTYPE html><HTML><HEAD><META charset=gbk><!--[if gte mso 9]><xml><x:ExcelWorkbook>"
+            "</x:ExcelWorkbook></xml><![endif]--></HEAD><BODY><P>参保人员信息 (a < b)</P>"
+            "<TABLE border=1><THEAD><TR>" + "".join(f"<TH>{h}</TH>" for h in ROSTER_HEAD) + "</TR></THEAD>"
+            f"<TBODY>{rows}</TBODY></TABLE></BODY></HTML>")
+    path = tmp_path / "roster.xls"
+    path.write_bytes(page.encode("gb18030"))
+    from xlflow.opening import open_sheets
+
+    [sheet] = open_sheets(path)
+    got = list(sheet.rows())
+    assert got[0] == ["参保人员信息 (a < b)"] and got[1] == ROSTER_HEAD
+    assert got[2] == [pid(seq="101"), "张三", "农业", "正常缴费", "051", "", "43030201"]
+    with Ledger(tmp_path / "l.sqlite") as store:
+        result = import_file(store, path, "roster")
+        assert result.counts == {"new": 2, "changed": 0, "unchanged": 0, "refused": 0}
+        assert not [f for f in result.check.findings if f.code == "X01"]  # an &nbsp; cell is empty, not a fix
+
+
+def test_xml_with_prefixed_elements_plain_attributes_errors_formulas_and_dates(tmp_path):
+    head = "".join(f'<ss:Cell><ss:Data Type="String">{h}</ss:Data></ss:Cell>' for h in PAY_HEAD)
+
+    def data_row(v, amount_cell):
+        cells = "".join(f'<ss:Cell><ss:Data ss:Type="String">{x}</ss:Data></ss:Cell>' for x in v[:6])
+        return f"<ss:Row>{cells}{amount_cell}" + "".join(
+            f'<ss:Cell><ss:Data ss:Type="Number">{x}</ss:Data></ss:Cell>' for x in v[7:]) + "</ss:Row>"
+
+    body = (data_row(paid("101"), '<ss:Cell><ss:Data ss:Type="Number">100</ss:Data></ss:Cell>')
+            + data_row(paid("102"), '<ss:Cell ss:Formula="=H1*2"/>')  # a formula saved without its value: C11
+            + data_row(paid("103"), '<ss:Cell><ss:Data ss:Type="Error">#N/A</ss:Data></ss:Cell>'))  # C13
+    text = ('<?xml version="1.0"?>\n<ss:Workbook xmlns:ss="urn:schemas-microsoft-com:office:spreadsheet">'
+            '<ss:Worksheet ss:Name="缴费"><ss:Table><ss:Row><ss:Cell ss:MergeAcross="10"><ss:Data ss:Type="String">'
+            f'缴费明细</ss:Data></ss:Cell></ss:Row><ss:Row>{head}</ss:Row>{body}</ss:Table></ss:Worksheet>'
+            "</ss:Workbook>")
+    path = tmp_path / "pay.xls"
+    path.write_text(text, encoding="utf-8")
+    with Ledger(tmp_path / "l.sqlite") as store:
+        result = import_file(store, path, "payments", out_dir=tmp_path)
+    codes = {(f.code, f.cell) for f in result.check.findings if f.severity == "error"}
+    assert codes == {("C11", "G4"), ("C13", "G5")}, codes
+    assert result.counts["new"] == 1 and result.counts["refused"] == 2

@@ -266,7 +266,8 @@ def _span(attrs: dict, name: str) -> int:
 def _tidy(pieces: list[str]) -> str:
     """Cell text as a browser (and Excel) shows it: runs of spaces one space, <br> a line break."""
     text = _SPACES.sub(" ", "".join(pieces))
-    return "\n".join(part.strip(" ") for part in text.split(_BREAK)).strip("\n")
+    text = "\n".join(part.strip(" ") for part in text.split(_BREAK)).strip("\n")
+    return text if text.strip() else ""  # <td>&nbsp;</td>, a system's empty cell, is empty
 
 
 def _number(text: str) -> float | None:
@@ -580,6 +581,12 @@ _SS_ = _SS + "|"
 _X_ = _X + "|"
 
 
+def _ss(attrs: dict, name: str):
+    """An ss: attribute; a generator that leaves the prefix off writes it in no namespace."""
+    value = attrs.get(_SS_ + name)
+    return attrs.get(name) if value is None else value
+
+
 class _XmlBook:
     """An XML Spreadsheet 2003 file read by expat's callbacks (no tree is built): the rows of one worksheet,
     its Excel error values (C13) and formulas saved without a value (C11). A DOCTYPE is refused."""
@@ -625,21 +632,21 @@ class _XmlBook:
         if name == _SS_ + "Cell":
             if self.sheet is None:
                 return
-            index = _int(attrs.get(_SS_ + "Index"), 0)
+            index = _int(_ss(attrs, "Index"), 0)
             col = index - 1 if index > 0 else self.col
             while index <= 0 and col in self.active:
                 col += 1
             if col >= MAX_SPAN:
                 raise too_wide(self.row_number, col + 1, self.limits)
-            self.cell = (col, min(_int(attrs.get(_SS_ + "MergeAcross"), 0), MAX_SPAN),
-                         min(_int(attrs.get(_SS_ + "MergeDown"), 0), self.limits.max_rows),
-                         bool(attrs.get(_SS_ + "Formula")))
+            self.cell = (col, min(_int(_ss(attrs, "MergeAcross"), 0), MAX_SPAN),
+                         min(_int(_ss(attrs, "MergeDown"), 0), self.limits.max_rows),
+                         bool(_ss(attrs, "Formula")))
             self.value, self.error = "", None
         elif name == _SS_ + "Data":
-            self.data_type = attrs.get(_SS_ + "Type", "String")
+            self.data_type = _ss(attrs, "Type") or "String"
             self.text = []
         elif name == _SS_ + "Row":
-            at = _int(attrs.get(_SS_ + "Index"), self.row_number + 1)
+            at = _int(_ss(attrs, "Index"), self.row_number + 1)
             at = at if at > self.row_number else self.row_number + 1
             while self.row_number + 1 < at and at <= self.last:  # rows skipped by ss:Index are blank rows
                 self.row_number += 1
@@ -650,7 +657,7 @@ class _XmlBook:
             self.row, self.col = [], 0
             self.active = {c for c, n in self.covered.items() if n > 0}
         elif name == _SS_ + "Worksheet":
-            self.sheet = XmlSheet(attrs.get(_SS_ + "Name") or f"Sheet{len(self.sheets) + 1}")
+            self.sheet = XmlSheet(_ss(attrs, "Name") or f"Sheet{len(self.sheets) + 1}")
             self.sheets.append(self.sheet)
             self.reading = self.sheet.name == self.wanted
             self.row_number, self.covered, self.counter = 0, {}, _Counter(self.limits)
