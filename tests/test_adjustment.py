@@ -189,7 +189,7 @@ def test_the_error_workbook_round_trips(tmp_path, book):
     wb = load_workbook(errors)
     ws = wb.worksheets[0]
     header = next(r for r in range(1, 10) if ws.cell(r, 1).value == "序号")
-    year_col = [c.value for c in ws[header]].index("调整年度") + 1
+    year_col = [(c.value or "").rstrip("*") for c in ws[header]].index("调整年度") + 1
     ws.cell(header + 1, year_col).value = 2024
     wb.save(errors)
     with Ledger(tmp_path / "台账.sqlite") as store:

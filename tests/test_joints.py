@@ -102,7 +102,7 @@ def test_a_csv_copy_with_its_header_block_is_checked_for_f04(tmp_path, book):
 def test_c02_quotes_what_excel_shows_and_the_digits_lost(tmp_path, book):
     result = run(tmp_path, book, [row(id_number=430382197005061234)])
     text = message(result, "C02")
-    assert "单元格显示为 4.30382197005061E+17" in text
+    assert "单元格显示为 4.30382E+17，编辑栏里是 430382197005061000）" in text  # a General cell: 11 characters
     assert "只保留了前 15 位“430382197005061”，后 3 位变成了“000”" in text
 
 

@@ -93,7 +93,7 @@ def test_the_fixed_error_workbook_joins_the_batch_of_its_original(tmp_path, book
         wb = load_workbook(errors)
         ws = wb.worksheets[0]
         head = next(r for r in range(1, 10) if ws.cell(r, 1).value == "序号")
-        tier = next(c for c in range(1, 20) if ws.cell(head, c).value == "缴费档次")
+        tier = next(c for c in range(1, 20) if (ws.cell(head, c).value or "").rstrip("*") == "缴费档次")
         ws.cell(head + 1, tier).value = "一档"  # the clerk's fix
         wb.save(errors)
         fixed = again(tmp_path, book, store, errors)

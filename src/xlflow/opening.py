@@ -402,8 +402,11 @@ def _sniff(path: Path, limits: Limits) -> tuple[str, dict[str, SheetScan]]:
         return "ole", {}
     with open(path, "rb") as fh:
         found = webexports.sniff(fh.read(webexports.SNIFF_BYTES), path.suffix)
-    if found is not None:  # the content decides, not the name: a web system's "xls" is often HTML or XML
-        return found, {}
+    if found is not None and path.suffix.lower() not in (".xlsx", ".xlsm", ".ods"):
+        return found, {}  # the content decides, not the name: a web system's "xls" is often HTML or XML
+    if found is not None:  # Excel and WPS refuse to open these under a name that says zip
+        raise UnreadableWorkbook(f"不是电子表格文件：文件名是 {path.suffix}，内容却是文本或网页。如果是系统导出的，"
+                                 "请把扩展名改为 .xls 后重新提交，或用 Excel 打开后另存为 .xlsx")
     raise UnreadableWorkbook("不是电子表格文件（支持 .xlsx、.xlsm、.xls、.ods、.csv，"
                              "以及系统导出的网页、XML 和文本格式表格）")
 

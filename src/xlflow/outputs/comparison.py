@@ -21,11 +21,10 @@ from xlflow.compare import ACTIONS, ADJUST, DECLARE, FLAG, NOT_ELIGIBLE, REGISTE
 from xlflow.domain.values import cents_text
 from xlflow.findings import column_letter
 from xlflow.kinds import AMOUNT_KEYS, kind_spec
-from xlflow.outputs import as_template
 from xlflow.outputs.layout import titled_sheet
 from xlflow.outputs.xlsxfast import Column, Sheet, Style, cell_row, render_rows, write_workbook
 from xlflow.rules import RuleBook
-from xlflow.templates.build import header_block, header_row_index
+from xlflow.templates.build import Body, cell_styles, template_book
 
 ITEMS = {"personal": "个人缴费", "province": "省级补贴", "city": "市级补贴", "county": "县级补贴",
          "daijiao": "政府代缴"}  # fmt: skip
@@ -261,36 +260,14 @@ def _remark(part: pd.DataFrame) -> np.ndarray:
 
 
 def write_prefilled(rows: pd.DataFrame, kind: str, book: RuleBook, path: Path, when: dt.datetime) -> None:
-    """A generated template with ``rows`` filled in: title, the header block left for the clerk, the
-    header row, dropdowns and prompts, 填写说明, the hidden 代码表 and the template's properties."""
+    """A generated template with ``rows`` filled in (the template's own builder): title, the header block
+    left for the clerk, the header row, dropdowns and prompts, 填写说明, the hidden 代码表, its properties."""
     spec = kind_spec(kind)
-    head_index = header_row_index(spec)
-    heads = [cell_row(1, [(spec.title, Style.TITLE)])]
-    merged = [f"A1:{column_letter(len(spec.columns) - 1)}1"]
-    block: dict[int, list[tuple[str, int]]] = {}
-    for field, row, left in header_block(spec):  # as the template lays them out; the values left empty
-        cells = block.setdefault(row + 1, [])
-        cells += [("", Style.NONE)] * (left - len(cells))
-        cells += [(field.label + ("*" if field.required else ""), Style.HEADER), ("", Style.HEADER)]
-        merged += [f"{column_letter(left)}{row + 1}:{column_letter(left + 1)}{row + 1}",
-                   f"{column_letter(left + 2)}{row + 1}:{column_letter(left + 4)}{row + 1}"]
-    heads += [cell_row(row, cells) for row, cells in block.items()]
-    heads.append(cell_row(head_index + 1, [(c.header + ("*" if c.required else ""), Style.HEADER)
-                                           for c in spec.columns]))
-    first = head_index + 2
     numeric = {"year", "amount", "signed_amount", "seq"}
     columns = []
     for c in spec.columns:
         values = rows[c.key].astype(str).to_numpy(dtype=object) if c.key in rows else \
             np.full(len(rows), "", dtype=object)
-        style = Style.TEXT if c.type in ("id", "name", "text") else (Style.MONEY if "amount" in c.type else Style.NONE)
-        columns.append(Column(values, c.type in numeric, style))
-    sheet = Sheet(name=spec.title[:31], rows=itertools.chain(heads, render_rows(first, columns, len(rows))),
-                  last_row=first + len(rows) - 1, last_col=len(spec.columns) - 1,
-                  widths=[c.width for c in spec.columns],
-                  column_styles={i: Style.TEXT for i, c in enumerate(spec.columns) if c.type in ("id", "name", "text")},
-                  freeze_rows=head_index + 1, freeze_cols=3, merged=merged)
-    keys = [c.key for c in spec.columns]
-    sheet.validations = as_template.validations(spec, book, keys, first, len(rows))
-    write_workbook(path, [sheet, as_template.instructions_sheet(spec, book, when), as_template.lists_sheet(spec, book)],
-                   as_template.properties(spec, book, when))
+        columns.append(Column(values, c.type in numeric, cell_styles(c)[0]))
+    sheets, props = template_book(spec, book, when, body=Body(columns, len(rows)))
+    write_workbook(path, sheets, props)

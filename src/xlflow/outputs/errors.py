@@ -10,11 +10,11 @@ import numpy as np
 
 from xlflow.findings import Findings, column_letter
 from xlflow.opening import MAX_CELL_CHARS
-from xlflow.outputs import as_template
 from xlflow.outputs.layout import FEEDBACK_HEADER, head_rows, header_marks, output_columns, text_columns, widths
 from xlflow.outputs.xlsxfast import Column, LazyValues, Sheet, Style, cell_row, render_rows, taken, write_workbook
 from xlflow.reading import PASSED_SHEET
 from xlflow.rules import RuleBook
+from xlflow.templates.build import Body, cell_styles, first_data_row, template_book
 from xlflow.validation.result import Checked
 
 CUT_NOTE = "……（反馈信息超过单元格上限，其余内容见汇总表）"
@@ -26,6 +26,7 @@ class Feedback:
     def __init__(self, findings: Findings, rows: np.ndarray):
         self.findings = findings
         self.rows = rows
+        self._last = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -34,8 +35,13 @@ class Feedback:
         rows = self.rows[part]
         if not len(rows):
             return np.array([], dtype=object)
+        key = (part.start, part.stop)
+        if self._last is not None and self._last[0] == key:  # asked twice per chunk: for the heights too
+            return self._last[1]
         by_row = self.findings.feedback_by_row(rows)
-        return np.array([feedback_text(by_row.get(r, [])) for r in rows.tolist()], dtype=object)
+        texts = np.array([feedback_text(by_row.get(r, [])) for r in rows.tolist()], dtype=object)
+        self._last = (key, texts)
+        return texts
 
 
 def feedback_text(lines: list[str]) -> str:
@@ -94,12 +100,12 @@ def _then(ours, count: int, theirs: tuple) -> LazyValues:
 NOTES = 5_000  # cells that get a note; past that the 反馈信息 column still holds every message
 
 
-def _cell_notes(checked: Checked, columns: list[int], row_numbers: np.ndarray,
+def _cell_notes(checked: Checked, columns: list[int | None], row_numbers: np.ndarray,
                 first: int) -> list[tuple[int, str, str]]:
     """Each offending cell's messages as a note at the cell, moved to where its row and column are written
-    here."""
+    here (``columns``: the input's column written at each position, None for one it did not have)."""
     at = {int(r): first + i for i, r in enumerate(row_numbers.tolist())}
-    letter_here = {column_letter(c): column_letter(i) for i, c in enumerate(columns)}
+    letter_here = {column_letter(c): column_letter(i) for i, c in enumerate(columns) if c is not None}
     return [(at[row], letter_here[letter], text) for row, letter, text in checked.findings.notes("error", NOTES)
             if row in at and letter in letter_here]
 
@@ -107,10 +113,55 @@ def _cell_notes(checked: Checked, columns: list[int], row_numbers: np.ndarray,
 def write_errors(checked: Checked, path: Path, passed: Sheet | None = None, book: RuleBook | None = None,
                  when: dt.datetime | None = None, lineage: dict[str, str] | None = None,
                  rows: np.ndarray | None = None) -> int:
-    """The rows with errors, as the clerk wrote them, in a workbook that works like the template: the
-    same dropdowns and prompts on the data rows, 填写说明, the hidden 代码表, name and ID kept in view."""
+    """The rows with errors, as the clerk wrote them. With a rule table it is the template (SPEC 6): laid out
+    by the template's own builder, the clerk's header values in its header block, the clerk's values in its
+    columns (columns of the clerk's own after them), then 反馈信息; each offending cell marked and carrying its
+    messages as a note. Without one (an import's refused rows) it keeps the export's own layout."""
     table = checked.table
     rows = table.frame.index[table.frame.index.isin(checked.error_rows if rows is None else rows)]
+    if book is None:
+        write_workbook(path, [_as_written(checked, rows), *([passed] if passed else [])])
+        return len(rows)
+    spec = table.spec
+    when = when or dt.datetime.now()
+    positions = table.frame.index.get_indexer(rows)
+    row_numbers = rows.to_numpy(dtype=np.int64)
+    bad_cells = checked.findings.cells_of("error")
+    keyed = {table.keys[c.key]: c for c in spec.columns if c.key in table.keys}
+    own = [c for c in output_columns(table) if c not in keyed]  # the clerk's own columns, kept after ours
+    sources = [table.keys.get(c.key) for c in spec.columns] + own
+    data = []
+    for source, col in zip(sources, [*spec.columns, *[None] * len(own)], strict=True):
+        plain, bad = cell_styles(col)
+        if source is None:  # a column of the template the clerk's file did not have
+            data.append(Column(np.full(len(rows), "", dtype=object), False, plain))
+            continue
+        values = taken(table.frame[source].to_numpy(), positions)
+        # As the clerk wrote it: a number stays a number (an ID stored as a number is not padded into
+        # a text that could pass its check digit), in a text-formatted cell where the template has one.
+        number = table.numeric[source].to_numpy()[positions]
+        marked = np.isin(row_numbers, bad_cells.get(column_letter(source), np.array([], dtype=np.int64)))
+        data.append(Column(values, number, plain, marked if marked.any() else None, bad))
+    data.append(Column(Feedback(checked.findings, row_numbers), False, Style.CELL_FEEDBACK, sets_height=FEEDBACK_CHARS))
+    first = first_data_row(spec)
+    body = Body(data, len(rows), headers=[table.raw_headers[c] for c in own] + [FEEDBACK_HEADER],
+                widths=[12] * len(own) + [FEEDBACK_WIDTH],
+                notes=_cell_notes(checked, sources, row_numbers, first))
+    values = {key: hv.value for key, hv in table.header_values.items()}
+    missing = frozenset(hf.key for hf in spec.header_fields
+                        if any(f.code == "F04" and f.column == hf.label for f in checked.findings.file_level()))
+    sheets, props = template_book(spec, book, when, values, body, missing)
+    write_workbook(path, [*sheets, *([passed] if passed else [])], props | (lineage or {}))
+    return len(rows)
+
+
+FEEDBACK_WIDTH = 60
+FEEDBACK_CHARS = 28  # Chinese characters per line of the 反馈信息 column
+
+
+def _as_written(checked: Checked, rows) -> Sheet:
+    """The refused rows of an import, under the export's own title and header rows."""
+    table = checked.table
     bad_cells = checked.findings.cells_of("error")
     columns = output_columns(table)
     positions = table.frame.index.get_indexer(rows)
@@ -119,35 +170,25 @@ def write_errors(checked: Checked, path: Path, passed: Sheet | None = None, book
     data = []
     for c in columns:
         values = taken(table.frame[c].to_numpy(), positions)
-        # As the clerk wrote it: a number stays a number (an ID stored as a number is not padded into
-        # a text that could pass its check digit), in a text-formatted cell where the template has one.
         number = table.numeric[c].to_numpy()[positions]
         marked = np.isin(row_numbers, bad_cells.get(column_letter(c), np.array([], dtype=np.int64)))
-        plain, bad = (Style.TEXT, Style.BAD_TEXT) if c in texts else (Style.NONE, Style.BAD)
+        plain, bad = (Style.CELL_TEXT, Style.CELL_BAD_TEXT) if c in texts else (Style.CELL, Style.CELL_BAD)
         data.append(Column(values, number, plain, marked if marked.any() else None, bad))
-    data.append(Column(Feedback(checked.findings, row_numbers), False, Style.FEEDBACK))
+    data.append(Column(Feedback(checked.findings, row_numbers), False, Style.CELL_FEEDBACK, sets_height=FEEDBACK_CHARS))
     key_of = {c: k for k, c in table.keys.items()}
     keys = [key_of.get(c) for c in columns]
     heads = head_rows(
         table, columns, extra_headers=(FEEDBACK_HEADER,), marked=header_marks(checked.findings.file_level())
     )
     first = len(heads) + 1
-    sheet = Sheet(
+    return Sheet(
         name=table.spec.title[:31],
         rows=itertools.chain(heads, render_rows(first, data, len(rows))),
         last_row=first + len(rows) - 1,
         last_col=len(columns),
-        widths=[*widths(table, columns), 60],
+        widths=[*widths(table, columns), FEEDBACK_WIDTH],
         column_styles={i: Style.TEXT for i, c in enumerate(columns) if c in texts},
         freeze_rows=len(heads),
         freeze_cols=keys.index("id_number") + 1 if "id_number" in keys else 0,
         notes=_cell_notes(checked, columns, row_numbers, first),
     )
-    extra, props = [], None
-    if book is not None:
-        when = when or dt.datetime.now()
-        sheet.validations = as_template.validations(table.spec, book, keys, first, len(rows))
-        extra = [as_template.instructions_sheet(table.spec, book, when), as_template.lists_sheet(table.spec, book)]
-        props = as_template.properties(table.spec, book, when) | (lineage or {})
-    write_workbook(path, [sheet, *extra, *([passed] if passed else [])], props)
-    return len(rows)

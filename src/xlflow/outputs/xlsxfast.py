@@ -42,15 +42,30 @@ class Style:
     CHANGED_TEXT = 9
     BAD_TEXT = 10
     WRAPPED = 11  # long text, wrapped, at the top of its cell
+    # The template's own (SPEC 4.5): the error workbook and the pre-filled ones are laid out by the same code.
+    BIG_TITLE = 12  # bold 16, centred over the table
+    LABEL = 13  # a header-block label: bold, right-aligned
+    VALUE = 14  # a header-block value: underlined by a bottom border
+    CELL = 15  # a data cell with borders
+    CELL_TEXT = 16
+    CELL_BAD = 17  # an offending cell: dark red on pink, with borders
+    CELL_BAD_TEXT = 18
+    NOTE = 19  # a line of 填写说明: wrapped, at the top
+    CELL_FEEDBACK = 20  # 反馈信息: dark red, wrapped, with borders
+    YEAR = 21  # a whole number (the template's year column)
+    VALUE_BAD = 22  # a required header-block value left empty (F04)
+    CELL_MONEY = 23
+    CELL_YEAR = 24
 
 
 _STYLES_TEMPLATE = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">
-<fonts count="4">
+<fonts count="5">
 <font><sz val="11"/><name val="宋体"/><family val="3"/><charset val="134"/></font>
 <font><b/><sz val="14"/><name val="宋体"/><family val="3"/><charset val="134"/></font>
 <font><b/><sz val="11"/><name val="宋体"/><family val="3"/><charset val="134"/></font>
 <font><sz val="11"/><color rgb="FF9C0006"/><name val="宋体"/><family val="3"/><charset val="134"/></font>
+<font><b/><sz val="16"/><name val="宋体"/><family val="3"/><charset val="134"/></font>
 </fonts>
 <fills count="5">
 <fill><patternFill patternType="none"/></fill>
@@ -59,10 +74,11 @@ _STYLES_TEMPLATE = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <fill><patternFill patternType="solid"><fgColor rgb="FFFFF2CC"/><bgColor indexed="64"/></patternFill></fill>
 <fill><patternFill patternType="solid"><fgColor rgb="FFFFC7CE"/><bgColor indexed="64"/></patternFill></fill>
 </fills>
-<borders count="2">
+<borders count="3">
 <border><left/><right/><top/><bottom/><diagonal/></border>
 <border><left style="thin"><color auto="1"/></left><right style="thin"><color auto="1"/></right>\
 <top style="thin"><color auto="1"/></top><bottom style="thin"><color auto="1"/></bottom><diagonal/></border>
+<border><left/><right/><top/><bottom style="thin"><color auto="1"/></bottom><diagonal/></border>
 </borders>
 <cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>
 <cellXfs count="{count}">
@@ -86,6 +102,30 @@ applyAlignment="1"><alignment horizontal="center" vertical="center" wrapText="1"
 <xf numFmtId="49" fontId="3" fillId="4" borderId="0" xfId="0" applyNumberFormat="1" applyFont="1" applyFill="1"/>
 <xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1" applyAlignment="1">\
 <alignment vertical="top" wrapText="1"/></xf>
+<xf numFmtId="0" fontId="4" fillId="0" borderId="0" xfId="0" applyFont="1" applyAlignment="1">\
+<alignment horizontal="center" vertical="center"/></xf>
+<xf numFmtId="0" fontId="2" fillId="0" borderId="0" xfId="0" applyFont="1" applyAlignment="1">\
+<alignment horizontal="right" vertical="center"/></xf>
+<xf numFmtId="49" fontId="0" fillId="0" borderId="2" xfId="0" applyNumberFormat="1" applyBorder="1"/>
+<xf numFmtId="0" fontId="0" fillId="0" borderId="1" xfId="0" applyBorder="1" applyAlignment="1">\
+<alignment vertical="center"/></xf>
+<xf numFmtId="49" fontId="0" fillId="0" borderId="1" xfId="0" applyNumberFormat="1" applyBorder="1" \
+applyAlignment="1"><alignment vertical="center"/></xf>
+<xf numFmtId="0" fontId="3" fillId="4" borderId="1" xfId="0" applyFont="1" applyFill="1" applyBorder="1" \
+applyAlignment="1"><alignment vertical="center"/></xf>
+<xf numFmtId="49" fontId="3" fillId="4" borderId="1" xfId="0" applyNumberFormat="1" applyFont="1" applyFill="1" \
+applyBorder="1" applyAlignment="1"><alignment vertical="center"/></xf>
+<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" applyAlignment="1">\
+<alignment vertical="top" wrapText="1"/></xf>
+<xf numFmtId="0" fontId="3" fillId="0" borderId="1" xfId="0" applyFont="1" applyBorder="1" applyAlignment="1">\
+<alignment vertical="center" wrapText="1"/></xf>
+<xf numFmtId="1" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>
+<xf numFmtId="49" fontId="3" fillId="4" borderId="2" xfId="0" applyNumberFormat="1" applyFont="1" applyFill="1" \
+applyBorder="1"/>
+<xf numFmtId="2" fontId="0" fillId="0" borderId="1" xfId="0" applyNumberFormat="1" applyBorder="1" \
+applyAlignment="1"><alignment vertical="center"/></xf>
+<xf numFmtId="1" fontId="0" fillId="0" borderId="1" xfId="0" applyNumberFormat="1" applyBorder="1" \
+applyAlignment="1"><alignment vertical="center"/></xf>
 """
 
 
@@ -132,6 +172,7 @@ class Column:
     marked: np.ndarray | None = None  # rows written with ``marked_style`` instead
     marked_style: int = Style.NONE
     plain: bool = False  # the caller vouches that no text needs escaping or xml:space (checked values)
+    sets_height: float = 0  # wrapped text this many characters wide per line: its rows are made tall enough
 
 
 def _is_number(text: str) -> bool:
@@ -264,6 +305,21 @@ def _fragments(col: Column, start: int, stop: int, tail: str = "") -> np.ndarray
     return frags
 
 
+LINE_HEIGHT = 14.25  # points per line of 11-point 宋体
+
+
+def _heights(texts: np.ndarray, per_line: float) -> np.ndarray:
+    """The piece after each row number: a row height that shows every line of its wrapped text."""
+    out = np.full(len(texts), '"><c r="A', dtype=object)
+    for i, text in enumerate(texts.tolist()):
+        if not text:
+            continue
+        lines = sum(max(1, -(-len(line) // int(per_line))) for line in str(text).split("\n"))
+        if lines > 1:
+            out[i] = f'" ht="{min(409.0, round(LINE_HEIGHT * lines + 3, 2))}" customHeight="1"><c r="A'
+    return out
+
+
 def render_rows(first_row: int, columns: list[Column], n: int) -> Iterator[str]:
     """XML <row> elements for ``n`` rows starting at Excel row ``first_row``, chunk by chunk.
 
@@ -284,15 +340,32 @@ def render_rows(first_row: int, columns: list[Column], n: int) -> Iterator[str]:
         grid[:, 0] = '<row r="'
         grid[:, 1] = numbers
         grid[:, 2] = '"><c r="A'
+        for col in columns:
+            if col.sets_height:
+                grid[:, 2] = _heights(np.asarray(col.values[start:stop], dtype=object), col.sets_height)
         for i, col in enumerate(columns):
             grid[:, 3 + 2 * i] = numbers
             grid[:, 4 + 2 * i] = _fragments(col, start, stop, tails[i])
         yield "".join(grid.ravel().tolist())
 
 
-def cell_row(row: int, cells: list[tuple[str, int]]) -> str:
-    """One small row of text cells [(text, style)] (titles, header rows); an int or float is a number."""
-    parts = [f'<row r="{row}">']
+class Starred(str):
+    """A label or header of a required field: written as rich text with a red * after it (SPEC 4.5)."""
+
+
+_RUN = '<r><rPr><b/><sz val="11"/>{color}<rFont val="宋体"/><family val="3"/><charset val="134"/></rPr>{t}</r>'
+
+
+def _starred(text: str) -> str:
+    return (_RUN.format(color="", t=_t(text)) if text else "") + _RUN.format(color='<color rgb="FFFF0000"/>',
+                                                                             t="<t>*</t>")
+
+
+def cell_row(row: int, cells: list[tuple[str, int]], height: float | None = None) -> str:
+    """One small row of text cells [(text, style)] (titles, header rows); an int or float is a number, a
+    :class:`Starred` text a required field's label (with its red *)."""
+    ht = f' ht="{height}" customHeight="1"' if height else ""
+    parts = [f'<row r="{row}"{ht}>']
     for i, (text, style) in enumerate(cells):
         if text == "" and not style:
             continue
@@ -300,6 +373,8 @@ def cell_row(row: int, cells: list[tuple[str, int]]) -> str:
         ref = f"{column_letter(i)}{row}"
         if isinstance(text, (int, float)) and not isinstance(text, bool):
             parts.append(f'<c r="{ref}"{attr}><v>{_number_text(str(text))}</v></c>')
+        elif isinstance(text, Starred):
+            parts.append(f'<c r="{ref}"{attr} t="inlineStr"><is>{_starred(str(text))}</is></c>')
         elif text == "":
             parts.append(f'<c r="{ref}"{attr}/>')
         else:

@@ -1,17 +1,32 @@
-"""Write a template workbook (data sheet, 填写说明, hidden 代码表) with xlsxwriter (SPEC 4.5)."""
+"""The template of a workbook kind (SPEC 4.5): its data sheet, 填写说明 and hidden 代码表, its dropdowns,
+prompts and properties. One builder for every workbook that must work like the template: the blank template
+(``xlflow template``), the error workbook (the rows with errors, as the clerk wrote them, under the header
+block the clerk filled in) and compare's pre-filled workbooks all come from :func:`template_book`."""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-import xlsxwriter
 
 from xlflow.domain import vocab
 from xlflow.domain.values import cents_text
 from xlflow.findings import column_letter
 from xlflow.kinds import AMOUNT_KEYS, ColumnSpec, HeaderField, KindSpec, kind_spec
+from xlflow.outputs.xlsxfast import (
+    Column,
+    Sheet,
+    Starred,
+    Style,
+    cell_row,
+    data_validation,
+    render_rows,
+    write_workbook,
+)
 from xlflow.rules import RuleBook
 
 VALIDATION_ROWS = 10_000  # validations cover a bounded range, not whole columns
@@ -44,63 +59,6 @@ def coded_values(spec_type: str, book: RuleBook) -> list[str] | None:
     return None
 
 
-class _Formats:
-    def __init__(self, wb: xlsxwriter.Workbook):
-        base = {"font_name": "宋体", "font_size": 11, "valign": "vcenter"}
-        self.title = wb.add_format({**base, "bold": True, "font_size": 16, "align": "center"})
-        self.label = wb.add_format({**base, "bold": True, "align": "right"})
-        self.value = wb.add_format({**base, "bottom": 1})
-        self.header = wb.add_format({**base, "bold": True, "align": "center", "text_wrap": True,
-                                     "border": 1, "bg_color": "#DDEBF7"})  # fmt: skip
-        self.red = wb.add_format({**base, "bold": True, "font_color": "#FF0000"})
-        self.text = wb.add_format({**base, "num_format": "@"})
-        self.year = wb.add_format({**base, "num_format": "0"})
-        self.amount = wb.add_format({**base, "num_format": "0.00"})
-        self.plain = wb.add_format(base)
-        self.note = wb.add_format({**base, "text_wrap": True, "valign": "top"})
-        self.note_title = wb.add_format({**base, "bold": True, "font_size": 14})
-        self.cell = wb.add_format({**base, "border": 1})
-
-
-def _page_setup(ws) -> None:
-    """Print as a clerk would: A4 landscape, one page wide."""
-    ws.set_paper(9)
-    ws.set_landscape()
-    ws.fit_to_pages(1, 0)
-
-
-def _column_format(col: ColumnSpec, fmt: _Formats):
-    if col.type in ("id", "month", "name", "text"):
-        return fmt.text
-    if col.type == "year":
-        return fmt.year
-    if col.type in ("amount", "signed_amount"):
-        return fmt.amount
-    return fmt.plain
-
-
-def _validation(col: ColumnSpec, values: list[str] | None, list_ref: str | None, id_cell: str = "A1",
-                prompt: str | None = None) -> dict:
-    rule: dict = {"input_title": col.header[:32], "input_message": (prompt or col.prompt or col.instruction)[:255]}
-    if list_ref:
-        rule.update(validate="list", source=list_ref, error_type="warning",
-                    error_title="不在下拉列表中", error_message=(col.hint or "请从下拉列表选择。")[:255])  # fmt: skip
-    elif col.type == "year":
-        rule.update(validate="integer", criteria="between", minimum=FIRST_YEAR, maximum=2100,
-                    error_type="warning", error_title="年度不对",
-                    error_message="请填写 4 位数字年份，例如 2024。")  # fmt: skip
-    elif col.type == "id":
-        rule.update(validate="custom", value=f"=OR(LEN({id_cell})=15,LEN({id_cell})=18)",
-                    error_type="warning", error_title="身份证号码位数不对",
-                    error_message="身份证号码应为 18 位（老证 15 位）。")  # fmt: skip
-    elif col.type == "amount":
-        rule.update(validate="decimal", criteria=">=", value=0, error_type="warning",
-                    error_title="金额不对", error_message="金额应为不小于 0 的数字，最多两位小数。")  # fmt: skip
-    else:
-        rule.update(validate="any")
-    return rule
-
-
 def _list_types(spec: KindSpec, book: RuleBook) -> list[str]:
     types = [c.type for c in spec.columns if coded_values(c.type, book) is not None]
     return list(dict.fromkeys(types))
@@ -125,14 +83,6 @@ def code_lists(spec: KindSpec, book: RuleBook) -> list[tuple[str, list[str]]]:
     return [(LIST_TITLES.get(kind, kind), coded_values(kind, book)) for kind in _list_types(spec, book)]
 
 
-def _write_lists(wb, spec: KindSpec, book: RuleBook) -> None:
-    sheet = wb.add_worksheet(LISTS_SHEET)
-    for i, (title, values) in enumerate(code_lists(spec, book)):
-        sheet.write(0, i, title)
-        sheet.write_column(1, i, values)
-    sheet.hide()
-
-
 def tiers_by_identity(book: RuleBook) -> list[tuple[str, str]]:
     """(tiers, identities having exactly those tiers): which tiers each identity has in the rule table."""
     groups: dict[str, list[str]] = {}
@@ -153,42 +103,6 @@ def tier_prompt(col: ColumnSpec, book: RuleBook) -> str:
     lines = "；".join(f"{ids}：{tiers}" for tiers, ids in tiers_by_identity(book))
     text = f"{col.prompt} 可选档次：{lines}。"
     return text if len(text) <= 255 else f"{col.prompt} 各缴费身份可选的档次见“填写说明”。"
-
-
-def _write_data_sheet(wb, spec: KindSpec, book: RuleBook, fmt: _Formats) -> None:
-    ws = wb.add_worksheet(spec.title)
-    last = len(spec.columns) - 1
-    ws.merge_range(0, 0, 0, last, spec.title, fmt.title)
-    ws.set_row(0, 30)
-    for field, row, left in header_block(spec):
-        ws.merge_range(row, left, row, left + 1, "", fmt.label)
-        if field.required:
-            ws.write_rich_string(row, left, fmt.label, field.label, fmt.red, "*", fmt.label)
-        else:
-            ws.write(row, left, field.label, fmt.label)
-        ws.merge_range(row, left + 2, row, left + 4, "", fmt.value)
-        ws.data_validation(row, left + 2, row, left + 4,
-                           {"validate": "any", "input_title": field.label[:32],
-                            "input_message": field.prompt[:255]})  # fmt: skip
-    head = header_row_index(spec)
-    lists = _list_refs(spec, book)
-    for c, col in enumerate(spec.columns):
-        ws.set_column(c, c, col.width, _column_format(col, fmt))
-        if col.required:
-            ws.write_rich_string(head, c, fmt.header, col.header, fmt.red, "*", fmt.header)
-        else:
-            ws.write(head, c, col.header, fmt.header)
-        values = coded_values(col.type, book)
-        ref = lists.get(col.type) if values is not None else None
-        prompt = tier_prompt(col, book) if col.type == "tier" and spec.kind != "rules" else None
-        id_cell = f"{column_letter(c)}{head + 2}"
-        ws.data_validation(head + 1, c, head + VALIDATION_ROWS, c, _validation(col, values, ref, id_cell, prompt))
-    ws.set_row(head, 32)
-    _page_setup(ws)
-    ws.repeat_rows(head)
-    ws.freeze_panes(head + 1, freeze_columns(spec))
-    ws.activate()
-
 
 
 def _example_amounts(spec: KindSpec, book: RuleBook, year: int) -> dict[str, str]:
@@ -254,28 +168,152 @@ def template_properties(spec: KindSpec, book: RuleBook, when: dt.datetime) -> di
             "xlflow_generated_at": when.isoformat()}  # fmt: skip
 
 
-def _write_instructions(wb, spec: KindSpec, book: RuleBook, fmt: _Formats, when: dt.datetime):
-    ws = wb.add_worksheet(INSTRUCTIONS_SHEET)
+# ------------------------------------------------------------------------------------- the workbook
+
+TEXT_TYPES = ("id", "month", "name", "text")  # formatted as text (@): an ID typed in stays text
+
+
+def column_style(col: ColumnSpec) -> int:
+    if col.type in TEXT_TYPES:
+        return Style.TEXT
+    if col.type == "year":
+        return Style.YEAR
+    if col.type in ("amount", "signed_amount"):
+        return Style.MONEY
+    return Style.NONE
+
+
+def cell_styles(col: ColumnSpec | None) -> tuple[int, int]:
+    """(the style of a written data cell, of an offending one): with borders, in the column's format."""
+    if col is not None and col.type in TEXT_TYPES:
+        return Style.CELL_TEXT, Style.CELL_BAD_TEXT
+    if col is not None and col.type == "year":
+        return Style.CELL_YEAR, Style.CELL_BAD
+    if col is not None and col.type in ("amount", "signed_amount"):
+        return Style.CELL_MONEY, Style.CELL_BAD
+    return Style.CELL, Style.CELL_BAD
+
+
+@dataclass
+class Body:
+    """Rows written under the template's header row: one Column per sheet column, the template's first;
+    ``headers`` / ``widths`` are those of the columns past the template's (a clerk's own, 反馈信息)."""
+
+    columns: list[Column]
+    rows: int
+    headers: list[str] = field(default_factory=list)
+    widths: list[float] = field(default_factory=list)
+    notes: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+def data_validations(spec: KindSpec, book: RuleBook, first: int, rows: int = 0) -> list[str]:
+    """One <dataValidation> per template column on the data rows (at least VALIDATION_ROWS of them)."""
+    last = first + max(rows, VALIDATION_ROWS) - 1
+    refs = _list_refs(spec, book)
+    out = []
+    for i, col in enumerate(spec.columns):
+        letter = column_letter(i)
+        sqref = f"{letter}{first}:{letter}{last}"
+        tiers = col.type == "tier" and spec.kind != "rules"
+        prompt = tier_prompt(col, book) if tiers else (col.prompt or col.instruction)
+        common = {"prompt_title": col.header, "prompt": prompt}
+        if coded_values(col.type, book) is not None and col.type in refs:
+            out.append(data_validation(sqref, "list", refs[col.type].lstrip("="), error_title="不在下拉列表中",
+                                       error=col.hint or "请从下拉列表选择。", **common))
+        elif col.type == "year":
+            out.append(data_validation(sqref, "whole", str(FIRST_YEAR), operator="between", formula2="2100",
+                                       error_title="年度不对", error="请填写 4 位数字年份，例如 2024。", **common))
+        elif col.type == "id":
+            cell = f"{letter}{first}"
+            out.append(data_validation(sqref, "custom", f"OR(LEN({cell})=15,LEN({cell})=18)",
+                                       error_title="身份证号码位数不对", error="身份证号码应为 18 位（老证 15 位）。",
+                                       **common))
+        elif col.type == "amount":
+            out.append(data_validation(sqref, "decimal", "0", operator="greaterThanOrEqual", error_title="金额不对",
+                                       error="金额应为不小于 0 的数字，最多两位小数。", **common))
+        else:
+            out.append(data_validation(sqref, **common))
+    return out
+
+
+def data_sheet(spec: KindSpec, book: RuleBook, values: dict[str, str] | None = None, body: Body | None = None,
+               marked: frozenset[str] = frozenset()) -> Sheet:
+    """The data sheet: the title merged over the table, the header block (labels with a red * where
+    required, ``values`` in their cells, ``marked`` keys shown as errors), the header row, then ``body``."""
+    values = values or {}
     last = len(spec.columns) - 1
-    for c, col in enumerate(spec.columns):
-        ws.set_column(c, c, max(col.width, 8))
-    text_width = sum(max(c.width, 8) for c in spec.columns[1:])
-    _page_setup(ws)
-    ws.merge_range(0, 0, 0, last, f"《{spec.title}》填写说明", fmt.note_title)
-    ws.set_row(0, 28)
-    row = 2
-    for n, line in enumerate(instruction_lines(spec, book, when), start=1):
-        ws.write(row, 0, f"{n}.", fmt.note)
-        ws.merge_range(row, 1, row, last, line, fmt.note)
-        ws.set_row(row, 16 * (1 + (2 * len(line)) // text_width))
-        row += 1
-    row += 1
-    ws.merge_range(row, 0, row, last, "示例（填写时从数据表表头的下一行开始，不要把示例行带入）：", fmt.note)
+    merged = [f"A1:{column_letter(last)}1"]
+    heads = [cell_row(1, [(spec.title, Style.BIG_TITLE)], height=30)]
+    block: dict[int, list[tuple[str, int]]] = {}
+    prompts = []
+    for hf, row, left in header_block(spec):
+        cells = block.setdefault(row + 1, [])
+        cells += [("", Style.NONE)] * (left - len(cells))
+        value_style = Style.VALUE_BAD if hf.key in marked else Style.VALUE
+        cells += [(Starred(hf.label) if hf.required else hf.label, Style.LABEL), ("", Style.LABEL),
+                  (values.get(hf.key, ""), value_style), ("", value_style), ("", value_style)]
+        merged += [f"{column_letter(left)}{row + 1}:{column_letter(left + 1)}{row + 1}",
+                   f"{column_letter(left + 2)}{row + 1}:{column_letter(left + 4)}{row + 1}"]
+        prompts.append(data_validation(f"{column_letter(left + 2)}{row + 1}:{column_letter(left + 4)}{row + 1}",
+                                       prompt_title=hf.label, prompt=hf.prompt))
+    heads += [cell_row(row, cells) for row, cells in block.items()]
+    head = header_row_index(spec)
+    extra = body.headers if body else []
+    heads.append(cell_row(head + 1, [(Starred(c.header) if c.required else c.header, Style.HEADER)
+                                     for c in spec.columns] + [(h, Style.HEADER) for h in extra], height=32))
+    first = head + 2
+    n = body.rows if body else 0
+    rows = itertools.chain(heads, render_rows(first, body.columns, n) if body and n else ())
+    return Sheet(name=spec.title[:31], rows=rows, last_row=first + n - 1 if n else head + 1,
+                 last_col=last + len(extra), widths=[c.width for c in spec.columns] + (body.widths if body else []),
+                 column_styles={i: column_style(c) for i, c in enumerate(spec.columns) if column_style(c)},
+                 freeze_rows=head + 1, freeze_cols=freeze_columns(spec), merged=merged,
+                 validations=prompts + data_validations(spec, book, first, n), notes=body.notes if body else [])
+
+
+def instructions_sheet(spec: KindSpec, book: RuleBook, when: dt.datetime) -> Sheet:
+    """填写说明: numbered lines wrapped across the table's width, then the header row and an example row."""
+    last = len(spec.columns) - 1
+    widths = [max(c.width, 8) for c in spec.columns]
+    chars = sum(widths[1:]) / 2.1  # 宋体 11: a Chinese character is about two units of column width
+    rows = [cell_row(1, [(f"《{spec.title}》填写说明", Style.TITLE)], height=28)]
+    merged = [f"A1:{column_letter(last)}1"]
+    lines = instruction_lines(spec, book, when)
+    for n, line in enumerate(lines, start=1):
+        height = round(LINE * (1 + int(len(line) // max(chars, 1))) + 3, 2)  # every line of it shows
+        rows.append(cell_row(n + 2, [(f"{n}.", Style.NOTE), (line, Style.NOTE)], height=height))
+        merged.append(f"B{n + 2}:{column_letter(last)}{n + 2}")
+    at = len(lines) + 4
+    rows.append(cell_row(at, [("示例（填写时从数据表表头的下一行开始，不要把示例行带入）：", Style.NONE)]))
+    merged.append(f"A{at}:{column_letter(last)}{at}")
     example = example_row(spec, book, when)
-    row += 1
-    for c, col in enumerate(spec.columns):
-        ws.write_string(row, c, col.header, fmt.header)
-        ws.write_string(row + 1, c, str(example.get(col.key, "")), fmt.cell)
+    rows.append(cell_row(at + 1, [(c.header, Style.HEADER) for c in spec.columns], height=32))
+    rows.append(cell_row(at + 2, [(str(example.get(c.key, "")), Style.CELL_TEXT) for c in spec.columns]))
+    return Sheet(name=INSTRUCTIONS_SHEET, rows=rows, last_row=at + 2, last_col=last, widths=widths, merged=merged)
+
+
+LINE = 14.25  # points per line of 11-point 宋体
+
+
+def lists_sheet(spec: KindSpec, book: RuleBook) -> Sheet:
+    lists = code_lists(spec, book)
+    height = max((len(v) for _, v in lists), default=0)
+    columns = [Column(np.array([*values, *[""] * (height - len(values))], dtype=object)) for _, values in lists]
+    head = cell_row(1, [(title, Style.HEADER) for title, _ in lists])
+    return Sheet(name=LISTS_SHEET, rows=itertools.chain([head], render_rows(2, columns, height)),
+                 last_row=height + 1, last_col=max(len(lists) - 1, 0), widths=[14] * len(lists), hidden=True)
+
+
+def template_book(spec: KindSpec, book: RuleBook, when: dt.datetime, values: dict[str, str] | None = None,
+                  body: Body | None = None, marked: frozenset[str] = frozenset()) -> tuple[list[Sheet], dict]:
+    """([data sheet, 填写说明, 代码表], custom properties) of a workbook that works like the template."""
+    return ([data_sheet(spec, book, values, body, marked), instructions_sheet(spec, book, when),
+             lists_sheet(spec, book)], template_properties(spec, book, when))
+
+
+def first_data_row(spec: KindSpec) -> int:
+    """The Excel row of a template's first data row."""
+    return header_row_index(spec) + 2
 
 
 def build_template(kind: str, out: Path, book: RuleBook, when: dt.datetime | None = None) -> Path:
@@ -284,14 +322,6 @@ def build_template(kind: str, out: Path, book: RuleBook, when: dt.datetime | Non
     when = when or dt.datetime.now().replace(microsecond=0)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    wb = xlsxwriter.Workbook(str(out), {"strings_to_formulas": False, "strings_to_urls": False})  # data is text
-    fmt = _Formats(wb)
-    wb.set_properties({"title": spec.title, "author": "xlflow", "comments": spec.purpose,
-                       "created": when})  # fmt: skip
-    for name, value in template_properties(spec, book, when).items():
-        wb.set_custom_property(name, value)
-    _write_data_sheet(wb, spec, book, fmt)
-    _write_instructions(wb, spec, book, fmt, when)
-    _write_lists(wb, spec, book)
-    wb.close()
+    sheets, props = template_book(spec, book, when)
+    write_workbook(out, sheets, props)
     return out

@@ -119,7 +119,7 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
 
 
 def _as_excel_shows(ids: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """What a clerk sees in a cell holding an ID as a number (4.30382197005061E+17) and which digits the
+    """What a clerk sees in a cell holding an ID as a number (4.30382E+17) and which digits the
     number lost, per row (only the rows given a value are worked out)."""
     shown = pd.Series("", index=ids.index, dtype=object)
     lost = pd.Series("", index=ids.index, dtype=object)
@@ -128,8 +128,10 @@ def _as_excel_shows(ids: pd.Series) -> tuple[pd.Series, pd.Series]:
         if not digits:  # scientific notation typed or pasted as text: quote it as written
             shown[row], lost[row] = text, "号码的后几位已经无法恢复"
             continue
-        mantissa = (digits[0] + "." + digits[1:15].rstrip("0")).rstrip(".")
-        shown[row] = f"{mantissa}E+{len(digits) - 1}"
+        # A General cell shows 11 characters (4.30382E+17); the formula bar the 15 digits kept, then zeros.
+        mantissa, exponent = f"{float(digits[:15] + '0' * max(0, len(digits) - 15)):.5E}".split("E")
+        bar = digits[:15] + "0" * max(0, len(digits) - 15)
+        shown[row] = f"{mantissa.rstrip('0').rstrip('.')}E{exponent}，编辑栏里是 {bar}"
         gone = len(digits) - 15
         lost[row] = (f"只保留了前 15 位“{digits[:15]}”，后 {gone} 位变成了“{digits[15:]}”" if gone > 0
                      else f"号码只有 {len(digits)} 位")
