@@ -1,7 +1,7 @@
 """Benchmark: xlflow validate end to end on generated declarations, against baselines in the same run.
 
     python benchmarks/run.py [--rows 10000 100000] [--variants filled empty bad] [--full] [--hostile]
-                             [--exports] [--repeat 3] [--max-peak-mib 1536]
+                             [--exports] [--baseline SRC] [--repeat 3] [--max-peak-mib 1536]
 
 Generates realistic declarations with xlsxwriter in three variants: amounts filled (~5% planted
 errors), amounts left empty (what the template invites) and every row an error. Then times, each in
@@ -215,6 +215,9 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="also a full sheet (1,048,571 data rows)")
     parser.add_argument("--hostile", action="store_true", help="a zip bomb and 30,000 identical rules")
     parser.add_argument("--repeat", type=int, default=3, help="runs per tool (the median is shown)")
+    parser.add_argument("--baseline", type=Path,
+                        help="src folder of another checkout (e.g. a git worktree of an older commit): its xlflow "
+                             "validate runs first, in the same run, as the baseline")
     parser.add_argument("--exports", action="store_true",
                         help="also the same declarations as HTML, XML 2003 and UTF-16 text exports named .xls")
     parser.add_argument("--baselines-up-to", type=int, default=100_000,
@@ -246,10 +249,15 @@ def main() -> None:
                 for form, copy in exports_of(path).items():
                     runs[f"xlflow validate, {form} .xls"] = [xlflow, "validate", str(copy), "--out",
                                                              str(DATA / f"out_{n}_{form}")]
+            if args.baseline:  # the same command, the older code: before and after run alternately
+                before = [sys.executable, "-m", "xlflow", *runs["xlflow validate (3 outputs)"][1:]]
+                before[-1] = str(DATA / f"out_{n}_before")
+                runs = {"xlflow validate, baseline": before, **runs}
             base = None
             for tool, cmd in runs.items():
                 repeat = args.repeat if n <= 100_000 else 1
-                results = sorted(measure(cmd) for _ in range(repeat))
+                env = {"PYTHONPATH": str(args.baseline.resolve())} if tool.endswith("baseline") else None
+                results = sorted(measure(cmd, env) for _ in range(repeat))
                 wall, peak, rc = results[len(results) // 2]
                 base = base or wall
                 if tool.startswith("xlflow") and peak > args.max_peak_mib:

@@ -309,14 +309,17 @@ LINE_HEIGHT = 14.25  # points per line of 11-point 宋体
 
 
 def _heights(texts: np.ndarray, per_line: float) -> np.ndarray:
-    """The piece after each row number: a row height that shows every line of its wrapped text."""
+    """The piece after each row number: a row height that shows every line of its wrapped text (each line
+    break, and each ``per_line`` characters, one line more: a little tall at worst, never cut)."""
+    series = pd.Series(texts, dtype=object)
+    chars = series.str.len().fillna(0).to_numpy(dtype=np.int64)
+    breaks = series.str.count("\n").fillna(0).to_numpy(dtype=np.int64)
+    lines = breaks + 1 + chars // int(per_line)
     out = np.full(len(texts), '"><c r="A', dtype=object)
-    for i, text in enumerate(texts.tolist()):
-        if not text:
-            continue
-        lines = sum(max(1, -(-len(line) // int(per_line))) for line in str(text).split("\n"))
-        if lines > 1:
-            out[i] = f'" ht="{min(409.0, round(LINE_HEIGHT * lines + 3, 2))}" customHeight="1"><c r="A'
+    tall = np.flatnonzero(lines > 1)
+    if len(tall):
+        points = np.minimum(409.0, np.round(LINE_HEIGHT * lines[tall] + 3, 2))
+        out[tall] = '" ht="' + points.astype(str).astype(object) + '" customHeight="1"><c r="A'
     return out
 
 
