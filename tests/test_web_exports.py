@@ -251,7 +251,7 @@ def test_a_100_mb_single_line_html_is_read_in_bounded_memory(tmp_path):
     cell = "<td>" + "名" * 30_000 + "</td>"
     with open(path, "wb") as fh:
         fh.write(b"<html><body><table><tr><td>\xe5\xa7\x93\xe5\x90\x8d</td></tr><tr>")
-        chunk = (cell * 100).encode("utf-8")
+        chunk = (cell * 100 + "</tr><tr>").encode("utf-8")  # rows of 100 cells, all on the one line
         while fh.tell() < 100 * 2**20:
             fh.write(chunk)
         fh.write(b"</tr></table></body></html>")
@@ -263,7 +263,7 @@ def test_a_100_mb_single_line_html_is_read_in_bounded_memory(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     cells, peak_mib = map(int, done.stdout.split())
-    assert cells > 1000 and peak_mib < 400  # the file is 100 MB: no copy of it, decoded, is ever whole
+    assert cells > 1000 and peak_mib < 300, peak_mib  # the file is 100 MB: no copy of it, decoded, is ever whole
 
 
 def test_a_text_export_over_the_row_limit_is_refused_while_streaming(tmp_path):
