@@ -308,19 +308,20 @@ def _fragments(col: Column, start: int, stop: int, tail: str = "") -> np.ndarray
 LINE_HEIGHT = 14.25  # points per line of 11-point 宋体
 
 
+MAX_LINES = int((409.0 - 3) // LINE_HEIGHT) + 1  # Excel's tallest row is 409 points
+# The piece after a row number for each count of lines (rows of one line keep the default height).
+_HEIGHT_PIECES = np.array(['"><c r="A', '"><c r="A'] + [
+    f'" ht="{min(409.0, round(LINE_HEIGHT * k + 3, 2))}" customHeight="1"><c r="A' for k in range(2, MAX_LINES + 1)],
+    dtype=object)
+
+
 def _heights(texts: np.ndarray, per_line: float) -> np.ndarray:
     """The piece after each row number: a row height that shows every line of its wrapped text (each line
     break, and each ``per_line`` characters, one line more: a little tall at worst, never cut)."""
-    series = pd.Series(texts, dtype=object)
-    chars = series.str.len().fillna(0).to_numpy(dtype=np.int64)
-    breaks = series.str.count("\n").fillna(0).to_numpy(dtype=np.int64)
-    lines = breaks + 1 + chars // int(per_line)
-    out = np.full(len(texts), '"><c r="A', dtype=object)
-    tall = np.flatnonzero(lines > 1)
-    if len(tall):
-        points = np.minimum(409.0, np.round(LINE_HEIGHT * lines[tall] + 3, 2))
-        out[tall] = '" ht="' + points.astype(str).astype(object) + '" customHeight="1"><c r="A'
-    return out
+    step = int(per_line)
+    lines = np.fromiter((t.count("\n") + 1 + len(t) // step if isinstance(t, str) else 1 for t in texts.tolist()),
+                        dtype=np.int64, count=len(texts))
+    return _HEIGHT_PIECES[np.minimum(lines, MAX_LINES)]
 
 
 def render_rows(first_row: int, columns: list[Column], n: int) -> Iterator[str]:
