@@ -13,7 +13,7 @@ from conftest import write_workbook
 from test_ledger import PAY_HEAD, paid, payments_xls, roster_csv
 from test_validate import found, pid
 from xlflow.cli import main
-from xlflow.compare import run_comparison
+from xlflow.comparing import run_comparison
 from xlflow.imports import import_file
 from xlflow.ledger import Ledger
 from xlflow.pipeline import process_workbook

@@ -11,7 +11,8 @@ from conftest import RULE_HEADERS, rule, write_workbook
 from test_compare import TODAY
 from test_ledger import paid, payments_xls, roster_csv
 from test_validate import pid
-from xlflow.compare import list_identity, run_comparison
+from xlflow.compare import list_identity
+from xlflow.comparing import run_comparison
 from xlflow.imports import import_file
 from xlflow.kinds import AMOUNT_KEYS
 from xlflow.ledger import Ledger

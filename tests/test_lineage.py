@@ -186,3 +186,22 @@ def test_a_passed_row_copied_into_the_error_workbook_is_told_once(tmp_path, book
         wb.save(errors)
         result = again(tmp_path, book, store, errors)
         assert [f.cell for f in result.findings if f.code == "P05"] == [f"C{head + 2}"]
+
+
+@pytest.mark.parametrize("spelt", [
+    '<vt:lpwstr xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes">{v}</vt:lpwstr>',
+    "<ns1:lpwstr>{v}</ns1:lpwstr>",
+    "<vt:lpwstr>{v}</vt:lpwstr>",
+])
+def test_properties_are_read_however_the_writer_spelt_them(tmp_path, spelt):
+    """openpyxl with lxml declares the vt namespace on each value; other writers use other prefixes or quotes."""
+    import zipfile
+
+    xml = ('<?xml version="1.0"?><Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/'
+           "custom-properties\"><property pid='2' name='xlflow_batch' fmtid='{{D5CDD505-2E9C-101B-9397-08002B2CF9AE}}'>"
+           + spelt + "</property><property name=\"xlflow_kind\" pid=\"3\">" + spelt.replace("{v}", "{k}")
+           + "</property></Properties>").format(v="b-1&amp;2", k="declaration")
+    path = tmp_path / "a.xlsx"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("docProps/custom.xml", xml)
+    assert read_properties(path) == {"xlflow_batch": "b-1&2", "xlflow_kind": "declaration"}

@@ -18,7 +18,7 @@ from conftest import ROOT
 from test_compare import YEAR, lists, payment_rows, roster_rows  # noqa: F401
 from test_ledger import payments_xls, roster_csv
 from test_validate import TODAY, declaration, pid, row
-from xlflow.compare import run_comparison
+from xlflow.comparing import run_comparison
 from xlflow.imports import import_file
 from xlflow.ledger import Ledger
 from xlflow.pipeline import process_workbook

@@ -42,17 +42,22 @@ def read_properties(path: Path) -> dict[str, str]:
     return {}
 
 
+# A property's name and text value, however the writer spelt the element: any prefix, attributes in any
+# order and quoting, the vt namespace declared on the value (openpyxl with lxml writes
+# ``<vt:lpwstr xmlns:vt="…">``).
+_CUSTOM = re.compile(r"""<(?:\w+:)?property\b[^>]*?\bname=["']([^"']+)["'][^>]*>\s*<(?:\w+:)?\w+\b[^>]*>([^<]*)<""")
+_USER = re.compile(r"""<(?:\w+:)?user-defined\b[^>]*?\b(?:\w+:)?name=["']([^"']+)["'][^>]*>([^<]*)<""")
+
+
 def _zip_properties(path: Path) -> dict[str, str]:
     with zipfile.ZipFile(path) as zf:
         names = set(zf.namelist())
         if "docProps/custom.xml" in names and zf.getinfo("docProps/custom.xml").file_size <= _MAX_PART:
             xml = zf.read("docProps/custom.xml").decode("utf-8", "replace")
-            found = re.findall(r'<property\b[^>]*\bname="([^"]+)"[^>]*>\s*<vt:\w+>([^<]*)</vt:\w+>', xml)
-            return {html.unescape(k): html.unescape(v).strip() for k, v in found}
+            return {html.unescape(k): html.unescape(v).strip() for k, v in _CUSTOM.findall(xml)}
         if "meta.xml" in names and zf.getinfo("meta.xml").file_size <= _MAX_PART:
             xml = zf.read("meta.xml").decode("utf-8", "replace")
-            found = re.findall(r'<meta:user-defined\b[^>]*\bmeta:name="([^"]+)"[^>]*>([^<]*)</meta:user-defined>', xml)
-            return {html.unescape(k): html.unescape(v).strip() for k, v in found}
+            return {html.unescape(k): html.unescape(v).strip() for k, v in _USER.findall(xml)}
     return {}
 
 

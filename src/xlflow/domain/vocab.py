@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+SEVERITY_WORDS = {"error": "错误", "warning": "警告", "fixed": "已更正"}  # what a clerk reads for each severity
+
 HUKOU = ("农业户籍", "城镇户籍")
 _HUKOU_SYNONYMS = {
     "农业户籍": ("农村户籍", "农业", "农村", "农业户口", "农村户口", "农业人口", "20"),

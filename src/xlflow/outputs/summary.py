@@ -9,6 +9,7 @@ import pandas as pd
 import xlsxwriter
 
 from xlflow.domain import vocab
+from xlflow.domain.vocab import SEVERITY_WORDS
 from xlflow.findings import catalogue
 from xlflow.kinds import AMOUNT_KEYS
 from xlflow.outputs.layout import titled_sheet
@@ -19,7 +20,7 @@ from xlflow.validation.result import LIST_NEGATIVE, Checked, CheckResult
 
 ITEM_HEADERS = {"personal": "个人缴费", "province": "省级补贴", "city": "市级补贴", "county": "县级补贴",
                 "daijiao": "政府代缴", "total": "合计"}  # fmt: skip
-SEVERITY_WORDS = {"error": "错误", "warning": "警告", "fixed": "已更正"}
+
 
 
 def money_table(checked: Checked, identities: list[str] | None = None) -> pd.DataFrame:

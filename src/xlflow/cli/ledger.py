@@ -13,7 +13,7 @@ LEDGER_OPTION = click.option("--ledger", "ledger_path", type=click.Path(dir_okay
 
 
 def _open(ledger_path: Path | None, create: bool):
-    from xlflow.cli import open_ledger
+    from xlflow.cli.common import open_ledger
     from xlflow.errors import XlflowError
 
     found = open_ledger(ledger_path, create=create)

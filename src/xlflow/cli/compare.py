@@ -46,8 +46,8 @@ def compare(year: int, ledger_path: Path | None, roster: tuple[Path, ...], payme
     pre-filled 批量缴费申报表 / 批量缴费调整登记表. Uses the ledger, or the files given with --roster,
     --payments and --list (then nothing is written to any ledger).
     """
-    from xlflow.cli import _rulebook, open_ledger
-    from xlflow.compare import import_for_comparison, run_comparison
+    from xlflow.cli.common import open_ledger, rulebook
+    from xlflow.comparing import import_for_comparison, run_comparison
     from xlflow.errors import XlflowError
     from xlflow.imports import LIST_KINDS
     from xlflow.ledger import Ledger
@@ -56,7 +56,7 @@ def compare(year: int, ledger_path: Path | None, roster: tuple[Path, ...], payme
     for kind, _ in lists:
         if kind not in LIST_KINDS:
             raise XlflowError(f"名单类别应为 {'、'.join(LIST_KINDS)} 之一，不能是“{kind}”。")
-    book = _rulebook(rules)
+    book = rulebook(rules)
     settings = Settings()
     if roster or payments or lists:
         if not lists:
