@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from openpyxl import Workbook
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+
+# Hypothesis: a small run for every push (the default) and a large one for a nightly run:
+# XLFLOW_HYPOTHESIS_PROFILE=nightly make test. Each property test names its examples for the small run.
+NIGHTLY_FACTOR = 25
+_NIGHTLY = os.environ.get("XLFLOW_HYPOTHESIS_PROFILE", "ci") == "nightly"
+settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.register_profile("nightly", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.load_profile("nightly" if _NIGHTLY else "ci")
+
+
+def examples(ci: int) -> settings:
+    """Settings of a property test: ``ci`` examples a run, NIGHTLY_FACTOR times as many at night."""
+    return settings(max_examples=ci * NIGHTLY_FACTOR if _NIGHTLY else ci)
+
 
 RULE_HEADERS = ["规则名称", "缴费档次", "缴费身份", "户口性质", "个人缴费", "省级补贴", "市级补贴",
                 "县级补贴", "政府代缴", "开始年月", "终止年月"]  # fmt: skip

@@ -7,11 +7,11 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from conftest import write_workbook
+from conftest import examples, write_workbook
 from test_ledger import paid, payments_xls, person, roster_csv
 from test_validate import TODAY, found, pid
 from xlflow.cli import main
@@ -197,7 +197,7 @@ def test_the_error_workbook_round_trips(tmp_path, book):
     assert again.kind == "adjustment" and again.error_rows == set() and again.rows == 1
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@examples(25)
 @given(column=st.integers(min_value=1, max_value=14),
        value=st.one_of(st.none(), st.text(PRINTABLE, max_size=12), st.integers(-10**6, 10**6),
                        st.floats(allow_nan=False, allow_infinity=False, width=32)))

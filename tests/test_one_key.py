@@ -12,11 +12,11 @@ import csv
 
 import pytest
 import xlwt
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from conftest import write_workbook
+from conftest import examples, write_workbook
 from test_adjustment import COLUMNS as ADJ_COLUMNS
 from test_adjustment import REASON
 from test_ledger import paid, payments_xls, person, roster_csv
@@ -204,7 +204,7 @@ def clean_runs(tmp_path_factory):
     return ledger, decl, adj
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@examples(5)
 @given(decl_rows=messy_declaration(), adj_rows=messy_adjustment())
 def test_only_the_x_fixes_change_when_values_are_written_as_clerks_write_them(tmp_path_factory, clean_runs,
                                                                               decl_rows, adj_rows):

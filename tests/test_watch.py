@@ -176,7 +176,7 @@ def test_ids_are_masked_in_the_log(ws, tmp_path):
 
 
 def test_recovery_finishes_a_committed_file_and_redoes_an_uncommitted_one(ws, tmp_path, monkeypatch):
-    import xlflow.watch as w
+    import xlflow.watch.watcher as w
 
     drop(ws, declaration(tmp_path, [row()], name="a.xlsx"))
     drop(ws, declaration(tmp_path, [row()], name="b.xlsx"))
@@ -208,15 +208,48 @@ def _watch(ws: Path) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _workers() -> list[str]:
-    found = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"], capture_output=True, text=True)
-    return found.stdout.split()
+def _descendants(pid: int) -> set[int]:
+    """The processes below ``pid`` (its workers and theirs), read from /proc: only this test's own."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, todo = set(), [pid]
+    while todo:
+        one = todo.pop()
+        kids = [p for p, parent in parents.items() if parent == one]
+        found.update(kids)
+        todo.extend(kids)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _journal_in_works(ledger: Path) -> bool:
+    """Whether the journal says a file was being processed (a watcher killed before it made the journal
+    has none: nothing was in the works)."""
+    import sqlite3
+
+    if not ledger.exists():
+        return False
+    with sqlite3.connect(ledger) as db:
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal'").fetchone() is None:
+            return False
+        return bool(db.execute("SELECT COUNT(*) > 0 FROM journal WHERE state = 'processing'").fetchone()[0])
 
 
 def test_killed_at_random_moments_nothing_is_lost_or_done_twice(ws, tmp_path):
     """The watcher as a real process, SIGKILLed again and again while it works (bounded: 15 kills or 90 s)."""
-    import sqlite3
-
     rng = random.Random(38)
     inputs = []
     for i in range(12):
@@ -229,16 +262,16 @@ def test_killed_at_random_moments_nothing_is_lost_or_done_twice(ws, tmp_path):
     broken.write_bytes(b"PK\x03\x04 broken")
     age(broken, 600)
     inputs.append(broken.name)
-    workers_before = set(_workers())
+    workers: set[int] = set()
     kills, mid_file, started = 0, 0, time.monotonic()
     while kills < 15 and time.monotonic() - started < 90 and any(inbox(ws).glob("*.xlsx")):
         proc = _watch(ws)
         time.sleep(rng.uniform(1.0, 3.0))
+        workers |= _descendants(proc.pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         kills += 1
-        with sqlite3.connect(ws / "台账.sqlite") as db:  # killed while a file was in the works?
-            mid_file += db.execute("SELECT COUNT(*) > 0 FROM journal WHERE state = 'processing'").fetchone()[0]
+        mid_file += _journal_in_works(ws / "台账.sqlite")  # killed while a file was in the works?
     final = subprocess.run([sys.executable, "-m", "xlflow", "watch", str(ws), "--once", "--settle", "0"],
                            capture_output=True, timeout=120)
     assert final.returncode == 0, final.stderr.decode()
@@ -252,8 +285,10 @@ def test_killed_at_random_moments_nothing_is_lost_or_done_twice(ws, tmp_path):
     for folder in folders:  # each complete
         assert (folder / "结果.txt").exists() and any(folder.glob("*_汇总.xlsx"))
     assert not list((ws / "处理结果").glob(".*"))
-    time.sleep(0.5)
-    assert set(_workers()) - workers_before == set()  # the worker processes died with the watcher
+    deadline = time.monotonic() + 10
+    while any(map(_alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert workers and not any(map(_alive, workers))  # the worker processes died with the watcher
     print(f"survived {kills} kills, {mid_file} of them while a file was being processed")
     assert mid_file >= 1
 
@@ -323,7 +358,7 @@ def test_file_events_wake_the_watcher(ws, tmp_path):
 def test_a_full_disk_stops_the_pass_with_a_message_and_the_file_is_done_once_later(ws, tmp_path, monkeypatch):
     import errno
 
-    import xlflow.watch as w
+    import xlflow.watch.watcher as w
 
     drop(ws, declaration(tmp_path, [row()]))
     real = w._write_text

@@ -18,7 +18,8 @@ from test_validate import COLUMNS, TODAY, declaration, pid, row
 from test_watch import age, drop, inbox, names, results, ws  # noqa: F401  (the ws fixture)
 from xlflow.cli import main
 from xlflow.pipeline import process_workbook
-from xlflow.watch import Watcher, _whole_compound_file, mask_ids
+from xlflow.watch import Watcher, mask_ids
+from xlflow.watch.files import _whole_compound_file
 
 
 def log_of(root: Path) -> str:
@@ -220,7 +221,8 @@ def test_the_same_payment_record_repeated_in_one_export_is_a_warning_listed_in_t
 ADOPT_KILLER = """
 import os, signal, sys
 sys.path.insert(0, {src!r})
-from xlflow import adopting, watch
+from xlflow import adopting
+from xlflow.watch import watcher as watch
 
 where, calls = sys.argv[2], []
 

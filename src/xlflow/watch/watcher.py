@@ -1,19 +1,4 @@
-"""`xlflow watch`: the workspace's inbox, processed file by file, and nothing ever lost.
-
-A clerk copies a workbook into the inbox; the watcher waits until the copy is complete, processes it
-like ``validate`` (or imports it into the ledger, or checks and adopts a rule table), writes the results
-into a folder of their own and moves the input to the archive (or, when it cannot be used, to the
-failed folder with the reason). :meth:`Watcher.process_pending` is the loop body; :meth:`Watcher.run`
-only schedules it (file-system events through watchdog, or polling).
-
-Crash safety. Each file goes through a journal in the ledger database (seen → processing → done or
-failed; retry after a kill before the commit) with its content hash and the names chosen for its result
-folder and archive place before any work starts. Results are written into a hidden
-``.NAME.partial`` folder that is renamed into place in one step (the commit); only then is the input
-moved. After a kill at any moment the next start looks at each unfinished journal entry: committed →
-finish the move; not committed → throw the partial folder away and process the file again. So every
-input ends in exactly one of archive / failed with exactly one complete result folder.
-"""
+"""The watcher: the journal, the plan of each input (begin, work, commit, move), the pool and the loop."""
 
 from __future__ import annotations
 
@@ -21,156 +6,44 @@ import datetime as dt
 import logging
 import logging.handlers
 import os
-import re
 import shutil
 import signal
 import sqlite3
-import struct
-import sys
 import threading
 import time
-import zipfile
 from collections.abc import Callable
 from concurrent import futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from xlflow import adopting
-from xlflow.domain.idcard import mask_in_text
 from xlflow.errors import XlflowError
 from xlflow.oslock import Busy, FileLock
 from xlflow.paths import fit_stem
-from xlflow.settings import SETTINGS_FILE, Settings, load_settings
+from xlflow.watch.files import (
+    LOCK_FILE,
+    LOG_FILE,
+    SUPPORTED,
+    WatchError,
+    Workspace,
+    _move,
+    _partial,
+    _sha256,
+    _stamp,
+    _unique,
+    _write_text,
+    mask_ids,
+)
+from xlflow.watch.inbox import Inbox, _observe
+from xlflow.watch.texts import KIND_WORDS, _cycle_problem, _reason_text, _result_text
+from xlflow.watch.work import _Work, _work_in_worker, _worker_init, adopt_rule_table, check_workbook, import_export
 from xlflow.workspace import IMPORT_FOLDERS
-
-SUPPORTED = (".xlsx", ".xlsm", ".xls", ".ods", ".csv", ".txt", ".tsv", ".htm", ".html", ".xml")
-IGNORED_PREFIXES = ("~$", ".~lock", ".", "~")  # Excel/WPS and LibreOffice lock files, hidden files
-IGNORED_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", "~", "#")
-LOG_FILE = "xlflow.log"
-LOCK_FILE = ".xlflow-watch.lock"
-MAX_ATTEMPTS = 10  # a file that kills the watcher this often goes to the failed folder instead
 
 log = logging.getLogger("xlflow.watch")
 
 
-class WatchError(XlflowError):
-    """The watcher cannot start (not a workspace, another watcher running, unusable rule table)."""
+MAX_ATTEMPTS = 10  # a file that kills the watcher this often goes to the failed folder instead
 
-
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def mask_ids(text: str) -> str:
-    """A log or console line: ID numbers masked (430124********1234) however they are written, and control
-    characters shown as escapes, so a file name with a line break cannot forge a line of the log."""
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 256
-                        else f"\\u{ord(m.group(0)):04x}", text)
-    return mask_in_text(text)
-
-
-_sha256 = adopting.sha256  # one way to hash a file
-
-
-def _stamp(now: dt.datetime) -> str:
-    return now.strftime("%Y%m%d-%H%M%S")
-
-
-def _unique(path: Path, stamp: str, taken: set[Path] = frozenset(), folder: bool = False) -> Path:
-    """``path`` itself if free, else NAME_时间(.ext), then NAME_时间_2 ... (a result folder, already named
-    NAME_时间: NAME_时间_2 ...): nothing is ever overwritten."""
-    if not path.exists() and path not in taken:
-        return path
-    stem, suffix = (path.name, "") if folder else (f"{path.stem}_{stamp}", path.suffix)
-    for n in range(1 if not folder else 2, 10_000):
-        candidate = path.with_name(f"{stem}{'' if n == 1 else f'_{n}'}{suffix}")
-        if not candidate.exists() and candidate not in taken:
-            return candidate
-    raise WatchError(f"无法为 {path} 找到不重名的文件名")
-
-
-def _move(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.replace(source, target)
-    except OSError:  # another file system: copy, then remove
-        shutil.copy2(source, target)
-        source.unlink()
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write under a hidden temporary name, then rename: the file is whole or absent."""
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(text, encoding="utf-8-sig")  # with a BOM: Notepad on an old Windows reads it right
-    os.replace(temp, path)
-
-
-def _utf8(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:  # bytes that were not UTF-8, kept by the OS as surrogates
-        return False
-    return True
-
-
-def _container(path: Path) -> str | None:
-    """'zip' or 'ole' for a file with an end to check for; None for text (HTML, XML, CSV: no end marker)."""
-    try:
-        with open(path, "rb") as fh:
-            magic = fh.read(4)
-    except OSError:
-        return None
-    return {b"PK\x03\x04": "zip", b"\xd0\xcf\x11\xe0": "ole"}.get(magic)
-
-
-def _whole_compound_file(path: Path) -> bool:
-    """A legacy .xls whose sectors are all there: a partial copy ends before the sectors its FAT names."""
-    from xlflow import xlsbiff
-
-    try:
-        data = path.read_bytes()
-        if not data.startswith(xlsbiff._SIGNATURE):
-            return True  # not a compound file at all: the reader says what it is
-        return bool(xlsbiff._stream(data, "Workbook") or xlsbiff._stream(data, "Book"))
-    except (OSError, xlsbiff._Bad, ValueError, IndexError, struct.error):
-        return False
-
-
-def ignored(name: str) -> bool:
-    return name.startswith(IGNORED_PREFIXES) or name.lower().endswith(IGNORED_SUFFIXES)
-
-
-def _hidden(path: Path) -> bool:
-    attrs = getattr(os.stat(path), "st_file_attributes", 0)  # Windows: the hidden attribute
-    return bool(attrs & 2)
-
-
-@dataclass
-class Workspace:
-    root: Path
-    settings: Settings
-    inbox: Path = field(init=False)
-    results: Path = field(init=False)
-    archive: Path = field(init=False)
-    failed: Path = field(init=False)
-    rules: Path = field(init=False)
-    ledger: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        for name in ("inbox", "results", "archive", "failed", "rules", "ledger"):  # named in the settings
-            setattr(self, name, self.root / getattr(self.settings, name))
-
-    @classmethod
-    def load(cls, root: Path) -> Workspace:
-        root = Path(root)
-        if not (root / SETTINGS_FILE).exists():
-            raise WatchError(f"{root} 不是 xlflow 工作目录（没有 {SETTINGS_FILE}）。请先运行 xlflow init {root}。")
-        return cls(root, load_settings(root))
-
-    def make_folders(self) -> None:
-        for path in (self.inbox, self.results, self.archive, self.failed):
-            path.mkdir(parents=True, exist_ok=True)
-        for name in IMPORT_FOLDERS:
-            (self.inbox / name).mkdir(exist_ok=True)
 
 
 @dataclass
@@ -187,16 +60,6 @@ class Outcome:
     seconds: float = 0.0
     recovered: bool = False
 
-
-@dataclass
-class _Work:
-    ok: bool
-    kind: str = ""
-    rows: int = 0
-    errors: int = 0
-    line: str = ""
-    details: list[str] = field(default_factory=list)
-    maybe_rules: bool = False
 
 
 @dataclass
@@ -219,14 +82,6 @@ class _Plan:
         return _partial(self.result_dir)
 
 
-KIND_WORDS = {"declaration": "申报表", "adjustment": "调整表", "rules": "规则表", "roster": "参保人员信息",
-              "payments": "缴费明细", "list": "名单"}  # fmt: skip
-# What a clerk should do, beyond each finding's own message, for a file dropped in the wrong place.
-ADVICE = {
-    "F02": "系统导出的参保人员信息、缴费明细和部门名单请放进“{inbox}”中对应的子文件夹"
-           "（参保人员信息、缴费明细、名单）。",
-}
-
 
 class Watcher:
     """One workspace's watcher. Use as a context manager: it holds the workspace lock and the ledger."""
@@ -241,8 +96,7 @@ class Watcher:
         self.workers = workers  # processes checking workbooks at once
         self._pool = None
         self._planned: set[Path] = set()
-        self._seen: dict[Path, tuple[int, float]] = {}  # path → (size, when first seen at that size)
-        self._refusals: list[tuple[Path, str, str]] = []  # entries no work can be done on, with why
+        self.inbox = Inbox(self.ws.inbox, settle, broken_after, self._seen_first)
         self._lock_fh = None
         self.ledger = None
         self.book = None
@@ -349,81 +203,16 @@ class Watcher:
 
     # ------------------------------------------------------------------ what is waiting
     def pending(self, wait_for_stable: bool = True) -> list[Path]:
-        """Inputs ready to process, ledger inputs first, then oldest first: complete (unchanged for
-        ``settle`` seconds, a zip that opens, a file that can be opened for reading), not a lock, temporary
-        or hidden file."""
-        now, clock = time.time(), time.monotonic()
-        ready = []
-        current: dict[Path, tuple[int, float]] = {}
-        for path in self._walk(self.ws.inbox):
-            try:
-                st = path.stat()
-            except OSError:
-                continue
-            before = self._seen.get(path)
-            if before is None:  # first sighting: journalled as seen (the copy may still be running)
-                self._journal("INSERT INTO journal (name, path, state, seen_at) SELECT ?, ?, 'seen', ? WHERE NOT EXISTS"
-                              " (SELECT 1 FROM journal WHERE path = ? AND state = 'seen')",
-                              (path.name, str(path), self.clock().isoformat(sep=" ", timespec="seconds"), str(path)))
-            current[path] = before if before and before[0] == st.st_size else (st.st_size, clock)
-            age = now - st.st_mtime
-            if age < self.settle:
-                continue
-            if wait_for_stable and before is not None and before[0] != st.st_size:
-                continue  # grown since the last look: still being written
-            unchanged = max(age, clock - current[path][1])
-            if self.settle and before is None and _container(path) is None:
-                continue  # text has no end marker: it must look the same twice, the settle time apart
-            if not self._complete(path, unchanged):
-                continue
-            # The ledger's inputs first: a declaration dropped with them is checked against them.
-            ready.append((self._import_kind(path) is None, st.st_mtime, str(path), path))
-        self._seen = current
-        return [p for *_, p in sorted(ready)]
+        """Inputs ready to process (see :meth:`Inbox.ready`), the ledger's inputs first (a declaration dropped
+        with them is checked against them), then oldest first."""
+        ready = self.inbox.ready(wait_for_stable)
+        return [p for *_, p in sorted((self._import_kind(p) is None, mtime, str(p), p) for mtime, p in ready)]
 
-    def _walk(self, folder: Path):
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            return
-        for entry in entries:
-            if ignored(entry.name):
-                continue
-            path = Path(entry.path)
-            try:
-                if _hidden(path):
-                    continue
-                if entry.is_symlink():
-                    self._refusals.append((path, "是快捷方式（符号链接），不是文件本身",
-                                           "请把文件本身复制进待处理文件夹，不要放快捷方式。"))
-                elif not _utf8(entry.name):
-                    self._refusals.append((path, "文件名中有无法识别的字符（不是 UTF-8 编码的文件名）",
-                                           "请把文件改成普通的中文或英文名后重新放入。"))
-                elif entry.is_dir(follow_symlinks=False):
-                    yield from self._walk(path)
-                elif entry.is_file(follow_symlinks=False):
-                    yield path
-                else:
-                    self._refusals.append((path, "不是普通文件（可能是管道或设备）", "请放入表格文件本身。"))
-            except OSError:
-                continue
-
-    def _complete(self, path: Path, unchanged: float) -> bool:
-        try:
-            with open(path, "rb"):
-                pass  # Windows refuses while the copy still holds the file
-        except OSError:
-            return False
-        container = _container(path)
-        if container == "zip" and unchanged < self.broken_after:
-            try:
-                with zipfile.ZipFile(path):
-                    pass  # the central directory comes last: a partial copy has none
-            except (zipfile.BadZipFile, OSError):
-                return False
-        if container == "ole" and unchanged < self.broken_after:
-            return _whole_compound_file(path)
-        return True
+    def _seen_first(self, path: Path) -> None:
+        """First sighting of a file: journalled as seen (the copy may still be running)."""
+        self._journal("INSERT INTO journal (name, path, state, seen_at) SELECT ?, ?, 'seen', ? WHERE NOT EXISTS"
+                      " (SELECT 1 FROM journal WHERE path = ? AND state = 'seen')",
+                      (path.name, str(path), self.clock().isoformat(sep=" ", timespec="seconds"), str(path)))
 
     # ------------------------------------------------------------------ processing
     def process_pending(self, stop: threading.Event | None = None, wait_for_stable: bool = True) -> list[Outcome]:
@@ -435,8 +224,8 @@ class Watcher:
         """
         outcomes = self.recover()
         queue = self.pending(wait_for_stable)
-        outcomes += [self._refuse(*refusal) for refusal in self._refusals]
-        self._refusals = []
+        outcomes += [self._refuse(*refusal) for refusal in self.inbox.refusals]
+        self.inbox.refusals = []
         firsts = [p for p in queue if self._import_kind(p) is not None]
         books = [p for p in queue if self._import_kind(p) is None]
         for path in firsts:
@@ -458,7 +247,7 @@ class Watcher:
                 if done is not None:
                     outcomes.append(done)
         for path in queue:
-            self._seen.pop(path, None)  # the same name dropped again later is a new file
+            self.inbox.seen.pop(path, None)  # the same name dropped again later is a new file
         return outcomes
 
     def _in_parallel(self, paths: list[Path], stop: threading.Event | None) -> list[Outcome]:
@@ -592,7 +381,7 @@ class Watcher:
             shutil.rmtree(plan.partial, ignore_errors=True)
             self._journal("DELETE FROM journal WHERE id = ?", (plan.jid,))
             self._planned -= {plan.result_dir, plan.archive_to, plan.failed_to}
-            self._seen.pop(path, None)
+            self.inbox.seen.pop(path, None)
             log.info(mask_ids(f"{path.name}	—	—	—	检查期间文件被改动或移走，结果作废，稍后重新处理	—"))
             return None
         self._journal("UPDATE journal SET kind = ?, rows = ?, errors = ?, message = ? WHERE id = ?",
@@ -622,54 +411,14 @@ class Watcher:
     def _work(self, path: Path, out: Path) -> _Work:
         kind = self._import_kind(path)
         if kind is not None:
-            return self._import(path, kind, out)
+            return import_export(self.ledger, self.ws, path, kind, out, self.clock().date())
         work = check_workbook(path, out, self.book, self.ws.settings, self.ledger, self.clock().date())
         if work.maybe_rules:
-            return self._rules(path, out) or work
+            rules, book = adopt_rule_table(self.ws, path, self.clock())
+            if book is not None:
+                self.book = book
+            return rules or work
         return work
-
-    def _import(self, path: Path, kind: str, out: Path) -> _Work:
-        from xlflow.imports import import_file, list_kind_for
-
-        list_kind = None
-        if kind == "list":
-            rel = path.relative_to(self.ws.inbox)
-            folder = rel.parts[1] if len(rel.parts) > 2 else None
-            list_kind = list_kind_for(path, folder)
-        result = import_file(self.ledger, path, kind, list_kind, out, self.ws.settings, self.clock().date())
-        if result.check.unusable:
-            details = [f"[{f.code}] {f.message}" for f in result.check.findings if f.severity == "error"][:20]
-            return _Work(False, kind, result.check.rows, line=result.summary_line(), details=details)
-        refused = result.counts.get("refused", 0)
-        return _Work(True, kind, result.check.rows, refused, result.summary_line(),
-                     ["未导入的行及原因见 " + Path(result.errors_file).name] if result.errors_file else [])
-
-    def _rules(self, path: Path, out: Path) -> _Work | None:
-        """A rule table dropped in: checked; a clean one becomes the workspace's, the old one kept."""
-        from xlflow.rules import check_rules, load_rulebook
-
-        result, book = check_rules(path, self.ws.settings.limits(), self.clock().date())
-        if result.kind != "rules" or result.unusable:
-            return None
-        listing = _listing(result)
-        if result.has_errors or book is None:
-            line = f"征缴规则表有 {result.count('error')} 处错误，未启用；工作目录仍使用原来的征缴规则表。"
-            return _Work(True, "rules", result.rows, result.error_row_count, line, listing)
-        current = self.ws.rules
-        if path.suffix.lower() != current.suffix.lower():
-            line = (f"征缴规则表检查无误，但工作目录的规则表须是 {current.suffix} 文件："
-                    f"请另存为 {current.suffix} 后重新放入。")
-            return _Work(True, "rules", result.rows, 0, line, listing)
-        kept_name = _unique(current.with_name(f"{current.stem}_停用_{_stamp(self.clock())}{current.suffix}"),
-                            "x").name
-        kept, adopted = adopting.adopt(path, current, kept_name)  # one journalled step: a kill resumes it
-        if not adopted:
-            line = "征缴规则表检查无误，与工作目录正在使用的规则表相同，未做改动。"
-            return _Work(True, "rules", result.rows, 0, line, listing)
-        self.book = load_rulebook(current, self.ws.settings.limits())
-        line = (f"征缴规则表检查无误，已启用为工作目录的征缴规则表（{len(book.frame)} 条规则）"
-                + (f"；原来的规则表另存为 {kept}" if kept else "") + "。请重新生成模板发给各乡镇。")
-        return _Work(True, "rules", result.rows, 0, line, listing)
 
     # ------------------------------------------------------------------ the loop around it
     def _cycle(self, stop: threading.Event, echo: Callable[[Outcome], None]) -> str | None:
@@ -701,7 +450,7 @@ class Watcher:
                 if problem:
                     raise WatchError(f"处理中断：{problem}。请检查磁盘空间和文件夹权限后重新运行；"
                                      "没处理完的文件留在待处理文件夹，会重新处理。")
-                if not self._seen or time.monotonic() > deadline:
+                if not self.inbox.seen or time.monotonic() > deadline:
                     return
                 time.sleep(min(0.5, max(self.settle / 2, 0.05)))
             return
@@ -713,7 +462,7 @@ class Watcher:
         try:
             while not stop.is_set():
                 problem = self._cycle(stop, echo)  # a full disk or a lost share: wait, the journal redoes it
-                waiting = bool(self._seen)  # files not yet complete: look again once they may be
+                waiting = bool(self.inbox.seen)  # files not yet complete: look again once they may be
                 pause = 10.0 if problem else (min(interval, max(self.settle, 0.2)) if waiting else interval)
                 until = time.monotonic() + pause
                 while not stop.is_set() and not wake.is_set() and time.monotonic() < until:
@@ -724,129 +473,6 @@ class Watcher:
                 observer.stop()
                 observer.join(timeout=5)
 
-
-def _cycle_problem(exc: BaseException) -> str:
-    """What stopped a pass, in plain words where we know them; the system's own text after it."""
-    import errno
-
-    words = {errno.ENOSPC: "磁盘空间已满", errno.EACCES: "没有文件夹的写入权限", errno.EPERM: "没有文件夹的写入权限",
-             errno.ENOENT: "找不到文件夹（共享文件夹可能断开了）"}
-    plain = "台账文件被占用或已损坏" if isinstance(exc, sqlite3.Error) else words.get(getattr(exc, "errno", None), "")
-    return mask_ids(f"{plain}（{type(exc).__name__}：{exc}）" if plain else f"{type(exc).__name__}：{exc}")
-
-
-def check_workbook(path: Path, out: Path, book, settings: Settings, ledger, today: dt.date) -> _Work:
-    """A declaration or adjustment → its three workbooks in ``out``; an unusable one → why and what to do
-    (``maybe_rules`` when it might be a rule table, which only the watcher's own process may adopt)."""
-    from xlflow.pipeline import process_workbook
-
-    result = process_workbook(path, book, out, settings, today=today, ledger=ledger)
-    codes = {f.code for f in result.findings}
-    if result.unusable:
-        errors = [f"[{f.code}] {f.message}" for f in result.findings if f.severity == "error"]
-        details = errors[1:20] + [ADVICE[c].format(inbox=settings.inbox) for c in ADVICE if c in codes]
-        return _Work(False, result.kind or "", result.rows, line=errors[0] if errors else "文件无法处理",
-                     details=details, maybe_rules=bool(codes & {"F02", "F03"}))  # a rule table matches some columns
-    return _Work(True, result.kind or "", result.rows, result.error_row_count, result.summary_line(),
-                 _listing(result))
-
-
-_worker_state: dict = {}
-
-
-def _worker_init(parent: int) -> None:
-    """A worker dies with the watcher (Linux: the kernel kills it) and leaves Ctrl-C to the watcher."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
-    if os.getppid() != parent:  # the watcher was killed while this worker was starting
-        os._exit(0)
-
-
-def _work_in_worker(root: str, path: str, partial: str, today: str) -> _Work:
-    """One workbook in a worker process: its own ledger connection and rule book (reloaded when the
-    workspace's rule table changes)."""
-    from xlflow.ledger import Ledger
-    from xlflow.rules import load_rulebook
-
-    ws = Workspace.load(Path(root))
-    stamp = ws.rules.stat().st_mtime_ns
-    if _worker_state.get("rules") != (str(ws.rules), stamp):
-        _worker_state["book"] = load_rulebook(ws.rules, ws.settings.limits())
-        _worker_state["rules"] = (str(ws.rules), stamp)
-    if "ledger" not in _worker_state:
-        _worker_state["ledger"] = Ledger(ws.ledger)
-    try:
-        return check_workbook(Path(path), Path(partial), _worker_state["book"], ws.settings,
-                              _worker_state["ledger"], dt.date.fromisoformat(today))
-    except XlflowError as exc:
-        return _Work(False, line=str(exc))
-    except Exception as exc:
-        return _Work(False, line=f"处理时发生程序内部错误（{type(exc).__name__}）", details=["请把此文件交给信息员。"])
-
-
-def _observe(folder: Path, wake: threading.Event):
-    """A watchdog observer that sets ``wake`` on any change in ``folder``; None if events are unavailable."""
-    try:
-        from watchdog.events import FileSystemEventHandler
-        from watchdog.observers import Observer
-    except ImportError:
-        return None
-
-    class Wake(FileSystemEventHandler):
-        def on_any_event(self, event) -> None:
-            wake.set()
-
-    observer = Observer()
-    try:
-        observer.schedule(Wake(), str(folder), recursive=True)
-        observer.start()
-    except OSError:
-        return None
-    return observer
-
-
-def _partial(result_dir: Path) -> Path:
-    return result_dir.with_name(f".{result_dir.name}.partial")
-
-
-def _listing(result) -> list[str]:
-    """The first findings of a result as lines for 结果.txt (the workbooks hold them all)."""
-    lines = []
-    for f in result.findings:
-        if f.severity == "fixed":
-            continue
-        where = f"{f.cell} " if f.cell else ""
-        lines.append(f"{where}[{f.code}] {f.message}")
-        if len(lines) >= 50:
-            lines.append("……（其余见结果表格）")
-            break
-    return lines
-
-
-def _result_text(path: Path, work: _Work, now: dt.datetime) -> str:
-    lines = [f"文件：{path.name}", f"处理时间：{now:%Y-%m-%d %H:%M:%S}", f"种类：{KIND_WORDS.get(work.kind, '')}",
-             f"结果：{work.line}", ""]
-    if work.kind in ("declaration", "adjustment"):
-        lines += ["本文件夹中：", "  *_更正.xlsx：没有错误的行，可以导入系统；",
-                  "  *_错误数据.xlsx：有错误的行，按“反馈信息”改好后重新放进待处理文件夹；",
-                  "  *_汇总.xlsx：统计、金额汇总和待办清单。", ""]
-    if work.details:
-        lines += ["问题（前 50 处）：", *work.details]
-    return "\r\n".join(lines) + "\r\n"
-
-
-def _reason_text(path: Path, work: _Work, now: dt.datetime) -> str:
-    lines = [f"文件“{path.name}”无法处理（{now:%Y-%m-%d %H:%M:%S}）。", "", f"原因：{work.line}", ""]
-    if work.details:
-        lines += ["另外：", *work.details, ""]
-    lines.append("改好后请把文件重新放进待处理文件夹；原文件已移到本文件夹。")
-    return "\r\n".join(lines) + "\r\n"
 
 
 def install_stop_handlers(stop: threading.Event) -> None:
