@@ -192,3 +192,32 @@ def test_a_payments_export_with_no_rows_is_a_new_county_not_a_refusal(tmp_path, 
                                     str(payments), "--list", f"低保对象={dibao}", "--out", str(tmp_path / "o")])
     assert out.exit_code == 0, out.output
     assert "政府代缴申报 1 人" in out.output
+
+
+def test_compare_reads_the_workspace_settings(tmp_path, monkeypatch):
+    """A county that sets min_age = 18 in xlflow.toml: a 17-year-old on a list is not to be declared, whether
+    the settings are given with --settings or compare runs in the workspace (it read only the defaults)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from xlflow.cli import main
+
+    young = pid(birth=f"{YEAR - 17}0101", seq="101")
+    roster = roster_csv(tmp_path / "r.csv", [[young, "张三", "农业", "正常缴费", "061", "", "43030201"]])
+    payments = payments_xls(tmp_path / "p.xls", [])
+    dibao = write_workbook(tmp_path / "低保.xlsx", [["身份证号码", "姓名", "级别"], [young, "张三", "一级"]])
+    args = ["compare", "--year", str(YEAR), "--roster", str(roster), "--payments", str(payments), "--list",
+            f"低保对象={dibao}", "--out", str(tmp_path / "o"), "--json"]
+    declared = lambda out: json.loads(out.stdout)["actions"].get("政府代缴申报", 0)  # noqa: E731
+    default = CliRunner().invoke(main, args)
+    assert default.exit_code == 0, default.output
+    assert declared(default) == 1
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "xlflow.toml").write_text("min_age = 18\n", encoding="utf-8")
+    given = CliRunner().invoke(main, [*args, "--settings", str(ws)])
+    monkeypatch.chdir(ws)
+    inside = CliRunner().invoke(main, args)
+    assert given.exit_code == inside.exit_code == 0, given.output + inside.output
+    assert declared(given) == declared(inside) == 0

@@ -84,6 +84,18 @@ def print_findings(result: CheckResult, limit: int = 200) -> None:
         click.echo(f"……另有 {len(result.findings) - limit} 条，请看 --json 输出或汇总表。")
 
 
+def settings_for(given: Path | None):
+    """--settings, else the workspace's xlflow.toml when the current folder is a workspace, else the
+    defaults: every command reads the same settings the watcher of that workspace does."""
+    from xlflow.settings import SETTINGS_FILE, Settings, load_settings
+
+    if given is not None:
+        return load_settings(given)
+    if Path(SETTINGS_FILE).exists():
+        return load_settings(Path.cwd())
+    return Settings()
+
+
 def ledger_path_for(given: Path | None) -> Path | None:
     """--ledger, else the workspace's ledger when the current folder holds xlflow.toml, else none."""
     from xlflow.settings import SETTINGS_FILE, load_settings

@@ -36,9 +36,12 @@ def _list_option(ctx, param, values):
               show_default=True, help="结果文件夹。 Output folder.")
 @click.option("--per-township", is_flag=True,
               help="预填的申报表和调整表按乡镇分文件。 One pre-filled file per township.")
+@click.option("--settings", "settings_path", type=click.Path(exists=True, path_type=Path),
+              help="设置文件 xlflow.toml 或工作目录；不给时用当前工作目录的。 Settings file or workspace.")
 @click.option("--json", "as_json", is_flag=True, help="输出 JSON。 Print JSON.")
 def compare(year: int, ledger_path: Path | None, roster: tuple[Path, ...], payments: tuple[Path, ...],
-            lists: list, rules: Path | None, out_dir: Path, per_township: bool, as_json: bool) -> None:
+            lists: list, rules: Path | None, out_dir: Path, per_township: bool, settings_path: Path | None,
+            as_json: bool) -> None:
     """数据比对：把扶贫、民政、残联名单与参保人员信息和缴费明细比对，写出比对台账、比对统计（财政测算）和预填的申报表、调整表。
 
     Compare the office lists with the roster and payments for YEAR: 比对台账_Y.xlsx (one row per listed
@@ -46,18 +49,17 @@ def compare(year: int, ledger_path: Path | None, roster: tuple[Path, ...], payme
     pre-filled 批量缴费申报表 / 批量缴费调整登记表. Uses the ledger, or the files given with --roster,
     --payments and --list (then nothing is written to any ledger).
     """
-    from xlflow.cli.common import open_ledger, rulebook
+    from xlflow.cli.common import open_ledger, rulebook, settings_for
     from xlflow.comparing import import_for_comparison, run_comparison
     from xlflow.errors import XlflowError
     from xlflow.imports import LIST_KINDS
     from xlflow.ledger import Ledger
-    from xlflow.settings import Settings
 
     for kind, _ in lists:
         if kind not in LIST_KINDS:
             raise XlflowError(f"名单类别应为 {'、'.join(LIST_KINDS)} 之一，不能是“{kind}”。")
     book = rulebook(rules)
-    settings = Settings()
+    settings = settings_for(settings_path)
     if roster or payments or lists:
         if not lists:
             raise XlflowError("直接给文件比对时，至少要给一个名单：--list 类别=文件。")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from xlflow.cli.common import open_ledger, progress, rulebook
+from xlflow.cli.common import open_ledger, progress, rulebook, settings_for
 from xlflow.errors import XlflowError
 
 
@@ -19,7 +19,7 @@ from xlflow.errors import XlflowError
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
               help="结果文件夹，默认与输入文件相同。 Output folder (default: next to the input).")
 @click.option("--settings", "settings_path", type=click.Path(exists=True, path_type=Path),
-              help="设置文件 xlflow.toml 或工作目录。 Settings file or workspace.")
+              help="设置文件 xlflow.toml 或工作目录；不给时用当前工作目录的。 Settings file or workspace.")
 @click.option("--split-rows", type=click.IntRange(min=1), metavar="N",
               help="更正表每个文件最多 N 行，分成多个文件。 Split the corrected workbook into parts of N rows.")
 @click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -33,11 +33,10 @@ def validate(files: tuple[Path, ...], rules: Path | None, out_dir: Path | None,
     Exit 0: no error; 1: at least one error finding; 2: an input is unusable or bad usage.
     """
     from xlflow import opening
-    from xlflow.settings import load_settings
 
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise XlflowError(f"--out 应当是一个文件夹，但 {out_dir} 是一个文件。请换一个文件夹名。")
-    settings = load_settings(settings_path)
+    settings = settings_for(settings_path)
     # The first file is parsed in the background while pandas, pandera and the rule table load.
     opening.prefetch(files[0], settings.limits())
     from xlflow.pipeline import process_workbook
