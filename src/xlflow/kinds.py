@@ -1,19 +1,76 @@
-"""Workbook kinds as data: columns, header fields and help texts from workbook_templates/*.toml.
+"""Workbook kinds: the registry (what each kind is and does) and, as data, each kind's columns, header fields
+and help texts from workbook_templates/*.toml.
 
-One source per column gives its header, synonyms, instruction, hover prompt and error hint.
+The registry is the one place that names the kinds: the pipeline, the summary, watch, imports, compare and the
+command line ask it (``kind(name)``, ``kinds(...)``) instead of naming a kind. A new kind adds its TOML, its
+checks module and one ``Kind`` here. One source per column gives its header, synonyms, instruction, hover
+prompt and error hint.
 """
 
 from __future__ import annotations
 
+import importlib
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
 from xlflow.paths import data_dir
 
-KIND_NAMES = ("declaration", "adjustment", "rules")  # the kinds with a template
-LEDGER_KINDS = ("roster", "payments", "list")  # system exports and office lists, imported into the ledger
 AMOUNT_KEYS = ("personal", "province", "city", "county", "daijiao")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of workbook xlflow knows: what a clerk calls it and what each step does with it."""
+
+    name: str  # as in the TOML, the custom properties and --json
+    word: str  # the short word of result lines and the watcher's log (申报表)
+    template: bool = False  # `xlflow template NAME` makes one
+    checks: str = ""  # "module:function" that checks a filled one (`validate`): three workbooks come back
+    imported: bool = False  # a system export or office list imported into the ledger (`ledger import`)
+    declares: bool = False  # its rows are person-years of a batch the ledger records (P05 across files)
+    adjusts: bool = False  # its amounts change paid years: before / after / difference and work lists
+    fills: str = "补全金额"  # what the summary calls the X06 fills of this kind
+    no_work_list: str = ""  # what 待办清单 says when the kind never makes a work list
+
+    @property
+    def title(self) -> str:
+        """The workbook's own title (批量缴费申报表), from its TOML."""
+        return kind_spec(self.name).title
+
+    @property
+    def checker(self) -> Callable:
+        """``check(table, book, settings, year, ledger) -> Checked``, imported when first asked for."""
+        module, _, function = self.checks.partition(":")
+        return getattr(importlib.import_module(module), function)
+
+
+REGISTRY: dict[str, Kind] = {k.name: k for k in (
+    Kind("declaration", "申报表", template=True, checks="xlflow.validation.declaration:check_declaration",
+         declares=True,
+         no_work_list="批量缴费申报表无需单独办理的事项（负调整、零缴费、0到款登记清单只在调整表中产生）。"),
+    Kind("adjustment", "调整表", template=True, checks="xlflow.validation.adjustment:check_adjustment",
+         adjusts=True, fills="计算调整金额"),
+    Kind("rules", "规则表", template=True),
+    Kind("roster", "参保人员信息", imported=True),
+    Kind("payments", "缴费明细", imported=True),
+    Kind("list", "名单", imported=True),
+)}
+
+
+def kind(name: str | None) -> Kind | None:
+    """The registered kind called ``name`` (None for a workbook no kind was recognised in)."""
+    return REGISTRY.get(name or "")
+
+
+def kinds(**having: bool) -> tuple[str, ...]:
+    """The names of the kinds with each given attribute true, in registry order: ``kinds(template=True)``."""
+    return tuple(k.name for k in REGISTRY.values() if all(bool(getattr(k, a)) == v for a, v in having.items()))
+
+
+KIND_NAMES = kinds(template=True)  # the kinds with a template
+LEDGER_KINDS = kinds(imported=True)  # system exports and office lists, imported into the ledger
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import pandas as pd
 from xlflow.domain.idcard import id_shaped
 from xlflow.errors import OutputError
 from xlflow.findings import make
-from xlflow.kinds import kind_spec
+from xlflow.kinds import kind, kind_spec, kinds
 from xlflow.ledger import BatchTarget, Ledger, LedgerView
 from xlflow.lineage import BATCH_PROPERTY, FINGERPRINT_PROPERTY, MEMBER_PROPERTY, read_properties
 from xlflow.outputs.corrected import write_corrected
@@ -27,8 +27,7 @@ from xlflow.paths import fit_stem
 from xlflow.rules import RuleBook
 from xlflow.settings import Settings
 from xlflow.templates.build import template_properties
-from xlflow.validation.adjustment import check_adjustment
-from xlflow.validation.declaration import check_declaration, describe_twins
+from xlflow.validation.declaration import describe_twins
 from xlflow.validation.engine import read_for_check, without_cycle_collector
 from xlflow.validation.result import CheckResult
 
@@ -40,14 +39,6 @@ def output_paths(path: Path, out_dir: Path | None) -> dict[str, Path]:
     stem = fit_stem(Path(path).stem)  # a 250-byte input name must not make a name the disk refuses
     return {"corrected": folder / f"{stem}_更正.xlsx", "errors": folder / f"{stem}_错误数据.xlsx",
             "summary": folder / f"{stem}_汇总.xlsx"}  # fmt: skip
-
-
-def _check_declaration(table, book, settings, today, ledger):
-    return check_declaration(table, book, settings, today.year, ledger)
-
-
-def _check_adjustment(table, book, settings, today, ledger):
-    return check_adjustment(table, book, settings, today.year, ledger)
 
 
 class LedgerAccess:
@@ -71,8 +62,8 @@ def person_years(ids: pd.Series, years: pd.Series) -> pd.DataFrame:
     return keys.drop_duplicates()
 
 
-# The checker per workbook kind; reading tries every kind here and the headers decide.
-CHECKERS = {"declaration": _check_declaration, "adjustment": _check_adjustment}
+# The kinds `validate` checks (the registry's); reading tries every one and the headers decide.
+CHECKED = kinds(checks=True)
 
 STAGES = ("读取", "检查", "写更正表", "写错误表", "写汇总表")
 
@@ -182,7 +173,7 @@ def process_workbook(
     path = Path(path)
     result = CheckResult(file=str(path), kind=None, checked_at=dt.datetime.combine(today, now.time()))
     step(STAGES[0])
-    table = read_for_check(path, [kind_spec(k) for k in CHECKERS], settings.limits(), result)
+    table = read_for_check(path, [kind_spec(k) for k in CHECKED], settings.limits(), result)
     outputs = output_paths(path, out_dir)
     if table is None:
         log.info("%s: unusable (%s)", path.name, ",".join(f.code for f in result.findings))
@@ -195,7 +186,7 @@ def process_workbook(
     if len(table.frame) > BIG_FILE_ROWS:
         _give_back_memory()
     unit = table.header_values.get("unit")
-    access = (LedgerAccess(ledger, path, unit.value if unit else "", carried, table.spec.kind == "declaration")
+    access = (LedgerAccess(ledger, path, unit.value if unit else "", carried, kind(table.spec.kind).declares)
               if ledger is not None else None)
     # A declaration is checked against the batches and recorded as one with the ledger held: two at once
     # (two townships, the watcher's two workers) must not both pass the same person-year.
@@ -209,7 +200,7 @@ def _check_and_write(path: Path, table, book: RuleBook, settings: Settings, toda
                      access: LedgerAccess | None, outputs: dict, result: CheckResult, split_rows: int | None,
                      step: Callable[[str], None]) -> CheckResult:
     """The checks, the three workbooks, and (for a declaration with a ledger) the batch, in that order."""
-    checked = CHECKERS[table.spec.kind](table, book, settings, today, access)
+    checked = kind(table.spec.kind).checker(table, book, settings, today.year, access)
     sha = hashlib.sha256(path.read_bytes()).hexdigest() if access is not None else ""
     lineage, errors_lineage = lineage_properties(access, sha)
     result.lists = checked.lists

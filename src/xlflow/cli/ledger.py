@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from xlflow.kinds import kinds
+
 LEDGER_OPTION = click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
                              help="台账文件；不给时用当前工作目录（有 xlflow.toml）的台账。 Ledger file.")
 
@@ -28,7 +30,7 @@ def ledger() -> None:
 
 
 @ledger.command("import")
-@click.argument("what", type=click.Choice(["roster", "payments", "list"]))
+@click.argument("what", type=click.Choice(kinds(imported=True)))
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--kind", "list_kind", help="名单类别：贫困人口|低保对象|特困人员|残疾人（导入 list 时）。 List kind.")
 @LEDGER_OPTION

@@ -14,6 +14,7 @@ from xlflow.cli.compare import compare
 from xlflow.cli.ledger import ledger
 from xlflow.cli.validate import validate
 from xlflow.cli.watch import watch
+from xlflow.kinds import kinds
 
 
 @click.group(cls=XlflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,7 +44,7 @@ def init(directory: Path) -> None:
 
 
 @main.command()
-@click.argument("kind", type=click.Choice(["declaration", "adjustment", "rules"]))
+@click.argument("kind", type=click.Choice(kinds(template=True)))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="写出的模板文件（.xlsx）。 Output file.")
 @click.option("--rules", type=click.Path(exists=True, dir_okay=False, path_type=Path),

@@ -11,7 +11,7 @@ import xlsxwriter
 from xlflow.domain import vocab
 from xlflow.domain.vocab import SEVERITY_WORDS
 from xlflow.findings import catalogue
-from xlflow.kinds import AMOUNT_KEYS
+from xlflow.kinds import AMOUNT_KEYS, kind
 from xlflow.outputs.layout import titled_sheet
 from xlflow.rules import RuleBook
 from xlflow.validation.adjustment import money_change
@@ -60,7 +60,7 @@ def totals(checked: Checked) -> dict:
     money = money_table(checked)
     out = {k: round(float(money[k].sum()), 2) for k in ITEM_HEADERS}
     out["persons"] = int(money["persons"].sum())
-    if checked.table.spec.kind == "adjustment":  # the fiscal effect: paid before, after, the difference
+    if kind(checked.table.spec.kind).adjusts:  # the fiscal effect: paid before, after, the difference
         change = money_change(checked).set_index("item")
         out["before"] = {k: _number(change.loc[k, "before"]) for k in ITEM_HEADERS}
         out["after"] = {k: _number(change.loc[k, "after"]) for k in ITEM_HEADERS}
@@ -86,7 +86,7 @@ def write_summary(result: CheckResult, checked: Checked | None, path: Path, book
         formats = {"header": header, "money": money, "money_bold": money_bold,
                    "count_bold": wb.add_format({"num_format": "#,##0", "bold": True, "top": 1}),
                    "count": wb.add_format({"num_format": "#,##0"}), "note": wb.add_format({"italic": True})}
-        if checked.table.spec.kind == "adjustment":
+        if kind(checked.table.spec.kind).adjusts:
             _change(wb, checked, formats)
         _money(wb, checked, result, book.identities if book else None, formats)
     _todo(wb, header, result)
@@ -112,8 +112,7 @@ def _overview(wb, result: CheckResult, checked: Checked | None, book, title, bol
     fills = result.findings.code_counts().get("X06", 0)
     rows += [
         ("文件", Path(result.file).name),
-        ("表格种类", {"declaration": "批量缴费申报表", "adjustment": "批量缴费调整登记表",
-                      "rules": "征缴规则表"}.get(result.kind or "", "未识别")),
+        ("表格种类", kind(result.kind).title if kind(result.kind) else "未识别"),
         *[(label, fields[key].value if key in fields and fields[key].value else "（未填写）")
           for key, label in (("unit", "申报单位"), ("clerk", "经办人"), ("date", "申报日期"))
           if checked is not None and not checked.table.is_csv],
@@ -122,7 +121,7 @@ def _overview(wb, result: CheckResult, checked: Checked | None, book, title, bol
         ("错误行", result.error_row_count),
         ("警告", result.count("warning")),
         ("自动更正", result.count("fixed") - fills),
-        ("计算调整金额" if result.kind == "adjustment" else "补全金额", fills),
+        (kind(result.kind).fills if kind(result.kind) else "补全金额", fills),
         ("征缴规则表", f"{book.source}（指纹 {book.fingerprint}）" if book else "—"),
         ("台账", result.ledger or SKIPPED),
         ("处理时间", f"{result.checked_at:%Y-%m-%d %H:%M:%S}" if result.checked_at else "—"),
@@ -184,7 +183,7 @@ def _money(wb, checked: Checked, result: CheckResult, identities, formats) -> No
     for c, key in enumerate(ITEM_HEADERS, start=4):
         ws.write_number(last, c, round(float(table[key].sum()), 2), money_bold)
     notes = []
-    if result.kind == "adjustment":
+    if getattr(kind(result.kind), "adjusts", False):
         notes.append("注：以上为调整金额（调整后减已缴），调整前后的金额见“资金变化”。")
     if result.error_row_count:
         notes.append(f"注：有错误的 {result.error_row_count:,} 行不计入以上金额，改正后重新检查才会计入。")
@@ -230,8 +229,9 @@ def _todo(wb, header, result: CheckResult) -> None:
     ws = wb.add_worksheet("待办清单")
     ws.set_column(0, 0, 80)
     ws.write_string(0, 0, "需要另行办理的事项", header)
-    if result.kind != "adjustment":
-        ws.write_string(1, 0, "批量缴费申报表无需单独办理的事项（负调整、零缴费、0到款登记清单只在调整表中产生）。")
+    own = kind(result.kind)
+    if own is None or own.no_work_list:
+        ws.write_string(1, 0, own.no_work_list if own else "本文件无需单独办理的事项。")
         return
     if not result.lists:
         ws.write_string(1, 0, "本调整表没有需要单独办理的事项。")

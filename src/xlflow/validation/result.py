@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from xlflow.findings import Findings, catalogue
+from xlflow.kinds import kind
 from xlflow.reading import Table
 from xlflow.webexports import source_note
 
@@ -103,9 +104,10 @@ class CheckResult:
             f"共 {self.rows:,} 条：通过 {self.valid_rows:,} 条，错误 {self.error_row_count:,} 条，"
             f"警告 {self.count('warning'):,} 处，自动更正 {self.count('fixed') - fills:,} 处"
         )
+        own = kind(self.kind)
         if fills:
-            line += f"，{'计算调整金额' if self.kind == 'adjustment' else '补全金额'} {fills:,} 处"
-        if self.kind == "adjustment" and self.lists:
+            line += f"，{own.fills if own else '补全金额'} {fills:,} 处"
+        if own is not None and own.adjusts and self.lists:
             line += "；" + "，".join(f"{LIST_WORDS[name]} {len(rows):,} 人" for name, rows in self.lists.items())
         if note := source_note(self.file, self.source):
             line += f"；{note}"

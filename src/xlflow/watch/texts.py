@@ -7,13 +7,13 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xlflow.kinds import REGISTRY, kinds
 from xlflow.watch.files import mask_ids
 
 if TYPE_CHECKING:
     from xlflow.watch.work import _Work
 
-KIND_WORDS = {"declaration": "申报表", "adjustment": "调整表", "rules": "规则表", "roster": "参保人员信息",
-              "payments": "缴费明细", "list": "名单"}  # fmt: skip
+KIND_WORDS = {name: k.word for name, k in REGISTRY.items()}  # the word of each kind in lines and the log
 
 
 # What a clerk should do, beyond each finding's own message, for a file dropped in the wrong place.
@@ -42,7 +42,7 @@ def _listing(result) -> list[str]:
 def _result_text(path: Path, work: _Work, now: dt.datetime) -> str:
     lines = [f"文件：{path.name}", f"处理时间：{now:%Y-%m-%d %H:%M:%S}", f"种类：{KIND_WORDS.get(work.kind, '')}",
              f"结果：{work.line}", ""]
-    if work.kind in ("declaration", "adjustment"):
+    if work.kind in kinds(checks=True):  # three workbooks
         lines += ["本文件夹中：", "  *_更正.xlsx：没有错误的行，可以导入系统；",
                   "  *_错误数据.xlsx：有错误的行，按“反馈信息”改好后重新放进待处理文件夹；",
                   "  *_汇总.xlsx：统计、金额汇总和待办清单。", ""]
