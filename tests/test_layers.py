@@ -15,7 +15,7 @@ SRC = ROOT / "src" / "xlflow"
 # Lowest first; a module may import from its own layer (without a cycle) and from the layers below.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("errors", "paths", "refusal", "oslock", "xlsbiff", "adopting", "domain")),
-    ("io", ("webexports", "opening", "scanner", "settings", "findings", "kinds", "reading", "lineage",
+    ("io", ("webexports", "zipscan", "opening", "scanner", "settings", "findings", "kinds", "reading", "lineage",
             "normalise")),
     ("store", ("ledger_guard", "ledger")),
     ("checks", ("validation", "rules", "compare")),
@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 ]
 # Modules over MAX_LINES when the rule came in: each is to be split (issue 19); none may join them.
 MAX_LINES = 500
-TOO_LONG_STILL = {"webexports", "outputs.xlsxfast", "opening"}
+TOO_LONG_STILL: set[str] = set()
 
 
 def modules() -> dict[str, Path]:

@@ -1,4 +1,4 @@
-"""A big worksheet is scanned by a helper process while it is read (opening.ScanBeside): the same findings
+"""A big worksheet is scanned by a helper process while it is read (zipscan.ScanBeside): the same findings
 and the same refusals as when the scan comes first, and no row read before the scan has passed it."""
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from openpyxl import load_workbook
 import test_hostile
 import test_validate
 from test_validate import TODAY, declaration, pid, row
-from xlflow import opening
-from xlflow.opening import DEFAULT_LIMITS, ScanBeside, SheetScan, open_sheets
+from xlflow import opening, zipscan
+from xlflow.opening import DEFAULT_LIMITS, open_sheets
 from xlflow.pipeline import process_workbook
 from xlflow.reading import read_table
 from xlflow.settings import Settings
+from xlflow.zipscan import ScanBeside, SheetScan
 
 BESIDE = dataclasses.replace(DEFAULT_LIMITS, scan_beside_bytes=0)  # every worksheet, however small
 FIRST = dataclasses.replace(DEFAULT_LIMITS, scan_beside_bytes=2**62)
@@ -44,7 +45,7 @@ def messy(tmp_path):
 
 def test_a_sheet_read_beside_its_scan_is_read_as_when_scanned_first(tmp_path):
     path = messy(tmp_path)
-    assert isinstance(opening._check_zip(path, BESIDE)["xl/worksheets/sheet1.xml"], ScanBeside)
+    assert isinstance(zipscan._check_zip(path, BESIDE)["xl/worksheets/sheet1.xml"], ScanBeside)
     first, beside = read_table(path, limits=FIRST), read_table(path, limits=BESIDE)
     assert beside.frame.equals(first.frame) and beside.numeric.equals(first.numeric)
     assert list(beside.frame.index) == [6, 8, 9, 10]  # row 7 blank; row 10 holds only a formula
@@ -175,7 +176,7 @@ def test_the_scan_refuses_a_bomb_before_passing_its_rows():
     xml = b'<?xml version="1.0"?><worksheet><sheetData>' + rows + b"</sheetData></worksheet>"
     passed = []
     with pytest.raises(opening.UnreadableWorkbook, match="压缩炸弹"):
-        opening._scan_sheet(io.BytesIO(xml), DEFAULT_LIMITS, 2**31, lambda scan: passed.append(scan.max_row))
+        zipscan._scan_sheet(io.BytesIO(xml), DEFAULT_LIMITS, 2**31, lambda scan: passed.append(scan.max_row))
     assert passed and max(passed) < 72  # 64 MiB of slack: refused well before the last of 80 rows
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import python_calamine
 from openpyxl import load_workbook
 
-from xlflow.outputs.xlsxfast import Column, Sheet, Style, cell_row, render_rows, write_workbook
+from xlflow.outputs.xlsxbook import Sheet, write_workbook
+from xlflow.outputs.xlsxfast import Column, Style, cell_row, render_rows
 
 TEXTS = ["张三", "a & b", "<tag>", " 前后空格 ", "=SUM(A1:A9)", "_x0041_", "", "O'Brien \"q\"", "行1\n行2"]
 NUMBERS = ["9.9", "0.10", "100", "430102199001011000", "12.123456789", "-5", ""]

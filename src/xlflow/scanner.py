@@ -1,4 +1,4 @@
-"""The helper process of :class:`xlflow.opening.ScanBeside`: scans worksheet parts of a workbook and says,
+"""The helper process of :class:`xlflow.zipscan.ScanBeside`: scans worksheet parts of a workbook and says,
 one JSON line at a time, how far it has got (rows passed, widest column), each part's whole scan, or why
 the file is refused.
 
@@ -11,7 +11,8 @@ import dataclasses
 import json
 import sys
 
-from xlflow.opening import Limits, SheetScan, UnreadableWorkbook, scan_parts
+from xlflow.opening import Limits, UnreadableWorkbook
+from xlflow.zipscan import SheetScan, scan_parts
 
 
 def _say(message: dict) -> None:

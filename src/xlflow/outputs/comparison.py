@@ -22,7 +22,8 @@ from xlflow.domain.values import cents_text
 from xlflow.findings import column_letter
 from xlflow.kinds import AMOUNT_KEYS, kind_spec
 from xlflow.outputs.layout import titled_sheet
-from xlflow.outputs.xlsxfast import Column, Sheet, Style, cell_row, render_rows, write_workbook
+from xlflow.outputs.xlsxbook import Sheet, write_workbook
+from xlflow.outputs.xlsxfast import Column, Style, cell_row, render_rows
 from xlflow.rules import RuleBook
 from xlflow.templates.build import Body, cell_styles, template_book
 

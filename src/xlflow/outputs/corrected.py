@@ -10,17 +10,8 @@ import pandas as pd
 
 from xlflow.findings import catalogue, column_letter
 from xlflow.outputs.layout import TEXT_FORMAT_TYPES, head_rows, header_marks, output_columns, text_columns, widths
-from xlflow.outputs.xlsxfast import (
-    MAX_SHEET_ROWS,
-    Column,
-    LazyValues,
-    Sheet,
-    Style,
-    cell_row,
-    render_rows,
-    taken,
-    write_workbook,
-)
+from xlflow.outputs.xlsxbook import Sheet, write_workbook
+from xlflow.outputs.xlsxfast import MAX_SHEET_ROWS, Column, LazyValues, Style, cell_row, render_rows, taken
 from xlflow.validation.result import Checked
 
 NUMERIC_TYPES = ("year", "amount", "signed_amount")

@@ -17,16 +17,8 @@ from xlflow.domain import vocab
 from xlflow.domain.values import cents_text
 from xlflow.findings import column_letter
 from xlflow.kinds import AMOUNT_KEYS, ColumnSpec, HeaderField, KindSpec, kind_spec
-from xlflow.outputs.xlsxfast import (
-    Column,
-    Sheet,
-    Starred,
-    Style,
-    cell_row,
-    data_validation,
-    render_rows,
-    write_workbook,
-)
+from xlflow.outputs.xlsxbook import Sheet, data_validation, write_workbook
+from xlflow.outputs.xlsxfast import Column, Starred, Style, cell_row, render_rows
 from xlflow.rules import RuleBook
 
 VALIDATION_ROWS = 10_000  # validations cover a bounded range, not whole columns
