@@ -38,9 +38,10 @@ tests/.sheetjs/node_modules/xlsx:
 	-command -v npm >/dev/null && mkdir -p tests/.sheetjs && cd tests/.sheetjs && \
 	  npm install --silent --no-audit --no-fund xlsx@0.18.5 >/dev/null
 
-# pytest exits 5 when it collects no test: that is a failure here too.
+# pytest exits 5 when it collects no test: that is a failure here too. Two test processes (TEST_WORKERS=0: one).
+TEST_WORKERS ?= 2
 test: setup tests/.sheetjs/node_modules/xlsx
-	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc
 	$(BIN)/ruff check src tests benchmarks examples
 
