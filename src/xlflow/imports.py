@@ -19,7 +19,7 @@ import pandas as pd
 
 from xlflow.domain import vocab
 from xlflow.errors import OutputError, XlflowError
-from xlflow.kinds import kind_spec
+from xlflow.kinds import AMOUNT_KEYS, kind_spec
 from xlflow.ledger import Ledger
 from xlflow.normalise import Vocabulary
 from xlflow.outputs.errors import write_errors
@@ -210,7 +210,6 @@ def _records(kind: str, table: Table, cells: Cells, good: np.ndarray) -> pd.Data
     return out.reset_index(drop=True)
 
 
-AMOUNTS = ("personal", "province", "city", "county", "daijiao")
 
 
 def _plain(frame: pd.DataFrame, columns: list[str]) -> list[list]:
@@ -280,11 +279,11 @@ def _import_payments(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind
     for c in ("name", "identity", "tier", "hukou", "method", "arrived_at", "arrived_flag"):
         if c not in rows:
             rows[c] = ""
-    for c in ("personal", "province", "city", "county", "daijiao"):
+    for c in AMOUNT_KEYS:
         if c not in rows:
             rows[c] = 0
     rows["seq"] = rows.groupby(["id_number", "year"]).cumcount()
-    record_hash = _digest(rows, ["identity", "tier", "hukou", "personal", "province", "city", "county", "daijiao"])
+    record_hash = _digest(rows, ["identity", "tier", "hukou", *AMOUNT_KEYS])
     rows["h"] = record_hash * (rows["seq"].to_numpy(dtype=np.uint64) + np.uint64(1))
     years = rows.groupby(["id_number", "year"], sort=False).agg(
         records=("seq", "size"), personal=("personal", "sum"), province=("province", "sum"), city=("city", "sum"),
@@ -302,12 +301,13 @@ def _import_payments(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind
         "INSERT INTO payments (id_number, year, seq, name, identity, tier, hukou, personal, province, city, county, "
         "daijiao, method, arrived_at, arrived_flag, source_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         _in_chunks(rows, lambda part: zip(*_plain(part, ["id_number"]), *_ints(part, ["year", "seq"]),
-                                          *_plain(part, text), *_ints(part, list(AMOUNTS)), *_plain(part, extra),
+                                          *_plain(part, text), *_ints(part, list(AMOUNT_KEYS)), *_plain(part, extra),
                                           [source] * len(part), strict=True)))
     ledger.db.executemany(
         "INSERT INTO payment_years (id_number, year, records, personal, province, city, county, daijiao, identity, "
         "tier, digest, source_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        _in_chunks(years, lambda part: zip(*_plain(part, ["id_number"]), *_ints(part, ["year", "records", *AMOUNTS]),
+        _in_chunks(years, lambda part: zip(*_plain(part, ["id_number"]),
+                                           *_ints(part, ["year", "records", *AMOUNT_KEYS]),
                                            *_plain(part, ["identity", "tier", "digest"]), [source] * len(part),
                                            strict=True)))
     # A pending batch whose person-year now has a payment went through.

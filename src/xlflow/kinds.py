@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
+from xlflow.domain.vocab import AMOUNT_KEYS
 from xlflow.paths import data_dir
 
-AMOUNT_KEYS = ("personal", "province", "city", "county", "daijiao")
+__all__ = ["AMOUNT_KEYS", "KIND_NAMES", "LEDGER_KINDS", "REGISTRY", "Kind", "KindSpec", "kind", "kind_spec", "kinds"]
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,6 @@ MIGRATIONS: dict[int, str] = {
     """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
-AMOUNTS = ("personal", "province", "city", "county", "daijiao")
 
 
 @dataclass

@@ -59,15 +59,15 @@ def _only(values: np.ndarray, outside: re.Pattern) -> np.ndarray:
     return ok
 
 
-def _dirty(kind: str, uniques: np.ndarray) -> list[int]:
+def _dirty(col_type: str, uniques: np.ndarray) -> list[int]:
     """The distinct values a fix might change (a million IDs or names are not matched one by one)."""
-    clean = _CLEAN.get(kind)
+    clean = _CLEAN.get(col_type)
     if clean is None:
         return list(range(len(uniques)))
-    if kind == "id":
+    if col_type == "id":
         sure = id_shape(uniques)[0]
-    elif kind in _OUTSIDE:
-        sure = _only(uniques, _OUTSIDE[kind])
+    elif col_type in _OUTSIDE:
+        sure = _only(uniques, _OUTSIDE[col_type])
     else:
         sure = np.zeros(len(uniques), dtype=bool)
     match = clean.fullmatch
@@ -81,7 +81,7 @@ class Vocabulary:
     maps: dict[str, dict[str, str]]
 
 
-def fix_value(kind: str, text: str, vocab: Vocabulary) -> tuple[str, list[tuple[str, str, str]]]:
+def fix_value(col_type: str, text: str, vocab: Vocabulary) -> tuple[str, list[tuple[str, str, str]]]:
     """One value through every fix of its column type; returns (final, [(code, before, after)])."""
     steps: list[tuple[str, str, str]] = []
 
@@ -91,20 +91,20 @@ def fix_value(kind: str, text: str, vocab: Vocabulary) -> tuple[str, list[tuple[
             steps.append((code, text, new))
             text = new
 
-    pattern = _ANY_SPACE if kind in COMPACT else _EDGE_SPACE
+    pattern = _ANY_SPACE if col_type in COMPACT else _EDGE_SPACE
     step("X01", pattern.sub("", _INVISIBLE.sub("", text)))
-    if kind in HALFWIDTH and _FULL_CHARS.search(text):
+    if col_type in HALFWIDTH and _FULL_CHARS.search(text):
         step("X02", text.translate(_HALF))
-    if kind == "id":
+    if col_type == "id":
         if text.endswith("x"):
             step("X03", text[:-1] + "X")
         if len(text) == 15 and text.isdigit():
             step("X04", upgrade_15(text))
-    elif kind == "year":
+    elif col_type == "year":
         m = _YEAR_TEXT.match(text)
         if m:
             step("X07", m.group(1))
-    mapping = vocab.maps.get(kind)
+    mapping = vocab.maps.get(col_type)
     if mapping and text in mapping:
         step("X05", mapping[text])
     return text, steps
@@ -127,14 +127,14 @@ def normalise(table: Table, types: dict[str, str], vocab: Vocabulary, checked_ke
     distinct = {}
     logs = []
     for j, key in enumerate(keys):
-        kind = types[key]
+        col_type = types[key]
         column = table.text(key)
         codes, uniques = pd.factorize(column, sort=False)
         uniques = np.asarray(uniques, dtype=object)
         finals = np.append(uniques, "")
         steps = {}
-        for i in _dirty(kind, uniques):
-            final, done = fix_value(kind, uniques[i], vocab)
+        for i in _dirty(col_type, uniques):
+            final, done = fix_value(col_type, uniques[i], vocab)
             if done:
                 finals[i] = final
                 steps[i] = done

@@ -22,13 +22,14 @@ from xlflow.ledger import BatchTarget, Ledger, LedgerView
 from xlflow.lineage import BATCH_PROPERTY, FINGERPRINT_PROPERTY, MEMBER_PROPERTY, read_properties
 from xlflow.outputs.corrected import write_corrected
 from xlflow.outputs.errors import passed_sheet, write_errors
-from xlflow.outputs.summary import totals, write_summary
+from xlflow.outputs.summary import write_summary
 from xlflow.paths import fit_stem
 from xlflow.rules import RuleBook
 from xlflow.settings import Settings
 from xlflow.templates.build import template_properties
 from xlflow.validation.declaration import describe_twins
 from xlflow.validation.engine import read_for_check, without_cycle_collector
+from xlflow.validation.money import totals
 from xlflow.validation.result import CheckResult
 
 log = logging.getLogger("xlflow")

@@ -13,6 +13,7 @@ import pandas as pd
 
 from xlflow.domain import vocab
 from xlflow.domain.values import cents_text, parse_amount, parse_month
+from xlflow.domain.vocab import FUNDING_ITEMS
 from xlflow.findings import Finding, make
 from xlflow.kinds import AMOUNT_KEYS, kind_spec
 from xlflow.normalise import Vocabulary, normalise
@@ -27,8 +28,8 @@ from xlflow.validation.engine import (
 from xlflow.validation.result import CheckResult
 from xlflow.validation.schemas import row_schema, schema_failures
 
-ITEM_LABELS = {"personal": "个人缴费", "province": "省补贴", "city": "市补贴", "county": "县补贴",
-               "daijiao": "政府代缴"}  # fmt: skip
+# The short words of a rule's generated name (个人缴费100省补贴12…): the items' words, 级 left out.
+ITEM_LABELS = {k: v.replace("级补贴", "补贴") for k, v in FUNDING_ITEMS.items()}
 KEY_COLUMNS = ["identity", "hukou", "tier"]
 
 

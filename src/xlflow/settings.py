@@ -6,6 +6,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xlflow.domain.vocab import FIRST_YEAR, GROUPS
 from xlflow.errors import SettingsError
 from xlflow.opening import Limits
 
@@ -16,10 +17,10 @@ SETTINGS_FILE = "xlflow.toml"
 class Settings:
     min_age: int = 16  # P01: age = contribution year − birth year
     max_age: int = 60  # P02: contributors are under this age in the year
-    first_year: int = 2009
+    first_year: int = FIRST_YEAR
     max_rows: int = 1_048_576
     max_file_mb: int = 200
-    group_order: list[str] = field(default_factory=lambda: ["特困人员", "低保对象", "贫困人口", "残疾人"])
+    group_order: list[str] = field(default_factory=lambda: list(GROUPS))
     rules: str = "征缴规则表.xlsx"
     inbox: str = "待处理"
     results: str = "处理结果"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from xlflow.domain.vocab import FIRST_YEAR
+
 
 def _list_option(ctx, param, values):
     out = []
@@ -21,7 +23,7 @@ def _list_option(ctx, param, values):
 
 
 @click.command()
-@click.option("--year", type=click.IntRange(2009, 2100), required=True, help="比对的年度。 The year compared.")
+@click.option("--year", type=click.IntRange(FIRST_YEAR, 2100), required=True, help="比对的年度。 The year compared.")
 @click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
               help="台账文件；不给时用当前工作目录的台账。 Ledger file.")
 @click.option("--roster", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),

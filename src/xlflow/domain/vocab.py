@@ -6,6 +6,12 @@ from collections.abc import Iterable
 
 SEVERITY_WORDS = {"error": "错误", "warning": "警告", "fixed": "已更正"}  # what a clerk reads for each severity
 
+# The funding items of a contribution (SPEC 2.2), in their order, with the words of the outputs.
+FUNDING_ITEMS = {"personal": "个人缴费", "province": "省级补贴", "city": "市级补贴", "county": "县级补贴",
+                 "daijiao": "政府代缴"}  # fmt: skip
+AMOUNT_KEYS = tuple(FUNDING_ITEMS)
+FIRST_YEAR = 2009  # 新农保 pilots started in 2009: no contribution year before it
+
 HUKOU = ("农业户籍", "城镇户籍")
 _HUKOU_SYNONYMS = {
     "农业户籍": ("农村户籍", "农业", "农村", "农业户口", "农村户口", "农业人口", "20"),

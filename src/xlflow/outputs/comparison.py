@@ -19,6 +19,7 @@ import xlsxwriter
 
 from xlflow.compare import ACTIONS, ADJUST, DECLARE, FLAG, NOT_ELIGIBLE, REGISTER, ZERO_THEN_ADJUST, Comparison
 from xlflow.domain.values import cents_text
+from xlflow.domain.vocab import FUNDING_ITEMS
 from xlflow.findings import column_letter
 from xlflow.kinds import AMOUNT_KEYS, kind_spec
 from xlflow.outputs.layout import titled_sheet
@@ -27,8 +28,7 @@ from xlflow.outputs.xlsxfast import Column, Style, cell_row, render_rows
 from xlflow.rules import RuleBook
 from xlflow.templates.build import Body, cell_styles, template_book
 
-ITEMS = {"personal": "个人缴费", "province": "省级补贴", "city": "市级补贴", "county": "县级补贴",
-         "daijiao": "政府代缴"}  # fmt: skip
+ITEMS = FUNDING_ITEMS
 UNMATCHED_SHEET = "未能比对"
 TEXT_HEADS = ("姓名", "身份证号码", "乡镇")
 WRAPPED_HEADS = ("原因",)  # and every 「Y年度缴费」

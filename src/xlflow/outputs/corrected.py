@@ -24,11 +24,11 @@ LOG_HEADERS = [("原表行号", 9), ("本表行号", 9), ("列", 12), ("单元�
                ("代码", 7), ("说明", 26)]  # fmt: skip
 
 
-def _styles(kind: str | None) -> tuple[int, int]:
+def _styles(col_type: str | None) -> tuple[int, int]:
     """(style of an unchanged cell, style of a changed cell) for a column."""
-    if kind in MONEY_TYPES:
+    if col_type in MONEY_TYPES:
         return Style.MONEY, Style.CHANGED_MONEY
-    if kind in TEXT_FORMAT_TYPES:
+    if col_type in TEXT_FORMAT_TYPES:
         return Style.TEXT, Style.CHANGED_TEXT
     return Style.NONE, Style.CHANGED
 
@@ -51,14 +51,14 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None,
     for c in columns:
         key = key_of.get(c)
         source = checked.values[key] if key in checked.values else table.frame[c]
-        kind = types.get(key)
-        if kind in NUMERIC_TYPES:
+        col_type = types.get(key)
+        if col_type in NUMERIC_TYPES:
             number = True
-        elif kind in TEXT_TYPES:
+        elif col_type in TEXT_TYPES:
             number = False  # a coded or checked text column: 20 became 农业户籍, 1 became 一档
         else:  # numbers the clerk typed in 序号, 备注 and extra columns stay numbers
             number = table.numeric[c].to_numpy()[positions]
-        plain, changed = _styles(kind)
+        plain, changed = _styles(col_type)
         fixed_rows = fixes.loc[fixes["key"] == key, "row"].to_numpy(dtype=np.int64)
         if key in fills:
             fixed_rows = np.concatenate([fixed_rows, fills[key][0]])
@@ -70,7 +70,7 @@ def write_corrected(checked: Checked, path: Path, rows: pd.Index | None = None,
                 plain,
                 marked if marked.any() else None,
                 changed,
-                plain=kind in VOUCHED_TYPES,
+                plain=col_type in VOUCHED_TYPES,
             )
         )
     heads = head_rows(table, columns, marked=header_marks(checked.findings.file_level()))

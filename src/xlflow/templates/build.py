@@ -15,6 +15,7 @@ import pandas as pd
 
 from xlflow.domain import vocab
 from xlflow.domain.values import cents_text
+from xlflow.domain.vocab import FIRST_YEAR
 from xlflow.findings import column_letter
 from xlflow.kinds import AMOUNT_KEYS, ColumnSpec, HeaderField, KindSpec, kind_spec
 from xlflow.outputs.xlsxbook import Sheet, data_validation, write_workbook
@@ -24,7 +25,6 @@ from xlflow.rules import RuleBook
 VALIDATION_ROWS = 10_000  # validations cover a bounded range, not whole columns
 LISTS_SHEET = "代码表"
 INSTRUCTIONS_SHEET = "填写说明"
-FIRST_YEAR = 2009  # 新农保 pilots started in 2009
 
 
 def header_row_index(spec: KindSpec) -> int:

@@ -95,9 +95,9 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
         findings += cell_findings(table, "year", problem.notna(), "C09", values["year"], detail=problem)
         cells.year = pd.to_numeric(years, errors="coerce")
 
-    for key, kind in types.items():
-        if kind in AMOUNT_TYPES:
-            parsed, problem = parse_column(values[key], partial(parse_amount, signed=kind == "signed_amount"))
+    for key, col_type in types.items():
+        if col_type in AMOUNT_TYPES:
+            parsed, problem = parse_column(values[key], partial(parse_amount, signed=col_type == "signed_amount"))
             findings += cell_findings(table, key, problem.notna(), "C08", values[key], detail=problem)
             cells.cents[key] = pd.to_numeric(parsed, errors="coerce")
 
