@@ -18,10 +18,10 @@ import pandas as pd
 
 from xlflow.domain import vocab
 from xlflow.domain.idcard import birth_years
+from xlflow.domain.rulebook import RuleBook
 from xlflow.errors import XlflowError
 from xlflow.kinds import AMOUNT_KEYS
 from xlflow.ledger import Ledger
-from xlflow.rules import RuleBook
 from xlflow.settings import Settings
 
 # The actions, in the order they must be done (a flag before a declaration: SPEC 3.6).

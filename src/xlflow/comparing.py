@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from xlflow.compare import Comparison, compare
+from xlflow.domain.rulebook import RuleBook
 from xlflow.errors import XlflowError
 from xlflow.imports import import_file
 from xlflow.kinds import kind, kinds
 from xlflow.ledger import Ledger
 from xlflow.outputs.comparison import prefilled_rows, write_ledger_book, write_prefilled, write_statistics
-from xlflow.rules import RuleBook
 from xlflow.settings import Settings
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from xlflow.domain.idcard import id_shaped
+from xlflow.domain.rulebook import RuleBook
 from xlflow.errors import OutputError
 from xlflow.findings import make
 from xlflow.kinds import kind, kind_spec, kinds
@@ -24,7 +25,6 @@ from xlflow.outputs.corrected import write_corrected
 from xlflow.outputs.errors import passed_sheet, write_errors
 from xlflow.outputs.summary import write_summary
 from xlflow.paths import fit_stem
-from xlflow.rules import RuleBook
 from xlflow.settings import Settings
 from xlflow.templates.build import template_properties
 from xlflow.validation.declaration import describe_twins

@@ -15,11 +15,11 @@ import pandas as pd
 
 from xlflow.domain import vocab
 from xlflow.domain.idcard import id_shaped
+from xlflow.domain.rulebook import RuleBook
 from xlflow.findings import FindingBlock, catalogue, column_letter
 from xlflow.kinds import AMOUNT_KEYS
 from xlflow.ledger import LedgerLookup, LedgerView
 from xlflow.reading import Table
-from xlflow.rules import RuleBook
 from xlflow.settings import Settings
 from xlflow.validation.cells import check_cells
 from xlflow.validation.declaration import _duplicates, money_text, rule_in_force, vocabulary

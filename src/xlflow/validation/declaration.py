@@ -7,13 +7,13 @@ import pandas as pd
 
 from xlflow.domain import vocab
 from xlflow.domain.idcard import birth_years
+from xlflow.domain.rulebook import RuleBook
 from xlflow.domain.values import cents_text
 from xlflow.findings import FindingBlock, Findings, column_letter
 from xlflow.kinds import AMOUNT_KEYS
 from xlflow.ledger import LedgerLookup
 from xlflow.normalise import Vocabulary
 from xlflow.reading import Table
-from xlflow.rules import RuleBook
 from xlflow.settings import Settings
 from xlflow.validation.cells import check_cells
 from xlflow.validation.engine import (
