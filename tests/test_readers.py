@@ -4,6 +4,7 @@ upload pages use — reads them (when node and the package are installed: `.ci/r
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import struct
@@ -49,7 +50,8 @@ def outputs(tmp_path_factory, book) -> list[Path]:
                                                   + run.outputs["declaration_waiting"])]
     from xlflow.templates.build import build_template
 
-    made += [build_template(kind, tmp / f"{kind}.xlsx", book) for kind in ("declaration", "adjustment", "rules")]
+    when = dt.datetime(2026, 11, 29, 9, 30)
+    made += [build_template(kind, tmp / f"{kind}.xlsx", book, when) for kind in ("declaration", "adjustment", "rules")]
     return made
 
 
@@ -158,7 +160,7 @@ def test_the_error_workbook_is_the_template_cell_for_cell_above_its_rows(tmp_pat
     value cells, the clerk's values under the template's headers and the clerk's column after them."""
     from xlflow.templates.build import build_template
 
-    template = build_template("declaration", tmp_path / "t.xlsx", book, when=None)
+    template = build_template("declaration", tmp_path / "t.xlsx", book, dt.datetime(2026, 11, 29, 9, 30))
     headers = ["姓名", "序号", "身份证号码", "缴费身份", "户口性质", "缴费年度", "缴费档次", "村组", "备注"]
     good = ["张三", 1, pid(seq="101"), "贫困人口一级", "农业户籍", 2025, "一档", "一组", ""]
     bad = ["李四", 2, pid(seq="777"), "贫困人口一级", "农业户籍", 2025, "九档", "二组", "补报"]

@@ -387,3 +387,19 @@ def test_two_inputs_of_the_same_stem_at_once_get_two_plain_result_folders(ws, tm
         watcher.process_pending()
     assert [p.name for p in results(ws)] == ["decl_20261129-090000", "decl_20261129-090000_2"]
 
+
+
+def test_the_ledger_records_the_watchers_clock(ws, tmp_path):
+    """The clock is read at the entry point and passed down: an import and a batch by the watcher carry its time."""
+    import sqlite3
+
+    from test_ledger import roster_csv
+
+    drop(ws, roster_csv(tmp_path / "参保人员信息.csv", [[pid(seq="101"), "张三", "农业", "正常缴费", "061", "",
+                                                        "43030201"]]), sub="参保人员信息")
+    drop(ws, declaration(tmp_path, [row(id_number=pid(seq="101"))]))
+    with Watcher(ws, settle=0, clock=lambda: dt.datetime(2026, 11, 29, 9, 0, 0)) as watcher:
+        watcher.process_pending()
+    with sqlite3.connect(ws / "台账.sqlite") as db:
+        assert db.execute("SELECT imported_at FROM sources").fetchall() == [("2026-11-29 09:00:00",)]
+        assert db.execute("SELECT created_at FROM batches").fetchall() == [("2026-11-29 09:00:00",)]

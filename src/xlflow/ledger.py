@@ -122,18 +122,17 @@ class BatchTarget:
     how: str  # 'properties', 'name', 'content', 'new'
 
 
-def _now() -> str:
-    return dt.datetime.now().replace(microsecond=0).isoformat(sep=" ")
-
-
 class Ledger:
     """One ledger file. Use as a context manager; every write method is one transaction."""
 
     def __init__(self, path: Path, create: bool = True, wait: float | None = None,
-                 on_wait: Callable[[str, float], None] | None = None):
+                 on_wait: Callable[[str, float], None] | None = None,
+                 clock: Callable[[], dt.datetime] = dt.datetime.now):
         """``wait``: how long a write waits for another xlflow holding the ledger (``XLFLOW_LEDGER_WAIT``,
-        300 s by default), calling ``on_wait(holder, seconds)`` meanwhile."""
+        300 s by default), calling ``on_wait(holder, seconds)`` meanwhile. ``clock``: the time recorded with
+        each import and batch (the entry point's: a watcher passes its own)."""
         self.path = Path(path)
+        self.clock = clock
         self.wait = float(os.environ.get("XLFLOW_LEDGER_WAIT", 300)) if wait is None else wait
         self.on_wait = on_wait
         try:
@@ -171,6 +170,9 @@ class Ledger:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def _now(self) -> str:
+        return self.clock().replace(microsecond=0).isoformat(sep=" ")
 
     def close(self) -> None:
         self.db.close()
@@ -240,7 +242,7 @@ class Ledger:
 
     def add_source(self, kind: str, name: str, sha256: str, sheet: str, rows: int) -> int:
         cur = self.db.execute("INSERT INTO sources (kind, name, sha256, imported_at, rows, sheet) VALUES (?,?,?,?,?,?)",
-                              (kind, name, sha256, _now(), rows, sheet))
+                              (kind, name, sha256, self._now(), rows, sheet))
         return int(cur.lastrowid)
 
     # ------------------------------------------------------------------ reading for validation
@@ -382,12 +384,12 @@ class Ledger:
                 cur = self.db.execute(
                     "INSERT INTO batches (file_name, unit, clerk, declared_on, sha256, created_at, lineage) "
                     "VALUES (?,?,?,?,?,?,?) ON CONFLICT (lineage) DO NOTHING",
-                    (file_name, unit, clerk, declared_on, sha256, _now(), target.lineage))
+                    (file_name, unit, clerk, declared_on, sha256, self._now(), target.lineage))
                 if not cur.rowcount:  # the lineage is held by a batch no longer pending: this is a new one
                     cur = self.db.execute(
                         "INSERT INTO batches (file_name, unit, clerk, declared_on, sha256, created_at, lineage) "
                         "VALUES (?,?,?,?,?,?,?)",
-                        (file_name, unit, clerk, declared_on, sha256, _now(), uuid.uuid4().hex[:16]))
+                        (file_name, unit, clerk, declared_on, sha256, self._now(), uuid.uuid4().hex[:16]))
                 bid, what = int(cur.lastrowid), "new"
             elif target.mode == "copy":
                 what = "copy"
@@ -401,7 +403,7 @@ class Ledger:
             if target.mode != "copy" or what == "new":
                 self.db.execute("INSERT INTO batch_members VALUES (?,?,?,?,?,?) ON CONFLICT (batch_id, member) DO "
                                 "UPDATE SET sha256 = excluded.sha256, recorded_at = excluded.recorded_at",
-                                (bid, member, file_name, sha256, role, _now()))
+                                (bid, member, file_name, sha256, role, self._now()))
             before = self.db.total_changes
             self.db.executemany(
                 "INSERT OR IGNORE INTO batch_rows (batch_id, id_number, year, identity, row, member) "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -57,7 +58,7 @@ def template(kind: str, output: Path, rules: Path | None) -> None:
     from xlflow.templates import build_template
 
     book = rulebook(rules)
-    build_template(kind, output, book)
+    build_template(kind, output, book, dt.datetime.now())  # the clock is read here, at the entry point
     click.echo(f"已生成模板 {output}（依据征缴规则表 {book.source}，指纹 {book.fingerprint}）")
 
 

@@ -124,7 +124,6 @@ def write_errors(checked: Checked, path: Path, passed: Sheet | None = None, book
         write_workbook(path, [_as_written(checked, rows), *([passed] if passed else [])])
         return len(rows)
     spec = table.spec
-    when = when or dt.datetime.now()
     positions = table.frame.index.get_indexer(rows)
     row_numbers = rows.to_numpy(dtype=np.int64)
     bad_cells = checked.findings.cells_of("error")

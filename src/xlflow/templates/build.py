@@ -308,10 +308,10 @@ def first_data_row(spec: KindSpec) -> int:
     return header_row_index(spec) + 2
 
 
-def build_template(kind: str, out: Path, book: RuleBook, when: dt.datetime | None = None) -> Path:
+def build_template(kind: str, out: Path, book: RuleBook, when: dt.datetime) -> Path:
     """Write the template of ``kind`` (declaration, adjustment, rules) to ``out``."""
     spec = kind_spec(kind)
-    when = when or dt.datetime.now().replace(microsecond=0)
+    when = when.replace(microsecond=0)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     sheets, props = template_book(spec, book, when)

@@ -109,7 +109,7 @@ class Watcher:
             from xlflow.rules import load_rulebook
 
             self.ws.make_folders()
-            self.ledger = Ledger(self.ws.ledger)
+            self.ledger = Ledger(self.ws.ledger, clock=self.clock)
             self.book = load_rulebook(self.ws.rules, self.ws.settings.limits())
             self._logger()
         except BaseException:
