@@ -49,7 +49,7 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks examples
 
 docs: setup
-	$(BIN)/python -m xlflow.findings > docs/findings.md
+	$(BIN)/python -m xlflow.domain.findings > docs/findings.md
 
 bench: setup
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

@@ -74,6 +74,6 @@ def rules_file(tmp_path):
 def book():
     """The bundled example rule table, loaded once."""
     from xlflow.paths import example_rules
-    from xlflow.rules import load_rulebook
+    from xlflow.validation.rules import load_rulebook
 
     return load_rulebook(example_rules())

@@ -14,10 +14,10 @@ from openpyxl import load_workbook
 from conftest import examples, write_workbook
 from test_ledger import paid, payments_xls, person, roster_csv
 from test_validate import TODAY, found, pid
+from xlflow.app.imports import import_file
+from xlflow.app.pipeline import process_workbook
 from xlflow.cli import main
-from xlflow.imports import import_file
-from xlflow.ledger import Ledger
-from xlflow.pipeline import process_workbook
+from xlflow.store.ledger import Ledger
 
 COLUMNS = ["序号", "姓名", "身份证号码", "人员类别", "调整年度", "户口性质", "调整后缴费身份",
            "调整后缴费档次", "个人缴费调整", "省级补贴调整", "市级补贴调整", "县级补贴调整",

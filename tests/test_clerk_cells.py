@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from test_validate import PROPERTY, TODAY, declaration, found, mutated_rows, pid, row, run
-from xlflow.pipeline import process_workbook
+from xlflow.app.pipeline import process_workbook
 
 
 def test_codes_typed_as_numbers_are_fixed_not_fatal(tmp_path, book):

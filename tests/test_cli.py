@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from conftest import ROOT
 from xlflow.cli import main
-from xlflow.findings import catalogue, markdown
+from xlflow.domain.findings import catalogue, markdown
 
 
 def all_commands(group: click.Group, prefix=()):
@@ -31,7 +31,7 @@ def test_init_creates_a_workspace(tmp_path):
     for name in ("xlflow.toml", "征缴规则表.xlsx", "使用说明.txt", "待处理", "处理结果", "已处理", "无法处理"):
         assert (root / name).exists(), name
     assert "待处理" in (root / "使用说明.txt").read_text(encoding="utf-8")
-    from xlflow.settings import load_settings
+    from xlflow.io.settings import load_settings
 
     assert load_settings(root).min_age == 16
     check = CliRunner().invoke(main, ["rules", "check", str(root / "征缴规则表.xlsx")])
@@ -58,7 +58,7 @@ def test_catalogue_messages_are_chinese_and_codes_complete():
 
 
 def test_row_checks_match_the_column_specs():
-    from xlflow.kinds import KIND_NAMES, kind_spec
+    from xlflow.domain.kinds import KIND_NAMES, kind_spec
     from xlflow.validation.schemas import row_checks
 
     for kind in KIND_NAMES:

@@ -12,11 +12,11 @@ from openpyxl import load_workbook
 from conftest import write_workbook
 from test_ledger import PAY_HEAD, paid, payments_xls, roster_csv
 from test_validate import found, pid
+from xlflow.app.comparing import run_comparison
+from xlflow.app.imports import import_file
+from xlflow.app.pipeline import process_workbook
 from xlflow.cli import main
-from xlflow.comparing import run_comparison
-from xlflow.imports import import_file
-from xlflow.ledger import Ledger
-from xlflow.pipeline import process_workbook
+from xlflow.store.ledger import Ledger
 
 YEAR = 2025
 TODAY = dt.date(2026, 11, 29)
@@ -176,7 +176,7 @@ def test_a_bad_list_option_is_a_clear_error(tmp_path):
     ("城市低保一类", "低保对象一级", False), ("C", "低保对象三级", False), ("农村低保", "低保对象一级", True),
 ])
 def test_a_lists_level_or_category_names_the_identity(book, level, identity, noted):
-    from xlflow.compare import list_identity
+    from xlflow.validation.compare import list_identity
 
     found, note = list_identity("低保对象", level, book.identities)
     assert found == identity and bool(note) == noted

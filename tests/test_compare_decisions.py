@@ -11,13 +11,13 @@ from conftest import RULE_HEADERS, rule, write_workbook
 from test_compare import TODAY
 from test_ledger import paid, payments_xls, roster_csv
 from test_validate import pid
-from xlflow.compare import list_identity
-from xlflow.comparing import run_comparison
-from xlflow.imports import import_file
-from xlflow.kinds import AMOUNT_KEYS
-from xlflow.ledger import Ledger
-from xlflow.pipeline import process_workbook
-from xlflow.rules import load_rulebook
+from xlflow.app.comparing import run_comparison
+from xlflow.app.imports import import_file
+from xlflow.app.pipeline import process_workbook
+from xlflow.domain.kinds import AMOUNT_KEYS
+from xlflow.store.ledger import Ledger
+from xlflow.validation.compare import list_identity
+from xlflow.validation.rules import load_rulebook
 
 YEAR = 2025
 

@@ -16,9 +16,9 @@ import pytest
 
 from test_ledger import PAY_HEAD, ROSTER_HEAD, paid
 from test_validate import COLUMNS, pid, row
-from xlflow.imports import import_file
-from xlflow.ledger import Ledger, LedgerError
-from xlflow.ledger_guard import lock_path
+from xlflow.app.imports import import_file
+from xlflow.store.ledger import Ledger, LedgerError
+from xlflow.store.ledger_guard import lock_path
 
 XLFLOW = str(Path(sys.executable).parent / "xlflow")
 ROOT_ONLY = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root (mount, setpriv)")
@@ -113,7 +113,7 @@ def test_two_different_exports_imported_at_once_both_land(tmp_path):
 
 HOLD = """
 import sys, time
-from xlflow.oslock import FileLock
+from xlflow.io.oslock import FileLock
 with FileLock(sys.argv[1], "测试占用"):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))

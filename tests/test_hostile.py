@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from test_validate import TODAY, declaration, row
+from xlflow.app.pipeline import process_workbook
 from xlflow.cli import main
-from xlflow.pipeline import process_workbook
-from xlflow.settings import Settings
+from xlflow.io.settings import Settings
 
 
 def validate(path, tmp_path):
@@ -57,7 +57,7 @@ def test_missing_file_is_a_finding(tmp_path):
 
 def test_f06_too_many_rows(tmp_path):
     from xlflow.paths import example_rules
-    from xlflow.rules import load_rulebook
+    from xlflow.validation.rules import load_rulebook
 
     path = declaration(tmp_path, [row(id_number=None) for _ in range(3)])
     result = process_workbook(path, load_rulebook(example_rules()), tmp_path, Settings(max_rows=2), today=TODAY)
@@ -135,7 +135,7 @@ def test_header_far_below_blank_rows_is_found(tmp_path):
 
 def _book():
     from xlflow.paths import example_rules
-    from xlflow.rules import load_rulebook
+    from xlflow.validation.rules import load_rulebook
 
     return load_rulebook(example_rules())
 
@@ -144,7 +144,7 @@ def test_thirty_thousand_identical_rules_are_checked_in_linear_memory(tmp_path, 
     import resource
 
     from conftest import good_rules, rule
-    from xlflow.rules import check_rules
+    from xlflow.validation.rules import check_rules
 
     path = rules_file(good_rules() + [rule("一档", "贫困人口一级", "农业户籍", 0, 12, 9.9, 8.1, 100)] * 3000)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -300,7 +300,7 @@ def test_a_sheet_that_claims_every_column_is_read_as_wide_as_its_cells(tmp_path)
     cells the sheet holds (found by the scan), not 16,384 cells each."""
     import re
 
-    from xlflow.opening import open_sheets
+    from xlflow.io.opening import open_sheets
 
     good = declaration(tmp_path, [row(), row()])
     wide = tmp_path / "wide.xlsx"

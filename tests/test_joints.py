@@ -14,10 +14,10 @@ from conftest import RULE_HEADERS, good_rules, rule, write_workbook
 from test_adjustment import adj, check
 from test_ledger import ledger_with_people, person
 from test_validate import COLUMNS, TODAY, declaration, found, pid, row, run
+from xlflow.app.pipeline import process_workbook
 from xlflow.cli import main
-from xlflow.ledger import Ledger
-from xlflow.pipeline import process_workbook
-from xlflow.rules import load_rulebook
+from xlflow.store.ledger import Ledger
+from xlflow.validation.rules import load_rulebook
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 
@@ -61,7 +61,7 @@ def test_p10_when_the_system_has_no_identity_flag_for_a_daijiao_identity(tmp_pat
     path = ledger_with_people(tmp_path)
     with Ledger(path) as store:
         from test_ledger import roster_csv
-        from xlflow.imports import import_file
+        from xlflow.app.imports import import_file
         import_file(store, roster_csv(tmp_path / "r2.csv", [person("108", flag="")]), "roster")
         result = process_workbook(declaration(tmp_path, [row(id_number=pid(seq="108")),
                                                          row(id_number=pid(seq="108"), identity="普通参保人员",

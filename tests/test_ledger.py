@@ -14,10 +14,10 @@ from openpyxl import load_workbook
 
 from conftest import ROOT
 from test_validate import TODAY, declaration, found, pid, row
+from xlflow.app.imports import import_file
+from xlflow.app.pipeline import process_workbook
 from xlflow.cli import main
-from xlflow.imports import import_file
-from xlflow.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
-from xlflow.pipeline import process_workbook
+from xlflow.store.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
 
 ROSTER_HEAD = ["公民身份号码", "姓名", "户籍性质", "人员状态", "特殊参保群体", "脱贫年度", "行政区划"]
 PAY_HEAD = ["证件号码", "姓名", "费款所属期", "缴费身份", "缴费档次", "户籍", "个人缴费金额", "省补", "市补", "县补",
@@ -108,8 +108,8 @@ def test_a_failure_in_the_middle_of_an_import_leaves_the_ledger_as_it_was(tmp_pa
     script = f"""
 import sys
 sys.path.insert(0, {str(ROOT / 'src')!r})
-from xlflow import imports
-from xlflow.ledger import Ledger
+from xlflow.app import imports
+from xlflow.store.ledger import Ledger
 original = imports._import_payments
 def failing(ledger, *args):
     original(ledger, *args)  # every row written inside the transaction ...

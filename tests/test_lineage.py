@@ -13,10 +13,10 @@ from openpyxl import load_workbook
 
 from test_ledger import ledger_with_people
 from test_validate import TODAY, declaration, found, pid, row
+from xlflow.app.pipeline import process_workbook
 from xlflow.cli import main
-from xlflow.ledger import Ledger
-from xlflow.lineage import copy_stem, read_properties
-from xlflow.pipeline import process_workbook
+from xlflow.io.lineage import copy_stem, read_properties
+from xlflow.store.ledger import Ledger
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 

@@ -7,10 +7,10 @@ import pytest
 
 from conftest import good_rules, rule
 from test_validate import TODAY, declaration, pid, row
+from xlflow.app.pipeline import process_workbook
 from xlflow.domain.idcard import inspect_ids
-from xlflow.pipeline import process_workbook
-from xlflow.rules import load_rulebook
-from xlflow.settings import Settings
+from xlflow.io.settings import Settings
+from xlflow.validation.rules import load_rulebook
 
 
 @pytest.mark.parametrize(

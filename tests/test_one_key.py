@@ -21,10 +21,10 @@ from test_adjustment import COLUMNS as ADJ_COLUMNS
 from test_adjustment import REASON
 from test_ledger import paid, payments_xls, person, roster_csv
 from test_validate import COLUMNS, TODAY, found, pid
+from xlflow.app.imports import import_file
+from xlflow.app.pipeline import process_workbook
 from xlflow.domain.idcard import check_char
-from xlflow.imports import import_file
-from xlflow.ledger import Ledger
-from xlflow.pipeline import process_workbook
+from xlflow.store.ledger import Ledger
 
 X_SEQ = next(f"{n:03d}" for n in range(100, 999) if check_char("43032119800101" + f"{n:03d}") == "X")
 FULL = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
@@ -113,7 +113,7 @@ def run(tmp_path, ledger, path):
 
 def BOOK():  # noqa: N802  (the bundled example rule table)
     from xlflow.paths import example_rules
-    from xlflow.rules import load_rulebook
+    from xlflow.validation.rules import load_rulebook
 
     return load_rulebook(example_rules())
 

@@ -19,10 +19,10 @@ from conftest import ROOT
 from test_compare import YEAR, lists, payment_rows, roster_rows  # noqa: F401
 from test_ledger import payments_xls, roster_csv
 from test_validate import TODAY, declaration, pid, row
-from xlflow.comparing import run_comparison
-from xlflow.imports import import_file
-from xlflow.ledger import Ledger
-from xlflow.pipeline import process_workbook
+from xlflow.app.comparing import run_comparison
+from xlflow.app.imports import import_file
+from xlflow.app.pipeline import process_workbook
+from xlflow.store.ledger import Ledger
 
 SHEETJS = ROOT / "tests" / ".sheetjs" / "node_modules" / "xlsx"
 REQUIRED = ("[Content_Types].xml", "_rels/.rels", "xl/workbook.xml", "xl/_rels/workbook.xml.rels", "xl/styles.xml",

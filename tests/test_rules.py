@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from conftest import EXAMPLES, RULE_HEADERS, good_rules, rule, write_workbook
 from xlflow.cli import main
-from xlflow.rules import check_rules, load_rulebook
+from xlflow.validation.rules import check_rules, load_rulebook
 
 
 def codes_at(result, code):

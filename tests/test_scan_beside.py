@@ -12,12 +12,12 @@ from openpyxl import load_workbook
 import test_hostile
 import test_validate
 from test_validate import TODAY, declaration, pid, row
-from xlflow import opening, zipscan
-from xlflow.opening import DEFAULT_LIMITS, open_sheets
-from xlflow.pipeline import process_workbook
-from xlflow.reading import read_table
-from xlflow.settings import Settings
-from xlflow.zipscan import ScanBeside, SheetScan
+from xlflow.app.pipeline import process_workbook
+from xlflow.io import opening, zipscan
+from xlflow.io.opening import DEFAULT_LIMITS, open_sheets
+from xlflow.io.reading import read_table
+from xlflow.io.settings import Settings
+from xlflow.io.zipscan import ScanBeside, SheetScan
 
 BESIDE = dataclasses.replace(DEFAULT_LIMITS, scan_beside_bytes=0)  # every worksheet, however small
 FIRST = dataclasses.replace(DEFAULT_LIMITS, scan_beside_bytes=2**62)

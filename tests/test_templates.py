@@ -8,7 +8,7 @@ from openpyxl import load_workbook
 
 from conftest import good_rules
 from xlflow.cli import main
-from xlflow.rules import load_rulebook
+from xlflow.validation.rules import load_rulebook
 
 
 def make_template(tmp_path, kind, rules=None):
@@ -117,7 +117,7 @@ def test_rules_template_round_trips_through_rules_check(tmp_path):
 
 @pytest.mark.parametrize("kind", ["declaration", "adjustment", "rules"])
 def test_every_required_column_has_its_help(kind):
-    from xlflow.kinds import kind_spec
+    from xlflow.domain.kinds import kind_spec
 
     for col in kind_spec(kind).columns:
         assert col.instruction and col.prompt, col.header

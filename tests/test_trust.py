@@ -11,8 +11,8 @@ from openpyxl import load_workbook
 
 from conftest import write_workbook
 from test_validate import COLUMNS, TODAY, declaration, found, pid, row, run
+from xlflow.app.pipeline import process_workbook
 from xlflow.cli import main
-from xlflow.pipeline import process_workbook
 
 
 def test_a_duplicate_dropped_back_alone_is_still_p05(tmp_path, book):
@@ -121,7 +121,7 @@ def test_the_error_workbook_is_a_working_template(tmp_path, book):
 
 def test_the_error_workbook_from_another_rule_table_warns_f07(tmp_path, book, rules_file):
     from conftest import good_rules
-    from xlflow.rules import load_rulebook
+    from xlflow.validation.rules import load_rulebook
 
     result = run(tmp_path, book, [row(), row(id_number="123")])
     other = load_rulebook(rules_file(good_rules()))

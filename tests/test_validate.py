@@ -13,10 +13,10 @@ from openpyxl import load_workbook
 from openpyxl.utils.exceptions import IllegalCharacterError
 
 from conftest import EXAMPLES, examples, write_workbook
+from xlflow.app.pipeline import process_workbook
 from xlflow.cli import main
 from xlflow.domain.idcard import check_char
-from xlflow.pipeline import process_workbook
-from xlflow.rules import load_rulebook
+from xlflow.validation.rules import load_rulebook
 
 COLUMNS = ["序号", "姓名", "身份证号码", "户口性质", "缴费身份", "缴费年度", "缴费档次",
            "个人缴费", "省级补贴", "市级补贴", "县级补贴", "政府代缴", "合计", "备注"]  # fmt: skip
@@ -304,7 +304,7 @@ def test_split_rows_writes_complete_parts(tmp_path):
 
 
 def test_progress_reports_each_stage(tmp_path, book):
-    from xlflow.pipeline import STAGES
+    from xlflow.app.pipeline import STAGES
 
     seen = []
     process_workbook(declaration(tmp_path, [row()]), book, tmp_path / "out", today=TODAY, progress=seen.append)
@@ -426,7 +426,7 @@ def test_the_first_findings_of_a_big_check_are_the_first_in_reading_order():
     the same as the head of the full order (row, then column, then code), repeated rows and all."""
     import numpy as np
 
-    from xlflow.findings import FindingBlock, Findings
+    from xlflow.domain.findings import FindingBlock, Findings
 
     rng = np.random.default_rng(3)
     blocks = []
@@ -448,7 +448,7 @@ def test_the_cycle_collector_is_paused_for_a_workbook_and_resumed_after(tmp_path
     and resumed afterwards, also when the run fails."""
     import gc
 
-    import xlflow.pipeline as pipeline
+    import xlflow.app.pipeline as pipeline
 
     seen = []
     real = pipeline.read_for_check

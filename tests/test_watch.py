@@ -20,9 +20,9 @@ from click.testing import CliRunner
 from conftest import EXAMPLES, RULE_HEADERS, good_rules, write_workbook
 from test_ledger import paid, payments_xls, person, roster_csv
 from test_validate import declaration, pid, row
+from xlflow.app.workspace import init_workspace
 from xlflow.cli import main
 from xlflow.watch import Watcher, WatchError, mask_ids
-from xlflow.workspace import init_workspace
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from openpyxl import load_workbook
 from conftest import ROOT, RULE_HEADERS, good_rules, rule, write_workbook
 from test_validate import COLUMNS, TODAY, declaration, pid, row
 from test_watch import age, drop, inbox, names, results, ws  # noqa: F401  (the ws fixture)
+from xlflow.app.pipeline import process_workbook
 from xlflow.cli import main
-from xlflow.pipeline import process_workbook
 from xlflow.watch import Watcher, mask_ids
 from xlflow.watch.files import _whole_compound_file
 
@@ -166,8 +166,8 @@ def test_text_that_starts_like_a_formula_is_written_quote_prefixed(tmp_path, boo
 
 def test_control_characters_are_removed_before_the_ledger(tmp_path):
     from test_faults import ROSTER_HEAD
-    from xlflow.imports import import_file
-    from xlflow.ledger import Ledger
+    from xlflow.app.imports import import_file
+    from xlflow.store.ledger import Ledger
 
     path = tmp_path / "r.csv"
     path.write_bytes((",".join(ROSTER_HEAD) + "\r\n" + f"{pid()},\x1b[31m张\x07三\u202e,农业,正常缴费,051,,4303\x0002")
@@ -203,8 +203,8 @@ def test_a_pipe_given_as_the_file_is_said_to_be_no_regular_file(tmp_path):
 
 def test_the_same_payment_record_repeated_in_one_export_is_a_warning_listed_in_the_error_workbook(tmp_path):
     from test_faults import payments_csv
-    from xlflow.imports import import_file
-    from xlflow.ledger import Ledger
+    from xlflow.app.imports import import_file
+    from xlflow.store.ledger import Ledger
 
     path = payments_csv(tmp_path / "缴费明细.csv", [pid()] * 1000 + [pid(seq="124")])
     with Ledger(tmp_path / "l.sqlite") as store:
@@ -221,7 +221,7 @@ def test_the_same_payment_record_repeated_in_one_export_is_a_warning_listed_in_t
 ADOPT_KILLER = """
 import os, signal, sys
 sys.path.insert(0, {src!r})
-from xlflow import adopting
+from xlflow.io import adopting
 from xlflow.watch import watcher as watch
 
 where, calls = sys.argv[2], []

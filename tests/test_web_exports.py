@@ -18,11 +18,11 @@ from test_compare import YEAR, lists, payment_rows, roster_rows
 from test_ledger import PAY_HEAD, ROSTER_HEAD, paid, payments_xls, person, roster_csv
 from test_validate import TODAY, pid
 from test_watch import age, inbox, names, results, ws  # noqa: F401  (the fixture)
+from xlflow.app.imports import import_file
+from xlflow.app.pipeline import process_workbook
 from xlflow.cli import main
-from xlflow.imports import import_file
-from xlflow.ledger import Ledger
-from xlflow.pipeline import process_workbook
-from xlflow.settings import Settings
+from xlflow.io.settings import Settings
+from xlflow.store.ledger import Ledger
 from xlflow.watch import Watcher
 
 
@@ -105,7 +105,7 @@ def example_grid(name="批量缴费申报表.xlsx"):
 
 def book():
     from xlflow.paths import example_rules
-    from xlflow.rules import load_rulebook
+    from xlflow.validation.rules import load_rulebook
 
     return load_rulebook(example_rules())
 
@@ -174,7 +174,7 @@ def test_a_two_row_header_merged_cells_blank_rows_and_line_breaks_in_html(tmp_pa
         result = import_file(store, path, "payments")
         assert result.counts == {"new": 2, "changed": 0, "unchanged": 0, "refused": 0}
         assert store.status()["paid_person_years"] == {2023: 1, 2024: 1}
-    from xlflow.opening import open_sheets
+    from xlflow.io.opening import open_sheets
 
     [sheet] = open_sheets(path)
     rows = list(sheet.rows())
@@ -199,7 +199,7 @@ def test_an_id_excel_wrote_as_a_number_is_c02_and_ids_written_as_text_stay_text(
             if f.code == "C02"] == [(6, "C6"), (7, "C7")]
     ids = [r[2] for r in example_grid()[5:]]
     text = html_export(tmp_path / "申报3.xls", example_grid())  # IDs written as text stay every digit
-    from xlflow.opening import open_sheets
+    from xlflow.io.opening import open_sheets
 
     [sheet] = open_sheets(text)
     got = [r[2] for r in list(sheet.rows())[5:]]
@@ -256,7 +256,7 @@ def test_a_100_mb_single_line_html_is_read_in_bounded_memory(tmp_path):
             fh.write(chunk)
         fh.write(b"</tr></table></body></html>")
     script = (f"import sys, resource; sys.path.insert(0, {str(ROOT / 'src')!r})\n"
-              "from xlflow.opening import open_sheets\n"
+              "from xlflow.io.opening import open_sheets\n"
               f"[s] = open_sheets({str(path)!r})\n"
               "n = sum(len(r) for r in s.rows())\n"
               "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
@@ -327,7 +327,7 @@ def test_html_written_loosely_uppercase_unquoted_thead_th_nbsp_and_comments(tmp_
             f"<TBODY>{rows}</TBODY></TABLE></BODY></HTML>")
     path = tmp_path / "roster.xls"
     path.write_bytes(page.encode("gb18030"))
-    from xlflow.opening import open_sheets
+    from xlflow.io.opening import open_sheets
 
     [sheet] = open_sheets(path)
     got = list(sheet.rows())

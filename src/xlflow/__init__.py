@@ -8,7 +8,7 @@ __all__ = ["XlflowError", "__version__", "process_workbook"]
 
 
 def process_workbook(*args, **kwargs):
-    """Validate one workbook and write its outputs; see :func:`xlflow.pipeline.process_workbook`."""
-    from xlflow.pipeline import process_workbook as _process
+    """Validate one workbook and write its outputs; see :func:`xlflow.app.pipeline.process_workbook`."""
+    from xlflow.app.pipeline import process_workbook as _process
 
     return _process(*args, **kwargs)

@@ -68,7 +68,7 @@ def usage_words(exc: click.UsageError) -> str:
 
 def rulebook(rules: Path | None):
     from xlflow.paths import example_rules
-    from xlflow.rules import load_rulebook
+    from xlflow.validation.rules import load_rulebook
 
     return load_rulebook(rules or example_rules())
 
@@ -87,7 +87,7 @@ def print_findings(result: CheckResult, limit: int = 200) -> None:
 def settings_for(given: Path | None):
     """--settings, else the workspace's xlflow.toml when the current folder is a workspace, else the
     defaults: every command reads the same settings the watcher of that workspace does."""
-    from xlflow.settings import SETTINGS_FILE, Settings, load_settings
+    from xlflow.io.settings import SETTINGS_FILE, Settings, load_settings
 
     if given is not None:
         return load_settings(given)
@@ -98,7 +98,7 @@ def settings_for(given: Path | None):
 
 def ledger_path_for(given: Path | None) -> Path | None:
     """--ledger, else the workspace's ledger when the current folder holds xlflow.toml, else none."""
-    from xlflow.settings import SETTINGS_FILE, load_settings
+    from xlflow.io.settings import SETTINGS_FILE, load_settings
 
     if given is not None:
         return given
@@ -108,7 +108,7 @@ def ledger_path_for(given: Path | None) -> Path | None:
 
 
 def open_ledger(given: Path | None, create: bool = False):
-    from xlflow.ledger import Ledger
+    from xlflow.store.ledger import Ledger
 
     path = ledger_path_for(given)
     return None if path is None else Ledger(path, create=create, on_wait=waiting_for_ledger)
@@ -127,7 +127,7 @@ PROGRESS_MIN_BYTES = 2 * 2**20  # smaller files finish before a bar would be use
 @contextlib.contextmanager
 def progress(path: Path):
     """A stage progress bar on stderr for large files; yields the callback for process_workbook."""
-    from xlflow.pipeline import STAGES
+    from xlflow.app.pipeline import STAGES
 
     try:
         large = path.stat().st_size >= PROGRESS_MIN_BYTES

@@ -51,11 +51,11 @@ def compare(year: int, ledger_path: Path | None, roster: tuple[Path, ...], payme
     pre-filled 批量缴费申报表 / 批量缴费调整登记表. Uses the ledger, or the files given with --roster,
     --payments and --list (then nothing is written to any ledger).
     """
+    from xlflow.app.comparing import import_for_comparison, run_comparison
+    from xlflow.app.imports import LIST_KINDS
     from xlflow.cli.common import open_ledger, rulebook, settings_for
-    from xlflow.comparing import import_for_comparison, run_comparison
     from xlflow.errors import XlflowError
-    from xlflow.imports import LIST_KINDS
-    from xlflow.ledger import Ledger
+    from xlflow.store.ledger import Ledger
 
     for kind, _ in lists:
         if kind not in LIST_KINDS:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from xlflow.kinds import kinds
+from xlflow.domain.kinds import kinds
 
 LEDGER_OPTION = click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
                              help="台账文件；不给时用当前工作目录（有 xlflow.toml）的台账。 Ledger file.")
@@ -44,7 +44,7 @@ def import_(what: str, file: Path, list_kind: str | None, ledger_path: Path | No
     Import an export into the ledger in one transaction. Exit 0 all rows imported, 1 some rows refused
     (listed in NAME_导入错误.xlsx), 2 the file is unusable (nothing changed).
     """
-    from xlflow.imports import import_file, list_kind_for
+    from xlflow.app.imports import import_file, list_kind_for
 
     kind = list_kind_for(file, list_kind) if what == "list" else None
     with _open(ledger_path, create=True) as store:

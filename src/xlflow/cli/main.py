@@ -15,7 +15,7 @@ from xlflow.cli.compare import compare
 from xlflow.cli.ledger import ledger
 from xlflow.cli.validate import validate
 from xlflow.cli.watch import watch
-from xlflow.kinds import kinds
+from xlflow.domain.kinds import kinds
 
 
 @click.group(cls=XlflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,7 +35,7 @@ def init(directory: Path) -> None:
 
     Create a workspace in DIRECTORY (settings, example rule table, folders, a Chinese README).
     """
-    from xlflow.workspace import init_workspace
+    from xlflow.app.workspace import init_workspace
 
     made = init_workspace(directory)
     click.echo(f"已建立工作目录 {directory}：")
@@ -75,7 +75,7 @@ def rules_check(path: Path, as_json: bool) -> None:
 
     Validate a rule table. Exit 0 without errors, 1 with errors, 2 when the file is unusable.
     """
-    from xlflow.rules import check_rules
+    from xlflow.validation.rules import check_rules
 
     result, book = check_rules(path)
     if as_json:

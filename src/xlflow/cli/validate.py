@@ -32,14 +32,14 @@ def validate(files: tuple[Path, ...], rules: Path | None, out_dir: Path | None,
     Validate filled declaration or adjustment workbooks and write the corrected, error and summary workbooks.
     Exit 0: no error; 1: at least one error finding; 2: an input is unusable or bad usage.
     """
-    from xlflow import opening
+    from xlflow.io import opening
 
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise XlflowError(f"--out 应当是一个文件夹，但 {out_dir} 是一个文件。请换一个文件夹名。")
     settings = settings_for(settings_path)
     # The first file is parsed in the background while pandas, pandera and the rule table load.
     opening.prefetch(files[0], settings.limits())
-    from xlflow.pipeline import process_workbook
+    from xlflow.app.pipeline import process_workbook
 
     book = rulebook(rules)
     ledger = open_ledger(ledger_path)

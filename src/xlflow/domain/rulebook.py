@@ -1,6 +1,6 @@
 """The rule book: the valid rules of a rule table (征缴规则表), one row each with amounts in cents and periods
 as yyyymm, and the rule in force for any identity × 户口性质 × tier × year. Checking a rule table (R01–R07)
-and loading it are the rule-table kind's work, in ``xlflow.rules``."""
+and loading it are the rule-table kind's work, in ``xlflow.validation.rules``."""
 
 from __future__ import annotations
 

@@ -17,16 +17,25 @@ import numpy as np
 import pandas as pd
 import xlsxwriter
 
-from xlflow.compare import ACTIONS, ADJUST, DECLARE, FLAG, NOT_ELIGIBLE, REGISTER, ZERO_THEN_ADJUST, Comparison
+from xlflow.domain.findings import column_letter
+from xlflow.domain.kinds import AMOUNT_KEYS, kind_spec
 from xlflow.domain.rulebook import RuleBook
 from xlflow.domain.values import cents_text
 from xlflow.domain.vocab import FUNDING_ITEMS
-from xlflow.findings import column_letter
-from xlflow.kinds import AMOUNT_KEYS, kind_spec
 from xlflow.outputs.layout import titled_sheet
 from xlflow.outputs.xlsxbook import Sheet, write_workbook
 from xlflow.outputs.xlsxfast import Column, Style, cell_row, render_rows
 from xlflow.templates.build import Body, cell_styles, template_book
+from xlflow.validation.compare import (
+    ACTIONS,
+    ADJUST,
+    DECLARE,
+    FLAG,
+    NOT_ELIGIBLE,
+    REGISTER,
+    ZERO_THEN_ADJUST,
+    Comparison,
+)
 
 ITEMS = FUNDING_ITEMS
 UNMATCHED_SHEET = "未能比对"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xlflow.findings import catalogue, column_letter
+from xlflow.domain.findings import catalogue, column_letter
 from xlflow.outputs.layout import TEXT_FORMAT_TYPES, head_rows, header_marks, output_columns, text_columns, widths
 from xlflow.outputs.xlsxbook import Sheet, write_workbook
 from xlflow.outputs.xlsxfast import MAX_SHEET_ROWS, Column, LazyValues, Style, cell_row, render_rows, taken

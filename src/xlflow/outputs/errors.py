@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
+from xlflow.domain.findings import Findings, column_letter
 from xlflow.domain.rulebook import RuleBook
-from xlflow.findings import Findings, column_letter
-from xlflow.opening import MAX_CELL_CHARS
+from xlflow.io.opening import MAX_CELL_CHARS
+from xlflow.io.reading import PASSED_SHEET
 from xlflow.outputs.layout import FEEDBACK_HEADER, head_rows, header_marks, output_columns, text_columns, widths
 from xlflow.outputs.xlsxbook import Sheet, write_workbook
 from xlflow.outputs.xlsxfast import Column, LazyValues, Style, cell_row, render_rows, taken
-from xlflow.reading import PASSED_SHEET
 from xlflow.templates.build import Body, cell_styles, first_data_row, template_book
 from xlflow.validation.result import Checked
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import xlsxwriter
 
+from xlflow.io.reading import Table
 from xlflow.outputs.xlsxfast import Style, cell_row
-from xlflow.reading import Table
 
 FEEDBACK_HEADER = "反馈信息"
 # Column types the template formats as text (@): kept as text in both outputs, marked or not, so that

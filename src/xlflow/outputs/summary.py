@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import xlsxwriter
 
+from xlflow.domain.findings import catalogue
+from xlflow.domain.kinds import AMOUNT_KEYS, kind
 from xlflow.domain.rulebook import RuleBook
 from xlflow.domain.vocab import SEVERITY_WORDS
-from xlflow.findings import catalogue
-from xlflow.kinds import AMOUNT_KEYS, kind
 from xlflow.outputs.layout import titled_sheet
 from xlflow.validation.adjustment import money_change
 from xlflow.validation.ledger_checks import SKIPPED

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from xlflow.findings import column_letter
+from xlflow.domain.findings import column_letter
 from xlflow.outputs.xlsxfast import STYLES_XML, _escape_one
 
 

@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 import pandas as pd
 
-from xlflow.findings import column_letter
+from xlflow.domain.findings import column_letter
 
 MAX_SHEET_ROWS = 1_048_576
 CHUNK_ROWS = 8_192

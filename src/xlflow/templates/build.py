@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 
 from xlflow.domain import vocab
+from xlflow.domain.findings import column_letter
+from xlflow.domain.kinds import AMOUNT_KEYS, ColumnSpec, HeaderField, KindSpec, kind_spec
 from xlflow.domain.rulebook import RuleBook
 from xlflow.domain.values import cents_text
 from xlflow.domain.vocab import FIRST_YEAR
-from xlflow.findings import column_letter
-from xlflow.kinds import AMOUNT_KEYS, ColumnSpec, HeaderField, KindSpec, kind_spec
 from xlflow.outputs.xlsxbook import Sheet, data_validation, write_workbook
 from xlflow.outputs.xlsxfast import Column, Starred, Style, cell_row, render_rows
 

@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 
 from xlflow.domain import vocab
+from xlflow.domain.findings import FindingBlock, catalogue, column_letter
 from xlflow.domain.idcard import id_shaped
+from xlflow.domain.kinds import AMOUNT_KEYS
 from xlflow.domain.rulebook import RuleBook
-from xlflow.findings import FindingBlock, catalogue, column_letter
-from xlflow.kinds import AMOUNT_KEYS
-from xlflow.ledger import LedgerLookup, LedgerView
-from xlflow.reading import Table
-from xlflow.settings import Settings
+from xlflow.io.reading import Table
+from xlflow.io.settings import Settings
+from xlflow.store.ledger import LedgerLookup, LedgerView
 from xlflow.validation.cells import check_cells
 from xlflow.validation.declaration import _duplicates, money_text, rule_in_force, vocabulary
 from xlflow.validation.engine import Whole, add_sheet_findings, cell_findings

@@ -13,12 +13,12 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from xlflow.domain.findings import Finding, FindingBlock, Findings, make
 from xlflow.domain.idcard import id_shaped, inspect_ids
 from xlflow.domain.values import parse_amount, parse_year
-from xlflow.findings import Finding, FindingBlock, Findings, make
-from xlflow.normalise import Vocabulary, normalise
-from xlflow.reading import Table
+from xlflow.io.reading import Table
 from xlflow.validation.engine import cell_findings, fix_findings, parse_column
+from xlflow.validation.normalise import Vocabulary, normalise
 from xlflow.validation.schemas import row_schema, schema_failures
 
 _SCIENTIFIC = r"[0-9](\.[0-9]+)?[eE]\+?[0-9]+"

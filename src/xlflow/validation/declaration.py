@@ -6,15 +6,14 @@ import numpy as np
 import pandas as pd
 
 from xlflow.domain import vocab
+from xlflow.domain.findings import FindingBlock, Findings, column_letter
 from xlflow.domain.idcard import birth_years
+from xlflow.domain.kinds import AMOUNT_KEYS
 from xlflow.domain.rulebook import RuleBook
 from xlflow.domain.values import cents_text
-from xlflow.findings import FindingBlock, Findings, column_letter
-from xlflow.kinds import AMOUNT_KEYS
-from xlflow.ledger import LedgerLookup
-from xlflow.normalise import Vocabulary
-from xlflow.reading import Table
-from xlflow.settings import Settings
+from xlflow.io.reading import Table
+from xlflow.io.settings import Settings
+from xlflow.store.ledger import LedgerLookup
 from xlflow.validation.cells import check_cells
 from xlflow.validation.engine import (
     Whole,
@@ -22,6 +21,7 @@ from xlflow.validation.engine import (
     cell_findings,
 )
 from xlflow.validation.ledger_checks import ledger_findings
+from xlflow.validation.normalise import Vocabulary
 from xlflow.validation.result import Checked
 
 _SCIENTIFIC = r"^[0-9](\.[0-9]+)?[eE]\+?[0-9]+$"

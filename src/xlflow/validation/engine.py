@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xlflow.findings import Finding, FindingBlock, column_letter, make
-from xlflow.kinds import KindSpec
-from xlflow.opening import Limits, TooManyRows, UnreadableWorkbook
-from xlflow.reading import KindNotRecognised, Table, read_table
+from xlflow.domain.findings import Finding, FindingBlock, column_letter, make
+from xlflow.domain.kinds import KindSpec
+from xlflow.io.opening import Limits, TooManyRows, UnreadableWorkbook
+from xlflow.io.reading import KindNotRecognised, Table, read_table
 from xlflow.validation.result import CheckResult
 
 

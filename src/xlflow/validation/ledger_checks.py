@@ -1,6 +1,6 @@
 """Checks of a workbook against the ledger (P05 across batches, P07–P13): what the county's system knows.
 
-They see only a read-only :class:`~xlflow.ledger.LedgerView` of the people in the file; without a
+They see only a read-only :class:`~xlflow.store.ledger.LedgerView` of the people in the file; without a
 ledger they are skipped and the summary says so.
 """
 
@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 
 from xlflow.domain import vocab
+from xlflow.domain.findings import FindingBlock
 from xlflow.domain.idcard import id_shaped
 from xlflow.domain.values import cents_text
-from xlflow.findings import FindingBlock
-from xlflow.ledger import LedgerView
-from xlflow.reading import Table
+from xlflow.io.reading import Table
+from xlflow.store.ledger import LedgerView
 from xlflow.validation.engine import Whole, cell_findings
 
 SKIPPED = "未使用台账：已缴费（P08）、脱贫（P07）、身份标识（P10）、参保登记（P11/P12）和跨批次重复（P05）没有检查。"

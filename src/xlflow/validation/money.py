@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from xlflow.domain import vocab
+from xlflow.domain.kinds import kind
 from xlflow.domain.vocab import FUNDING_ITEMS
-from xlflow.kinds import kind
 from xlflow.validation.adjustment import money_change
 from xlflow.validation.result import Checked
 

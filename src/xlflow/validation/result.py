@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xlflow.findings import Findings, catalogue
-from xlflow.kinds import kind
-from xlflow.reading import Table
-from xlflow.webexports import source_note
+from xlflow.domain.findings import Findings, catalogue
+from xlflow.domain.kinds import kind
+from xlflow.io.reading import Table
+from xlflow.io.webexports import source_note
 
 # The work an adjustment leaves, as lists (SPEC 3.7): name → the short words of the one-line result.
 LIST_NEGATIVE = "个人缴费负调整（单个办理）"

@@ -16,7 +16,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from xlflow.domain.idcard import inspect_ids
-from xlflow.kinds import KindSpec
+from xlflow.domain.kinds import KindSpec
 from xlflow.paths import data_dir
 
 NAME_PATTERN = re.compile(

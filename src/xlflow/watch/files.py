@@ -11,11 +11,11 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xlflow import adopting
+from xlflow.app.workspace import IMPORT_FOLDERS
 from xlflow.domain.idcard import mask_in_text
 from xlflow.errors import XlflowError
-from xlflow.settings import SETTINGS_FILE, Settings, load_settings
-from xlflow.workspace import IMPORT_FOLDERS
+from xlflow.io import adopting
+from xlflow.io.settings import SETTINGS_FILE, Settings, load_settings
 
 SUPPORTED = (".xlsx", ".xlsm", ".xls", ".ods", ".csv", ".txt", ".tsv", ".htm", ".html", ".xml")
 
@@ -112,7 +112,7 @@ def _container(path: Path) -> str | None:
 
 def _whole_compound_file(path: Path) -> bool:
     """A legacy .xls whose sectors are all there: a partial copy ends before the sectors its FAT names."""
-    from xlflow import xlsbiff
+    from xlflow.io import xlsbiff
 
     try:
         data = path.read_bytes()

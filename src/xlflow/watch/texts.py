@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xlflow.kinds import REGISTRY, kinds
+from xlflow.domain.kinds import REGISTRY, kinds
 from xlflow.watch.files import mask_ids
 
 if TYPE_CHECKING:

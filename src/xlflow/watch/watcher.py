@@ -16,9 +16,10 @@ from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 
-from xlflow import adopting
+from xlflow.app.workspace import IMPORT_FOLDERS
 from xlflow.errors import XlflowError
-from xlflow.oslock import Busy, FileLock
+from xlflow.io import adopting
+from xlflow.io.oslock import Busy, FileLock
 from xlflow.paths import fit_stem
 from xlflow.watch.files import (
     LOCK_FILE,
@@ -37,7 +38,6 @@ from xlflow.watch.files import (
 from xlflow.watch.inbox import Inbox, _observe
 from xlflow.watch.texts import KIND_WORDS, _cycle_problem, _reason_text, _result_text
 from xlflow.watch.work import _Work, _work_in_worker, _worker_init, adopt_rule_table, check_workbook, import_export
-from xlflow.workspace import IMPORT_FOLDERS
 
 log = logging.getLogger("xlflow.watch")
 
@@ -105,8 +105,8 @@ class Watcher:
     def __enter__(self) -> Watcher:
         self._lock()
         try:
-            from xlflow.ledger import Ledger
-            from xlflow.rules import load_rulebook
+            from xlflow.store.ledger import Ledger
+            from xlflow.validation.rules import load_rulebook
 
             self.ws.make_folders()
             self.ledger = Ledger(self.ws.ledger, clock=self.clock)
@@ -236,7 +236,7 @@ class Watcher:
         if self.workers > 1 and len(books) > 1:
             outcomes += self._in_parallel(books, stop)
         else:
-            from xlflow import opening
+            from xlflow.io import opening
 
             for i, path in enumerate(books):
                 if stop is not None and stop.is_set():

@@ -9,9 +9,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xlflow import adopting
 from xlflow.errors import XlflowError
-from xlflow.settings import Settings
+from xlflow.io import adopting
+from xlflow.io.settings import Settings
 from xlflow.watch.files import Workspace, _stamp, _unique
 from xlflow.watch.texts import ADVICE, _listing
 
@@ -31,7 +31,7 @@ class _Work:
 def check_workbook(path: Path, out: Path, book, settings: Settings, ledger, today: dt.date) -> _Work:
     """A declaration or adjustment → its three workbooks in ``out``; an unusable one → why and what to do
     (``maybe_rules`` when it might be a rule table, which only the watcher's own process may adopt)."""
-    from xlflow.pipeline import process_workbook
+    from xlflow.app.pipeline import process_workbook
 
     result = process_workbook(path, book, out, settings, today=today, ledger=ledger)
     codes = {f.code for f in result.findings}
@@ -66,8 +66,8 @@ def _worker_init(parent: int) -> None:
 def _work_in_worker(root: str, path: str, partial: str, today: str) -> _Work:
     """One workbook in a worker process: its own ledger connection and rule book (reloaded when the
     workspace's rule table changes)."""
-    from xlflow.ledger import Ledger
-    from xlflow.rules import load_rulebook
+    from xlflow.store.ledger import Ledger
+    from xlflow.validation.rules import load_rulebook
 
     ws = Workspace.load(Path(root))
     stamp = ws.rules.stat().st_mtime_ns
@@ -87,7 +87,7 @@ def _work_in_worker(root: str, path: str, partial: str, today: str) -> _Work:
 
 def import_export(ledger, ws: Workspace, path: Path, kind: str, out: Path, today: dt.date) -> _Work:
     """An export or an office list dropped into its sub-folder of the inbox, imported into the ledger."""
-    from xlflow.imports import import_file, list_kind_for
+    from xlflow.app.imports import import_file, list_kind_for
 
     list_kind = None
     if kind == "list":
@@ -105,7 +105,7 @@ def import_export(ledger, ws: Workspace, path: Path, kind: str, out: Path, today
 def adopt_rule_table(ws: Workspace, path: Path, now: dt.datetime) -> tuple[_Work | None, object]:
     """A rule table dropped in: checked; a clean one becomes the workspace's, the old one kept (with the
     rule book now in force; None when it did not change). Only the watcher's own process adopts."""
-    from xlflow.rules import check_rules, load_rulebook
+    from xlflow.validation.rules import check_rules, load_rulebook
 
     result, book = check_rules(path, ws.settings.limits(), now.date())
     if result.kind != "rules" or result.unusable:

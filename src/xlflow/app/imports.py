@@ -18,17 +18,17 @@ import numpy as np
 import pandas as pd
 
 from xlflow.domain import vocab
+from xlflow.domain.kinds import AMOUNT_KEYS, kind_spec
 from xlflow.errors import OutputError, XlflowError
-from xlflow.kinds import AMOUNT_KEYS, kind_spec
-from xlflow.ledger import Ledger
-from xlflow.normalise import Vocabulary
+from xlflow.io.reading import Table
+from xlflow.io.settings import Settings
+from xlflow.io.webexports import source_note
 from xlflow.outputs.errors import write_errors
-from xlflow.reading import Table
-from xlflow.settings import Settings
+from xlflow.store.ledger import Ledger
 from xlflow.validation.cells import Cells, check_cells
 from xlflow.validation.engine import add_sheet_findings, cell_findings, read_for_check, without_cycle_collector
+from xlflow.validation.normalise import Vocabulary
 from xlflow.validation.result import Checked, CheckResult
-from xlflow.webexports import source_note
 
 LIST_KINDS = ("贫困人口", "低保对象", "特困人员", "残疾人")
 COUNT_WORDS = {"new": "新增", "changed": "更新", "unchanged": "未变", "refused": "未导入（有错误）"}

@@ -5,7 +5,7 @@ register first, then set the identity flag (before any payment), then declare an
 paid one (a recipient's unpaid year through a 零缴费 record first). Overlapping identities are resolved to
 one 代缴 by SPEC 3.2: the larger 代缴 amount, ties by the settings' order. Everything is computed on
 frames for the whole list at once (a county's list is 100,000 people); the writers are in
-``outputs/comparison.py``, the run that imports, compares and writes in ``comparing.py``.
+``outputs/comparison.py``, the run that imports, compares and writes in ``app/comparing.py``.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import pandas as pd
 
 from xlflow.domain import vocab
 from xlflow.domain.idcard import birth_years
+from xlflow.domain.kinds import AMOUNT_KEYS
 from xlflow.domain.rulebook import RuleBook
 from xlflow.errors import XlflowError
-from xlflow.kinds import AMOUNT_KEYS
-from xlflow.ledger import Ledger
-from xlflow.settings import Settings
+from xlflow.io.settings import Settings
+from xlflow.store.ledger import Ledger
 
 # The actions, in the order they must be done (a flag before a declaration: SPEC 3.6).
 REGISTER = "参保登记"

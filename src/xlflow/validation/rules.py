@@ -11,12 +11,11 @@ import numpy as np
 import pandas as pd
 
 from xlflow.domain import vocab
+from xlflow.domain.findings import Finding, make
+from xlflow.domain.kinds import AMOUNT_KEYS, kind_spec
 from xlflow.domain.rulebook import KEY_COLUMNS, RuleBook, fingerprint, rule_name
 from xlflow.domain.values import cents_text, parse_amount, parse_month
-from xlflow.findings import Finding, make
-from xlflow.kinds import AMOUNT_KEYS, kind_spec
-from xlflow.normalise import Vocabulary, normalise
-from xlflow.opening import DEFAULT_LIMITS, Limits
+from xlflow.io.opening import DEFAULT_LIMITS, Limits
 from xlflow.validation.engine import (
     add_sheet_findings,
     cell_findings,
@@ -24,6 +23,7 @@ from xlflow.validation.engine import (
     parse_column,
     read_for_check,
 )
+from xlflow.validation.normalise import Vocabulary, normalise
 from xlflow.validation.result import CheckResult
 from xlflow.validation.schemas import row_schema, schema_failures
 

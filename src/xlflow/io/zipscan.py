@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xlflow.refusal import (
+from xlflow.io.refusal import (
     BOMB,
     BROKEN,
     ENTITY,
@@ -223,7 +223,7 @@ class Reread(Exception):
 
 
 class ScanBeside:
-    """Worksheets scanned by a helper process (``python -m xlflow.scanner``) while this one reads them.
+    """Worksheets scanned by a helper process (``python -m xlflow.io.scanner``) while this one reads them.
 
     The scan unpacks the XML a second time (~6 s for a full sheet): beside the reading, on another core,
     it costs no time. It stays ahead of the reading, which asks :meth:`allowed` before each run of rows:
@@ -245,7 +245,7 @@ class ScanBeside:
 
     @staticmethod
     def command(path: Path, parts: list[str], limits: Limits, budget: int) -> list[str]:
-        return [sys.executable, "-m", "xlflow.scanner", str(path), json.dumps(dataclasses.asdict(limits)),
+        return [sys.executable, "-m", "xlflow.io.scanner", str(path), json.dumps(dataclasses.asdict(limits)),
                 str(budget), *parts]
 
     def _listen(self) -> None:

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 from xlflow.errors import XlflowError
+from xlflow.io.settings import SETTINGS_FILE, Settings
 from xlflow.paths import example_rules
-from xlflow.settings import SETTINGS_FILE, Settings
 
 # Sub-folders of the inbox for the ledger's inputs (system exports and office lists), read by xlflow watch:
 # by folder, never by guessing from headers, so that a declaration missing a column is never imported

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 from xml.parsers import expat
 
-from xlflow.refusal import ENTITY, MAX_CELL_CHARS, Limits, TooManyRows, UnreadableWorkbook, too_wide
-from xlflow.webexports.html_tables import _number
-from xlflow.webexports.sniff import (
+from xlflow.io.refusal import ENTITY, MAX_CELL_CHARS, Limits, TooManyRows, UnreadableWorkbook, too_wide
+from xlflow.io.webexports.html_tables import _number
+from xlflow.io.webexports.sniff import (
     _SS,
     _X,
     _XML_ENCODING,

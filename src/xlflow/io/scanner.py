@@ -1,8 +1,8 @@
-"""The helper process of :class:`xlflow.zipscan.ScanBeside`: scans worksheet parts of a workbook and says,
+"""The helper process of :class:`xlflow.io.zipscan.ScanBeside`: scans worksheet parts of a workbook and says,
 one JSON line at a time, how far it has got (rows passed, widest column), each part's whole scan, or why
 the file is refused.
 
-    python -m xlflow.scanner FILE LIMITS_JSON BUDGET PART [PART ...]
+    python -m xlflow.io.scanner FILE LIMITS_JSON BUDGET PART [PART ...]
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import dataclasses
 import json
 import sys
 
-from xlflow.opening import Limits, UnreadableWorkbook
-from xlflow.zipscan import SheetScan, scan_parts
+from xlflow.io.opening import Limits, UnreadableWorkbook
+from xlflow.io.zipscan import SheetScan, scan_parts
 
 
 def _say(message: dict) -> None:

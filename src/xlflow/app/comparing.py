@@ -1,5 +1,6 @@
 """A comparison run: the files given directly imported into a scratch ledger, the comparison made
-(``compare.py``), then 比对台账_Y, 比对统计_Y and the pre-filled workbooks written (``outputs/comparison.py``)."""
+(``validation/compare.py``), then 比对台账_Y, 比对统计_Y and the pre-filled workbooks written
+(``outputs/comparison.py``)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from xlflow.compare import Comparison, compare
+from xlflow.app.imports import import_file
+from xlflow.domain.kinds import kind, kinds
 from xlflow.domain.rulebook import RuleBook
 from xlflow.errors import XlflowError
-from xlflow.imports import import_file
-from xlflow.kinds import kind, kinds
-from xlflow.ledger import Ledger
+from xlflow.io.settings import Settings
 from xlflow.outputs.comparison import prefilled_rows, write_ledger_book, write_prefilled, write_statistics
-from xlflow.settings import Settings
+from xlflow.store.ledger import Ledger
+from xlflow.validation.compare import Comparison, compare
 
 
 @dataclass

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from xlflow.refusal import MAX_CELL_CHARS, Limits, TooManyRows, UnreadableWorkbook
-from xlflow.webexports.sniff import _CHARSET, MAX_SPAN, MAX_TAG_BYTES, SNIFF_BYTES, _Counter, decoded, text_encoding
+from xlflow.io.refusal import MAX_CELL_CHARS, Limits, TooManyRows, UnreadableWorkbook
+from xlflow.io.webexports.sniff import _CHARSET, MAX_SPAN, MAX_TAG_BYTES, SNIFF_BYTES, _Counter, decoded, text_encoding
 
 _BLOCKS = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "caption", "center"}
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from xlflow.domain.idcard import id_shape, upgrade_15
-from xlflow.reading import Table
+from xlflow.io.reading import Table
 
 # Invisible characters, control characters (NUL, BEL, an ANSI colour sequence whole) and the bidirectional
 # overrides (U+202E shows "xlsx.exe" as "exe.xslx"): never part of a value, removed by X01 before anything

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xlflow.errors import XlflowError
-from xlflow.oslock import Busy, FileLock
+from xlflow.io.oslock import Busy, FileLock
 
 if TYPE_CHECKING:
-    from xlflow.ledger import Ledger
+    from xlflow.store.ledger import Ledger
 
 
 class LedgerError(XlflowError):

@@ -6,11 +6,11 @@ limits as a workbook: rows and cells are counted as they come, an XML file with 
 entities are declared) is refused, an HTML tag that never ends is refused instead of buffered. No pandas.
 """
 
-from xlflow.webexports.count import precount
-from xlflow.webexports.html_tables import html_rows
-from xlflow.webexports.sniff import FORMAT_WORDS, SNIFF_BYTES, sniff, source_note
-from xlflow.webexports.text import open_text, text_rows
-from xlflow.webexports.xml2003 import SpreadsheetML
+from xlflow.io.webexports.count import precount
+from xlflow.io.webexports.html_tables import html_rows
+from xlflow.io.webexports.sniff import FORMAT_WORDS, SNIFF_BYTES, sniff, source_note
+from xlflow.io.webexports.text import open_text, text_rows
+from xlflow.io.webexports.xml2003 import SpreadsheetML
 
 __all__ = ["FORMAT_WORDS", "SNIFF_BYTES", "SpreadsheetML", "html_rows", "open_text", "precount", "sniff", "source_note",
            "text_rows"]

@@ -14,18 +14,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xlflow.domain.findings import make
 from xlflow.domain.idcard import id_shaped
+from xlflow.domain.kinds import kind, kind_spec, kinds
 from xlflow.domain.rulebook import RuleBook
 from xlflow.errors import OutputError
-from xlflow.findings import make
-from xlflow.kinds import kind, kind_spec, kinds
-from xlflow.ledger import BatchTarget, Ledger, LedgerView
-from xlflow.lineage import BATCH_PROPERTY, FINGERPRINT_PROPERTY, MEMBER_PROPERTY, read_properties
+from xlflow.io.lineage import BATCH_PROPERTY, FINGERPRINT_PROPERTY, MEMBER_PROPERTY, read_properties
+from xlflow.io.settings import Settings
 from xlflow.outputs.corrected import write_corrected
 from xlflow.outputs.errors import passed_sheet, write_errors
 from xlflow.outputs.summary import write_summary
 from xlflow.paths import fit_stem
-from xlflow.settings import Settings
+from xlflow.store.ledger import BatchTarget, Ledger, LedgerView
 from xlflow.templates.build import template_properties
 from xlflow.validation.declaration import describe_twins
 from xlflow.validation.engine import read_for_check, without_cycle_collector

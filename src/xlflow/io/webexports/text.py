@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xlflow.refusal import Limits, UnreadableWorkbook
-from xlflow.webexports.sniff import _Counter, _too_many, decoded, text_encoding
+from xlflow.io.refusal import Limits, UnreadableWorkbook
+from xlflow.io.webexports.sniff import _Counter, _too_many, decoded, text_encoding
 
 
 @dataclass

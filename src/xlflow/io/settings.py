@@ -8,7 +8,7 @@ from pathlib import Path
 
 from xlflow.domain.vocab import FIRST_YEAR, GROUPS
 from xlflow.errors import SettingsError
-from xlflow.opening import Limits
+from xlflow.io.opening import Limits
 
 SETTINGS_FILE = "xlflow.toml"
 

@@ -4,7 +4,7 @@ An output of xlflow (a template, a corrected or an error workbook) names its kin
 when it belongs to a declared batch, that batch's lineage and the member it stands for. A clerk re-saves
 files as .xls or .ods, and each keeps the properties in its own place: ``docProps/custom.xml`` in an
 .xlsx, the user-defined section of ``DocumentSummaryInformation`` in an .xls, ``meta:user-defined`` in
-an .ods. A .csv keeps none; its batch is found by its name or its person-years (:mod:`xlflow.ledger`).
+an .ods. A .csv keeps none; its batch is found by its name or its person-years (:mod:`xlflow.store.ledger`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import struct
 import zipfile
 from pathlib import Path
 
-from xlflow import xlsbiff
+from xlflow.io import xlsbiff
 
 BATCH_PROPERTY = "xlflow_batch"  # the lineage of the batch the workbook's rows belong to
 MEMBER_PROPERTY = "xlflow_batch_member"  # which of its files (the original, an error workbook of a round)

@@ -20,8 +20,8 @@ from typing import Any
 import python_calamine as calamine
 import python_calamine_plus as calamine_stream
 
-from xlflow import webexports
-from xlflow.refusal import (
+from xlflow.io import webexports
+from xlflow.io.refusal import (
     BOMB,
     BROKEN,
     DEFAULT_LIMITS,
@@ -32,8 +32,8 @@ from xlflow.refusal import (
     UnreadableWorkbook,
     column_letter_of,
 )
-from xlflow.xlsbiff import formula_blanks
-from xlflow.zipscan import Reread, ScanBeside, SheetScan, _check_zip
+from xlflow.io.xlsbiff import formula_blanks
+from xlflow.io.zipscan import Reread, ScanBeside, SheetScan, _check_zip
 
 __all__ = ["BOMB", "BROKEN", "DEFAULT_LIMITS", "ENTITY", "MAX_CELL_CHARS", "Limits", "TooManyRows",
            "UnreadableWorkbook", "column_letter_of", "open_sheets", "prefetch", "sheet_parts"]

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from xlflow.ledger_guard import LedgerError, LedgerLock, explain
-from xlflow.lineage import BATCH_PROPERTY, MEMBER_PROPERTY, copy_stem
-from xlflow.oslock import FileLock
+from xlflow.io.lineage import BATCH_PROPERTY, MEMBER_PROPERTY, copy_stem
+from xlflow.io.oslock import FileLock
+from xlflow.store.ledger_guard import LedgerError, LedgerLock, explain
 
 # Each migration takes the ledger from version i-1 to i; never edit one that has shipped.
 MIGRATIONS: dict[int, str] = {

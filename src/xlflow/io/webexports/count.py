@@ -6,9 +6,9 @@ import csv
 import re
 from pathlib import Path
 
-from xlflow.refusal import Limits, TooManyRows
-from xlflow.webexports.sniff import _chunks, decoded
-from xlflow.webexports.text import TextTable, _Lines
+from xlflow.io.refusal import Limits, TooManyRows
+from xlflow.io.webexports.sniff import _chunks, decoded
+from xlflow.io.webexports.text import TextTable, _Lines
 
 _ROW_MARKS = {"html": re.compile(rb"<tr[\s>/]", re.I),
               "spreadsheetml": re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?Row[\s>/]")}

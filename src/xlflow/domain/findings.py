@@ -1,6 +1,6 @@
 """The Finding record and the code catalogue (validators/findings.toml).
 
-Run ``python -m xlflow.findings`` to print the catalogue as Markdown (docs/findings.md).
+Run ``python -m xlflow.domain.findings`` to print the catalogue as Markdown (docs/findings.md).
 """
 
 from __future__ import annotations

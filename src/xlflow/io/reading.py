@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xlflow.findings import column_letter
-from xlflow.kinds import KindSpec, all_specs
-from xlflow.opening import DEFAULT_LIMITS, MAX_CELL_CHARS, Limits, RawSheet, Reread, open_sheets
+from xlflow.domain.findings import column_letter
+from xlflow.domain.kinds import KindSpec, all_specs
+from xlflow.io.opening import DEFAULT_LIMITS, MAX_CELL_CHARS, Limits, RawSheet, Reread, open_sheets
 
 CUT_NOTE = "……（超过单元格上限，已截断）"
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from xlflow.refusal import Limits, TooManyRows, UnreadableWorkbook, too_wide
+from xlflow.io.refusal import Limits, TooManyRows, UnreadableWorkbook, too_wide
 
 CHUNK = 1 << 20
 
