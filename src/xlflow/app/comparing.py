@@ -37,7 +37,7 @@ def import_for_comparison(ledger: Ledger, roster: list, payments: list, lists: l
     for what, path, list_kind in jobs:
         result = import_file(ledger, Path(path), what, list_kind, out_dir, settings)
         codes = {f.code for f in result.check.findings if f.severity == "error"}
-        if result.check.unusable and what == "payments" and codes == {"F05"}:
+        if result.check.unusable and kind(what).empty_ok and codes == {"F05"}:
             continue  # a county that has had no payment yet: nobody paid, nothing to refuse
         if result.check.unusable:
             raise XlflowError(result.summary_line())

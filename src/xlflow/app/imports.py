@@ -19,6 +19,7 @@ import pandas as pd
 
 from xlflow.domain import vocab
 from xlflow.domain.kinds import AMOUNT_KEYS, kind_spec
+from xlflow.domain.kinds import kind as kind_of
 from xlflow.errors import OutputError, XlflowError
 from xlflow.io.reading import Table
 from xlflow.io.settings import Settings
@@ -60,7 +61,7 @@ class ImportResult:
             return f"{name}：{self.check.summary_line()}。台账未做任何改动。"
         if self.already:
             return f"{name}：这个文件已于 {self.already} 导入过，内容相同，台账未做任何改动。"
-        unit = "人年" if self.kind == "payments" else "人"
+        unit = "人年" if kind_of(self.kind).several_a_year else "人"
         counts = "，".join(f"{COUNT_WORDS[k]} {v:,} {unit if k != 'refused' else '行'}" for k, v in self.counts.items())
         if len(self.duplicates):
             counts += f"；同一人出现两次以上的 {len(self.duplicates):,} 行（按最后一行导入）"
@@ -108,7 +109,7 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
         return result
     check.kind = kind
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    source_kind = f"list:{list_kind}" if kind == "list" else kind
+    source_kind = f"list:{list_kind}" if kind_of(kind).office_list else kind
     earlier = ledger.source(source_kind, sha)
     if earlier:
         result.already = earlier[2]
@@ -118,7 +119,8 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
     add_sheet_findings(cells.findings, table)
     bad = cells.findings.rows_of(severity="error")
     good = ~table.frame.index.isin(bad)
-    repeated = _repeated_records(table, cells, good) if kind == "payments" else np.array([], dtype=np.int64)
+    repeated = (_repeated_records(table, cells, good) if kind_of(kind).several_a_year
+                else np.array([], dtype=np.int64))
     check.findings = check.findings + cells.findings
     result.counts = {"new": 0, "changed": 0, "unchanged": 0, "refused": int(len(bad))}
     result.repeated = int(len(repeated))
@@ -140,7 +142,7 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
         result.refused = pd.DataFrame({"row": bad, "id_number": texts.reindex(bad).to_numpy(),
                                        "name": names.reindex(bad).to_numpy(),
                                        "reason": ["；".join(feedback.get(r, [])) for r in bad.tolist()]})
-    if kind != "payments":  # a person twice in a roster or list; payments have several records a year
+    if not kind_of(kind).several_a_year:  # a person twice in a roster or list; payments have several a year
         kept = ids[good]
         repeat = kept.duplicated(keep="first") & (kept != "")
         if repeat.any():
@@ -165,7 +167,7 @@ def _write(ledger: Ledger, path: Path, table: Table, kind: str, list_kind: str |
     with ledger.transaction():
         source = ledger.add_source(source_kind, path.name, sha, table.sheet, int(good.sum()))
         result.counts.update(writer(ledger, rows, source, list_kind))
-        if kind == "list":  # kept for the comparison's 未能比对 sheet; a newer file of the same name replaces them
+        if kind_of(kind).office_list:  # kept for 未能比对; a newer file of the same name replaces them
             ledger.db.execute("DELETE FROM list_problems WHERE kind = ? AND file_name = ?", (list_kind, path.name))
             ledger.db.executemany("INSERT INTO list_problems VALUES (?,?,?,?,?,?,?)",
                                   [(list_kind, path.name, *r, source) for r in problem_rows(result)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from xlflow.domain.kinds import REGISTRY
 from xlflow.errors import XlflowError
 from xlflow.io.settings import SETTINGS_FILE, Settings
 from xlflow.paths import example_rules
@@ -12,7 +13,7 @@ from xlflow.paths import example_rules
 # Sub-folders of the inbox for the ledger's inputs (system exports and office lists), read by xlflow watch:
 # by folder, never by guessing from headers, so that a declaration missing a column is never imported
 # as a payments export.
-IMPORT_FOLDERS = {"参保人员信息": "roster", "缴费明细": "payments", "名单": "list"}
+IMPORT_FOLDERS = {k.folder: k.name for k in REGISTRY.values() if k.folder}
 
 README_TEXT = """xlflow 工作目录使用说明
 ========================

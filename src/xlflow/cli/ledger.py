@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from xlflow.domain.kinds import kind as registered
 from xlflow.domain.kinds import kinds
 
 LEDGER_OPTION = click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -46,7 +47,7 @@ def import_(what: str, file: Path, list_kind: str | None, ledger_path: Path | No
     """
     from xlflow.app.imports import import_file, list_kind_for
 
-    kind = list_kind_for(file, list_kind) if what == "list" else None
+    kind = list_kind_for(file, list_kind) if registered(what).office_list else None
     with _open(ledger_path, create=True) as store:
         result = import_file(store, file, what, kind, out_dir)
     if as_json:

@@ -34,6 +34,11 @@ class Kind:
     adjusts: bool = False  # its amounts change paid years: before / after / difference and work lists
     fills: str = "补全金额"  # what the summary calls the X06 fills of this kind
     no_work_list: str = ""  # what 待办清单 says when the kind never makes a work list
+    adopted: bool = False  # the watcher makes a clean one the workspace's own (the rule table)
+    folder: str = ""  # the inbox's sub-folder the watcher imports it from
+    several_a_year: bool = False  # several records of a person-year are normal (payments: counted in 人年)
+    office_list: bool = False  # an office's list of people, of a 类别 (低保对象, 特困人员, …)
+    empty_ok: bool = False  # an export with no row is a fact (a county with no payment yet), not a refusal
 
     @property
     def title(self) -> str:
@@ -53,10 +58,10 @@ REGISTRY: dict[str, Kind] = {k.name: k for k in (
          no_work_list="批量缴费申报表无需单独办理的事项（负调整、零缴费、0到款登记清单只在调整表中产生）。"),
     Kind("adjustment", "调整表", template=True, checks="xlflow.validation.adjustment:check_adjustment",
          adjusts=True, fills="计算调整金额"),
-    Kind("rules", "规则表", template=True),
-    Kind("roster", "参保人员信息", imported=True),
-    Kind("payments", "缴费明细", imported=True),
-    Kind("list", "名单", imported=True),
+    Kind("rules", "规则表", template=True, adopted=True),
+    Kind("roster", "参保人员信息", imported=True, folder="参保人员信息"),
+    Kind("payments", "缴费明细", imported=True, folder="缴费明细", several_a_year=True, empty_ok=True),
+    Kind("list", "名单", imported=True, folder="名单", office_list=True),
 )}
 
 

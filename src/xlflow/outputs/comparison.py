@@ -19,6 +19,7 @@ import xlsxwriter
 
 from xlflow.domain.findings import column_letter
 from xlflow.domain.kinds import AMOUNT_KEYS, kind_spec
+from xlflow.domain.kinds import kind as kind_of
 from xlflow.domain.rulebook import RuleBook
 from xlflow.domain.values import cents_text
 from xlflow.domain.vocab import FUNDING_ITEMS
@@ -238,7 +239,8 @@ def prefilled_rows(comparison: Comparison, book: RuleBook, kind: str, ready: boo
     普通 payment for good), each row saying so in 备注 — a workbook of their own, never mixed with rows that
     can be uploaded now. Together they are the fiscal estimate's people."""
     people = comparison.people
-    finals = (DECLARE,) if kind == "declaration" else (ADJUST, ZERO_THEN_ADJUST)
+    adjusts = kind_of(kind).adjusts  # a paid year adjusted, or an unpaid one declared
+    finals = (ADJUST, ZERO_THEN_ADJUST) if adjusts else (DECLARE,)
     waiting = people["需办理事项"].isin(FIRST_STEPS)
     mask = people["_final"].isin(finals) & (people["需办理事项"] != NOT_ELIGIBLE) & (~waiting if ready else waiting)
     part = people[mask]
@@ -250,7 +252,7 @@ def prefilled_rows(comparison: Comparison, book: RuleBook, kind: str, ready: boo
                          "township": part["乡镇"].to_numpy()})
     for key in AMOUNT_KEYS:
         rows[key] = [cents_text(v) for v in money[f"todo_{key}"].tolist()]
-    if kind == "declaration":
+    if not adjusts:
         rows["total"] = [cents_text(v) for v in money[[f"todo_{k}" for k in AMOUNT_KEYS]].sum(axis=1).tolist()]
         rows["remark"] = _remark(part)
     else:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from xlflow.domain import vocab
 from xlflow.domain.findings import column_letter
-from xlflow.domain.kinds import AMOUNT_KEYS, ColumnSpec, HeaderField, KindSpec, kind_spec
+from xlflow.domain.kinds import AMOUNT_KEYS, ColumnSpec, HeaderField, KindSpec, kind, kind_spec
 from xlflow.domain.rulebook import RuleBook
 from xlflow.domain.values import cents_text
 from xlflow.domain.vocab import FIRST_YEAR
@@ -59,10 +59,10 @@ def _list_types(spec: KindSpec, book: RuleBook) -> list[str]:
 def _list_refs(spec: KindSpec, book: RuleBook) -> dict[str, str]:
     """{coded type: absolute range on the hidden 代码表 sheet} (lists can exceed 255 characters)."""
     refs = {}
-    for i, kind in enumerate(_list_types(spec, book)):
+    for i, col_type in enumerate(_list_types(spec, book)):
         letter = column_letter(i)
-        size = len(coded_values(kind, book))
-        refs[kind] = f"='{LISTS_SHEET}'!${letter}$2:${letter}${size + 1}"
+        size = len(coded_values(col_type, book))
+        refs[col_type] = f"='{LISTS_SHEET}'!${letter}$2:${letter}${size + 1}"
     return refs
 
 
@@ -72,7 +72,7 @@ LIST_TITLES = {"hukou": "户口性质", "tier": "缴费档次", "identity": "缴
 
 def code_lists(spec: KindSpec, book: RuleBook) -> list[tuple[str, list[str]]]:
     """(Chinese title, values) of each dropdown list, in the column order of the hidden 代码表 sheet."""
-    return [(LIST_TITLES.get(kind, kind), coded_values(kind, book)) for kind in _list_types(spec, book)]
+    return [(LIST_TITLES.get(t, t), coded_values(t, book)) for t in _list_types(spec, book)]
 
 
 def tiers_by_identity(book: RuleBook) -> list[tuple[str, str]]:
@@ -99,7 +99,7 @@ def tier_prompt(col: ColumnSpec, book: RuleBook) -> str:
 
 def _example_amounts(spec: KindSpec, book: RuleBook, year: int) -> dict[str, str]:
     ex = {c.key: c.example for c in spec.columns}
-    if spec.kind == "rules" or not ex.get("identity"):
+    if not kind(spec.kind).checks or not ex.get("identity"):  # the rule table's example is its own
         return {}
     found = book.lookup(pd.Series([ex["identity"]]), pd.Series([ex.get("hukou", "")]),
                         pd.Series([ex.get("tier", "")]),
@@ -107,7 +107,7 @@ def _example_amounts(spec: KindSpec, book: RuleBook, year: int) -> dict[str, str
     if found["rule"].isna().iloc[0]:
         return {}
     amounts = {k: cents_text(int(found[k].iloc[0])) for k in AMOUNT_KEYS}
-    if spec.kind == "declaration":
+    if kind(spec.kind).declares:  # the rule's amounts and their total
         amounts["total"] = cents_text(sum(int(found[k].iloc[0]) for k in AMOUNT_KEYS))
         return amounts
     return {}  # an adjustment's amounts depend on what was paid: left empty in the example
@@ -134,7 +134,7 @@ def instruction_lines(spec: KindSpec, book: RuleBook, when: dt.datetime) -> list
         values = coded_values(col.type, book)
         if values is not None:
             text += f" 可选值：{'、'.join(values)}。"
-        if col.type == "tier" and spec.kind != "rules":
+        if col.type == "tier" and kind(spec.kind).checks:  # tiers by identity, from the rule table
             text += " 各缴费身份可选的档次：" + "；".join(f"{ids}：{t}" for t, ids in tiers_by_identity(book)) + "。"
         lines.append(text)
     lines += list(spec.notes)
@@ -206,7 +206,7 @@ def data_validations(spec: KindSpec, book: RuleBook, first: int, rows: int = 0) 
     for i, col in enumerate(spec.columns):
         letter = column_letter(i)
         sqref = f"{letter}{first}:{letter}{last}"
-        tiers = col.type == "tier" and spec.kind != "rules"
+        tiers = col.type == "tier" and bool(kind(spec.kind).checks)
         prompt = tier_prompt(col, book) if tiers else (col.prompt or col.instruction)
         common = {"prompt_title": col.header, "prompt": prompt}
         if coded_values(col.type, book) is not None and col.type in refs:

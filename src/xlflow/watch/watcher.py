@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xlflow.app.workspace import IMPORT_FOLDERS
+from xlflow.domain.kinds import kind as kind_of
 from xlflow.errors import XlflowError
 from xlflow.io import adopting
 from xlflow.io.oslock import Busy, FileLock
@@ -171,7 +172,7 @@ class Watcher:
                 if same:
                     _move(source, Path(archive_to))
                 self._finish(jid, "done")
-                if kind == "rules":
+                if getattr(kind_of(kind), "adopted", False):
                     adopting.finished(self.ws.rules)
                 out.append(Outcome(source.name, "done", kind or "", nrows or 0, errs or 0, msg or "",
                                    Path(result_dir), recovered=True))
@@ -391,7 +392,7 @@ class Watcher:
             os.replace(plan.partial, plan.result_dir)  # the commit
             _move(path, plan.archive_to)
             self._finish(plan.jid, "done")
-            if work.kind == "rules":
+            if getattr(kind_of(work.kind), "adopted", False):
                 adopting.finished(self.ws.rules)
             outcome = Outcome(path.name, "done", work.kind, work.rows, work.errors, work.line, plan.result_dir)
         else:

@@ -88,9 +88,10 @@ def _work_in_worker(root: str, path: str, partial: str, today: str) -> _Work:
 def import_export(ledger, ws: Workspace, path: Path, kind: str, out: Path, today: dt.date) -> _Work:
     """An export or an office list dropped into its sub-folder of the inbox, imported into the ledger."""
     from xlflow.app.imports import import_file, list_kind_for
+    from xlflow.domain.kinds import kind as kind_of
 
     list_kind = None
-    if kind == "list":
+    if kind_of(kind).office_list:
         rel = path.relative_to(ws.inbox)
         folder = rel.parts[1] if len(rel.parts) > 2 else None
         list_kind = list_kind_for(path, folder)
