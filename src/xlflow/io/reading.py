@@ -69,6 +69,12 @@ class Table:
     first_col: int = 0  # sheet column of the first column read (title rows start there)
     source: str | None = None  # a web or text export: what it really is ("html", "spreadsheetml", "tsv", "csv")
 
+    @property
+    def first_data_row(self) -> int:
+        """The Excel row of the first data row in what keeps this table's layout (the corrected workbook: the
+        title rows as written, then the header)."""
+        return len(self.title_rows) + 2
+
     def text(self, key: str) -> pd.Series:
         return self.frame[self.keys[key]]
 

@@ -61,7 +61,7 @@ def passed_sheet(checked: Checked, corrected_names: list[str], split_rows: int |
     ok = ~np.isin(index, checked.error_rows)
     ids = checked.values["id_number"].to_numpy(dtype=object)[ok]
     years = checked.values["year"].to_numpy(dtype=object)[ok]
-    first = len(table.title_rows) + 2
+    first = table.first_data_row
     split = split_rows if split_rows and len(ids) > split_rows else None
     names = np.array(corrected_names, dtype=object)
     earlier = list(zip(*table.passed, strict=True)) if table.passed else [(), (), (), ()]

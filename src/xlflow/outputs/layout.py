@@ -47,7 +47,7 @@ def head_rows(table: Table, columns: list[int], extra_headers: tuple[str, ...] =
         rows.append(cell_row(i, cells))
     headers = [(table.raw_headers[c], Style.HEADER) for c in columns]
     headers += [(h, Style.HEADER) for h in extra_headers]
-    rows.append(cell_row(len(table.title_rows) + 1, headers))
+    rows.append(cell_row(table.first_data_row - 1, headers))
     return rows
 
 

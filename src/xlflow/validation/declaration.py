@@ -222,7 +222,7 @@ def describe_twins(checked: Checked, corrected_names: list[str], split_rows: int
     table = checked.table
     index = table.frame.index.to_numpy(dtype=np.int64)
     errors = checked.error_rows
-    first = len(table.title_rows) + 2
+    first = table.first_data_row
     valid = index[~np.isin(index, errors)]
     for block in checked.findings.blocks(("P05", "P06")):
         keep = block.params.get("keep_row")
