@@ -110,11 +110,11 @@ import sys
 sys.path.insert(0, {str(ROOT / 'src')!r})
 from xlflow.app import imports
 from xlflow.store.ledger import Ledger
-original = imports._import_payments
+original = imports.import_payments
 def failing(ledger, *args):
     original(ledger, *args)  # every row written inside the transaction ...
     raise RuntimeError("injected failure")  # ... then the process fails
-imports._import_payments = failing
+imports.import_payments = failing
 with Ledger({str(path)!r}) as store:
     imports.import_file(store, {str(pay)!r}, "payments")
 """

@@ -151,7 +151,7 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
                                               "name": names[good][repeat].to_numpy(),
                                               "first_row": kept[repeat].map(first).to_numpy()})
     rows = _records(kind, table, cells, good)
-    writer = {"roster": _import_roster, "payments": _import_payments, "list": _import_list}[kind]
+    writer = kind_of(kind).row_writer  # the kind's own rows, as the registry names them
     # One import at a time: a second one waits, then finds the first's (the same file twice is "already").
     with ledger.exclusive(f"导入 {path.name}"):
         earlier = ledger.source(source_kind, sha)
@@ -256,7 +256,7 @@ def _classify(ledger: Ledger, table: str, keys: list[str], new: pd.DataFrame) ->
     return {"new": total - int(known[0]), "changed": int(known[0]) - unchanged, "unchanged": unchanged}
 
 
-def _import_roster(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind) -> dict[str, int]:
+def import_roster(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind) -> dict[str, int]:
     columns = ["name", "hukou", "status", "identity", "exit_year", "area", "township"]
     rows = rows.drop_duplicates("id_number", keep="last").copy()
     for c in columns:
@@ -276,7 +276,7 @@ def _import_roster(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind) 
     return counts
 
 
-def _import_payments(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind) -> dict[str, int]:
+def import_payments(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind) -> dict[str, int]:
     """Records per person-year: a newer export replaces every record of the person-years it holds."""
     for c in ("name", "identity", "tier", "hukou", "method", "arrived_at", "arrived_flag"):
         if c not in rows:
@@ -318,7 +318,7 @@ def _import_payments(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind
     return counts
 
 
-def _import_list(ledger: Ledger, rows: pd.DataFrame, source: int, list_kind: str) -> dict[str, int]:
+def import_list(ledger: Ledger, rows: pd.DataFrame, source: int, list_kind: str) -> dict[str, int]:
     columns = ["name", "category", "level", "exit_year", "exit_flag"]
     for c in columns:
         if c not in rows:

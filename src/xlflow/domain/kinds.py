@@ -39,6 +39,7 @@ class Kind:
     several_a_year: bool = False  # several records of a person-year are normal (payments: counted in 人年)
     office_list: bool = False  # an office's list of people, of a 类别 (低保对象, 特困人员, …)
     empty_ok: bool = False  # an export with no row is a fact (a county with no payment yet), not a refusal
+    rows: str = ""  # "module:function" that writes an imported export's rows into the ledger
 
     @property
     def title(self) -> str:
@@ -48,8 +49,17 @@ class Kind:
     @property
     def checker(self) -> Callable:
         """``check(table, book, settings, year, ledger) -> Checked``, imported when first asked for."""
-        module, _, function = self.checks.partition(":")
-        return getattr(importlib.import_module(module), function)
+        return _named(self.checks)
+
+    @property
+    def row_writer(self) -> Callable:
+        """``write(ledger, rows, source, list_kind) -> counts`` of an imported kind, imported when asked for."""
+        return _named(self.rows)
+
+
+def _named(dotted: str) -> Callable:
+    module, _, function = dotted.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 REGISTRY: dict[str, Kind] = {k.name: k for k in (
@@ -59,9 +69,10 @@ REGISTRY: dict[str, Kind] = {k.name: k for k in (
     Kind("adjustment", "调整表", template=True, checks="xlflow.validation.adjustment:check_adjustment",
          adjusts=True, fills="计算调整金额"),
     Kind("rules", "规则表", template=True, adopted=True),
-    Kind("roster", "参保人员信息", imported=True, folder="参保人员信息"),
-    Kind("payments", "缴费明细", imported=True, folder="缴费明细", several_a_year=True, empty_ok=True),
-    Kind("list", "名单", imported=True, folder="名单", office_list=True),
+    Kind("roster", "参保人员信息", imported=True, folder="参保人员信息", rows="xlflow.app.imports:import_roster"),
+    Kind("payments", "缴费明细", imported=True, folder="缴费明细", several_a_year=True, empty_ok=True,
+         rows="xlflow.app.imports:import_payments"),
+    Kind("list", "名单", imported=True, folder="名单", office_list=True, rows="xlflow.app.imports:import_list"),
 )}
 
 
