@@ -168,3 +168,16 @@ def test_help_imports_neither_pandas_nor_numpy():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_every_registered_kind_has_its_spec_and_its_plug_ins():
+    """What a new kind adds (README): its TOML, its checks or its import rows, one Kind in the registry."""
+    from xlflow.domain.kinds import REGISTRY, kind_spec, kinds
+
+    assert kinds(template=True) == ("declaration", "adjustment", "rules")
+    assert kinds(checks=True) == ("declaration", "adjustment") and kinds(imported=True) == ("roster", "payments",
+                                                                                            "list")
+    for name, k in REGISTRY.items():
+        assert kind_spec(name).kind == name and k.title == kind_spec(name).title and k.word
+        assert callable(k.checker) if k.checks else True
+        assert callable(k.row_writer) if k.imported else not k.rows

@@ -30,7 +30,7 @@ def explain(exc: BaseException, path: Path) -> LedgerError:
                            "台账未做改动。")
     if "malformed" in text or "not a database" in text or "corrupt" in text or "damaged" in text:
         return LedgerError(f"台账 {path} 已损坏（{exc}）。请用备份恢复，或重新建台账并导入参保人员信息和缴费明细。")
-    return LedgerError(f"台账 {path} 无法使用：{exc}")
+    return LedgerError(f"台账 {path} 无法使用（{exc}）。台账未做改动；请把这条消息交给信息员。")
 
 
 def lock_path(ledger: Path) -> Path:
