@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 EX = ROOT / "examples"
 # Times and the things made of them: the properties' generated_at, core.xml's dates, 处理时间 in a summary.
-TIMES = re.compile(rb"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?Z?|\d{8}-\d{6}")
+TIMES = re.compile(rb"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?Z?)?|\d{8}-\d{6}")
 LINEAGE = re.compile(rb"(?<![0-9a-f])[0-9a-f]{16}(?![0-9a-f])")  # a batch's lineage is drawn at random
 
 

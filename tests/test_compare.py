@@ -199,3 +199,49 @@ def test_a_poor_person_flagged_out_without_a_year_is_kept_with_a_note(tmp_path, 
     person = by_id(run.comparison)[p("113")]
     assert person["需办理事项"] == "参保登记" and person["代缴身份"] == "贫困人口一级"  # still 代缴
     assert "没有脱贫年度，请核对" in person["原因"]
+
+
+def test_the_registration_list_names_everyone_to_register_with_what_registration_needs(tmp_path, book, ledger):
+    """预填_参保登记名单_Y: the listed people who are 16+ and not insured (102 on the 低保 list; 120 and 121 on a
+    list that knows 户口性质, 联系电话 and 行政区划, written the way clerks write them); not the insured, not the
+    under-16; sex and birth date from the ID; what the lists do not give is marked and named in 需补填."""
+    extra = write_workbook(tmp_path / "特困补充名单.xlsx", [
+        ["身份证号码", "姓名", "户口性质", "联系电话", "所属乡镇"],
+        [" " + p("121", "19700315") + " ", "张卯", "农业", "13807310000", "雨湖区城正街街道"],
+        [p("120", "19750702"), "张寅", None, None, "湘潭县易俗河镇"],
+        [p("122", "20150101"), "张辰", "城镇", None, None],  # under 16: not to register
+    ])
+    with Ledger(ledger) as store:
+        import_file(store, extra, "list", "特困人员")
+        run = run_comparison(store, book, YEAR, tmp_path / "out")
+    (path,) = run.outputs["registration"]
+    assert path.endswith(f"预填_参保登记名单_{YEAR}.xlsx")
+    ws = load_workbook(path)["参保登记名单"]
+    head = [c.value for c in ws[2]]
+    assert head == ["序号", "姓名", "身份证号码", "性别", "出生日期", "户口性质", "参保身份", "行政区划", "联系电话",
+                    "所在名单", "需补填", "备注"]
+    rows = {r[2]: dict(zip(head, r, strict=True)) for r in ws.iter_rows(min_row=3, values_only=True)}
+    assert set(rows) == {p("102"), p("120", "19750702"), p("121", "19700315")}
+    listed = rows[p("121", "19700315")]
+    assert (listed["户口性质"], listed["联系电话"], listed["行政区划"], listed["需补填"]) == \
+        ("农业户籍", "13807310000", "雨湖区城正街街道", None)
+    assert listed["参保身份"] == "特困人员" and listed["所在名单"] == "特困人员"
+    assert rows[p("120", "19750702")]["需补填"] == "户口性质、联系电话"
+    plain = rows[p("102")]
+    assert (plain["性别"], plain["出生日期"], plain["行政区划"]) == ("女", "1980-01-01", p("102")[:6])
+    assert plain["参保身份"] == "低保对象一级" and plain["需补填"] == "户口性质、联系电话"
+    assert rows[p("121", "19700315")]["性别"] == "男"
+    # by 行政区划: the ID's area code (digits) before the names of townships
+    assert [r[2] for r in ws.iter_rows(min_row=3, values_only=True)][0] == p("102")
+    row_of = {ws.cell(r, 3).value: r for r in range(3, ws.max_row + 1)}
+    to_fill = ws.cell(row_of[p("102")], 6)
+    assert to_fill.fill.fgColor.rgb != ws.cell(row_of[p("121", "19700315")], 6).fill.fgColor.rgb  # marked
+    assert ws.cell(row_of[p("102")], 3).data_type == "s"  # the ID stays text
+
+
+def test_a_list_imported_again_without_the_new_columns_is_unchanged(tmp_path, ledger):
+    """Lists can carry 户口性质 / 联系电话 / 行政区划 now; a list without them keeps its digests: imported again it
+    is 'unchanged', not every person 'changed'."""
+    with Ledger(ledger) as store:
+        again = import_file(store, lists(tmp_path)["贫困人口"], "list", "贫困人口")
+    assert again.already or again.counts.get("changed", 0) == 0

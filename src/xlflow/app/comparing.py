@@ -17,7 +17,14 @@ from xlflow.domain.kinds import kind, kinds
 from xlflow.domain.rulebook import RuleBook
 from xlflow.errors import XlflowError
 from xlflow.io.settings import Settings
-from xlflow.outputs.comparison import prefilled_rows, write_ledger_book, write_prefilled, write_statistics
+from xlflow.outputs.comparison import (
+    prefilled_rows,
+    registration_rows,
+    write_ledger_book,
+    write_prefilled,
+    write_registration,
+    write_statistics,
+)
 from xlflow.store.ledger import Ledger
 from xlflow.validation.compare import Comparison, compare
 
@@ -51,7 +58,7 @@ def run_comparison(ledger: Ledger, book: RuleBook, year: int, out_dir, settings:
     out.mkdir(parents=True, exist_ok=True)
     comparison = compare(ledger, book, year, settings)
     filled = kinds(checks=True)  # the kinds a comparison pre-fills: what a listed person's action is done with
-    outputs: dict[str, list[str]] = {"ledger": [], "statistics": [], **{k: [] for k in filled},
+    outputs: dict[str, list[str]] = {"ledger": [], "statistics": [], "registration": [], **{k: [] for k in filled},
                                      **{f"{k}_waiting": [] for k in filled}}
     target = out / f"比对台账_{year}.xlsx"
     write_ledger_book(comparison, target)
@@ -59,6 +66,11 @@ def run_comparison(ledger: Ledger, book: RuleBook, year: int, out_dir, settings:
     target = out / f"比对统计_{year}.xlsx"
     write_statistics(comparison, target, book)
     outputs["statistics"].append(str(target))
+    registering = registration_rows(comparison)
+    if len(registering):  # the notice's first step: the people on a list who are not insured
+        target = out / f"预填_参保登记名单_{year}.xlsx"
+        write_registration(registering, target, year)
+        outputs["registration"].append(str(target))
     for name, ready in itertools.product(filled, (True, False)):
         title = kind(name).title
         rows = prefilled_rows(comparison, book, name, ready)

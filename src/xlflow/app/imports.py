@@ -320,7 +320,8 @@ def import_payments(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind)
 
 def import_list(ledger: Ledger, rows: pd.DataFrame, source: int, list_kind: str) -> dict[str, int]:
     columns = ["name", "category", "level", "exit_year", "exit_flag"]
-    for c in columns:
+    extra = ["hukou", "phone", "area"]  # what a list may know besides (for the registration list)
+    for c in columns + extra:
         if c not in rows:
             rows[c] = None
     # A person listed twice keeps every level the rows give (「二级、一级」): the comparison takes the one
@@ -335,14 +336,19 @@ def import_list(ledger: Ledger, rows: pd.DataFrame, source: int, list_kind: str)
         hit = rows["id_number"].isin(levels.index)
         rows.loc[hit, "level"] = rows.loc[hit, "id_number"].map(levels).replace("", None)
     rows["kind"] = list_kind
-    rows["digest"] = _digest(rows, columns).astype(str)
+    digest = _digest(rows, columns)
+    known = rows[extra].fillna("").astype(str).ne("").any(axis=1).to_numpy()
+    if known.any():  # a row without them keeps the digest it had before lists could carry them
+        digest = np.where(known, digest ^ _digest(rows, extra), digest)
+    rows["digest"] = digest.astype(str)
     counts = _classify(ledger, "lists", ["kind", "id_number"], rows)
     ledger.db.executemany(
-        "INSERT INTO lists (kind, id_number, name, category, level, exit_year, exit_flag, digest, source_id) "
-        "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (kind, id_number) DO UPDATE SET name = excluded.name, "
-        "category = excluded.category, level = excluded.level, exit_year = excluded.exit_year, "
-        "exit_flag = excluded.exit_flag, digest = excluded.digest, source_id = excluded.source_id",
+        "INSERT INTO lists (kind, id_number, name, category, level, exit_year, exit_flag, hukou, phone, area, digest, "
+        "source_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (kind, id_number) DO UPDATE SET "
+        "name = excluded.name, category = excluded.category, level = excluded.level, exit_year = excluded.exit_year, "
+        "exit_flag = excluded.exit_flag, hukou = excluded.hukou, phone = excluded.phone, area = excluded.area, "
+        "digest = excluded.digest, source_id = excluded.source_id",
         ((list_kind, r[0], r[1] or None, r[2] or None, r[3] or None, None if pd.isna(r[4]) else int(r[4]),
-          r[5] or None, r[6], source)
-         for r in rows[["id_number", *columns, "digest"]].itertuples(index=False, name=None)))
+          r[5] or None, r[6] or None, r[7] or None, r[8] or None, r[9], source)
+         for r in rows[["id_number", *columns, *extra, "digest"]].itertuples(index=False, name=None)))
     return counts

@@ -283,3 +283,56 @@ def write_prefilled(rows: pd.DataFrame, kind: str, book: RuleBook, path: Path, w
         columns.append(Column(values, c.type in numeric, cell_styles(c)[0]))
     sheets, props = template_book(spec, book, when, body=Body(columns, len(rows)))
     write_workbook(path, sheets, props)
+
+
+REGISTRATION_HEADS = ("姓名", "身份证号码", "性别", "出生日期", "户口性质", "参保身份", "行政区划", "联系电话",
+                      "所在名单", "需补填", "备注")  # fmt: skip
+TO_FILL = ("户口性质", "联系电话")  # what registration needs that a list may not give: the clerk fills it in
+
+
+def registration_rows(comparison: Comparison) -> pd.DataFrame:
+    """Everyone on a list whose first step is 参保登记 (16 or over, not insured), with what registration needs:
+    sex and birth date from the ID, 户口性质 and 联系电话 where a list has them (else left to fill), the identity
+    to set, the 行政区划 from the list or the ID's area code; by 行政区划, then ID."""
+    people = comparison.people
+    part = people[people["需办理事项"] == REGISTER]
+    ids = part["身份证号码"].astype(str)
+    area = part["_list_area"].astype(str).where(part["_list_area"].astype(str) != "", ids.str[:6])
+    rows = pd.DataFrame({
+        "姓名": part["姓名"].to_numpy(),
+        "身份证号码": ids.to_numpy(),
+        "性别": np.where(ids.str[16].fillna("0").isin(list("13579")), "男", "女"),
+        "出生日期": (ids.str[6:10] + "-" + ids.str[10:12] + "-" + ids.str[12:14]).to_numpy(),
+        "户口性质": part["_list_hukou"].astype(str).to_numpy(),
+        "参保身份": part["代缴身份"].to_numpy(),
+        "行政区划": area.to_numpy(),
+        "联系电话": part["_list_phone"].astype(str).to_numpy(),
+        "所在名单": part["所在名单"].to_numpy(),
+        "备注": part["原因"].to_numpy(),
+    })
+    missing = pd.DataFrame({c: rows[c] == "" for c in TO_FILL})
+    rows["需补填"] = ["、".join(c for c in TO_FILL if flags[c]) for flags in missing.to_dict("records")]
+    return rows.sort_values(["行政区划", "身份证号码"], kind="stable").reset_index(drop=True)[list(REGISTRATION_HEADS)]
+
+
+def write_registration(rows: pd.DataFrame, path: Path, year: int) -> None:
+    """预填_参保登记名单_Y.xlsx: one person a row, the fields still to fill marked (and named in 需补填), IDs as
+    text, filter buttons, printed like every other sheet."""
+    columns = [Column(np.arange(1, len(rows) + 1).astype(str).astype(object), True)]
+    for c in REGISTRATION_HEADS:
+        values = rows[c].astype(str).to_numpy(dtype=object)
+        style = Style.TEXT if c in ("姓名", "身份证号码", "行政区划", "联系电话") else (
+            Style.WRAPPED if c == "备注" else Style.NONE)
+        marked = (values == "") if c in TO_FILL else None
+        columns.append(Column(values, style=style, marked=marked, marked_style=Style.BAD_TEXT))
+    heads = ["序号", *REGISTRATION_HEADS]
+    title = cell_row(1, [(f"参保登记名单（{year} 年数据比对：名单中 16 周岁以上、尚未参保的人员；"
+                          "标红的是登记还须补填的项）", Style.TITLE)])
+    head = cell_row(2, [(h, Style.HEADER) for h in heads])
+    widths = {"身份证号码": 21, "出生日期": 12, "参保身份": 14, "行政区划": 16, "联系电话": 14, "所在名单": 16,
+              "需补填": 16, "备注": 50}
+    sheet = Sheet(name="参保登记名单", rows=itertools.chain([title, head], render_rows(3, columns, len(rows))),
+                  last_row=len(rows) + 2, last_col=len(heads) - 1,
+                  widths=[6, *[widths.get(c, 8) for c in REGISTRATION_HEADS]],
+                  freeze_rows=2, freeze_cols=3, autofilter=f"A2:{column_letter(len(heads) - 1)}{len(rows) + 2}")
+    write_workbook(path, [sheet])

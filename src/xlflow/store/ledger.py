@@ -92,6 +92,12 @@ MIGRATIONS: dict[int, str] = {
     6: """
     ALTER TABLE persons ADD COLUMN township TEXT;
     """,
+    # What a list knows of a person who may not be insured yet, for the registration list (参保登记名单).
+    7: """
+    ALTER TABLE lists ADD COLUMN hukou TEXT;
+    ALTER TABLE lists ADD COLUMN phone TEXT;
+    ALTER TABLE lists ADD COLUMN area TEXT;
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -285,9 +291,10 @@ class Ledger:
         return LedgerView(persons, paid, exits, pending, siblings)
 
     def lists(self) -> pd.DataFrame:
-        """Every person on every office list (kind, id_number, name, category, level, exit_year, exit_flag)."""
-        return self._query("SELECT kind, id_number, name, category, level, exit_year, exit_flag FROM lists "
-                           "ORDER BY id_number, kind")
+        """Every person on every office list (kind, id_number, name, category, level, exit_year, exit_flag, and
+        where the list has them list_hukou, list_phone, list_area)."""
+        return self._query("SELECT kind, id_number, name, category, level, exit_year, exit_flag, hukou AS list_hukou, "
+                           "phone AS list_phone, area AS list_area FROM lists ORDER BY id_number, kind")
 
     def list_problems(self) -> pd.DataFrame:
         """The list rows imports could not use or found repeated, with the reason (kind, file_name, row,

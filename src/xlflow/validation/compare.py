@@ -166,6 +166,9 @@ def _people(lists, best, best_rule, persons, paid, view, year: int, settings: Se
     levels = grouped["per_row"].agg("；".join)
     n_lists = grouped["kind"].size()
     list_name = grouped["name"].first()
+    # What the lists know of a person (first list that says it, in kind order): for the registration list.
+    known = {c: grouped[c].first().reindex(ids) if c in lists else pd.Series(None, index=ids, dtype=object)
+             for c in ("list_hukou", "list_phone", "list_area")}
     insured = ids.isin(persons.index)
     status = pd.Series(ids.map(persons["status"]), index=ids).fillna("")
     flag = pd.Series(ids.map(persons["identity"]), index=ids).fillna("")
@@ -230,6 +233,8 @@ def _people(lists, best, best_rule, persons, paid, view, year: int, settings: Se
     frame["_class"] = person_class.replace("", "缴费人员").to_numpy()
     frame["_group"] = chosen.map(lambda n: vocab.identity_group(n) if isinstance(n, str) else "").fillna("").to_numpy()
     frame["_paid"] = paid_here.to_numpy()
+    for c, values in known.items():
+        frame[f"_{c}"] = values.astype(object).where(values.notna(), "").to_numpy()
     frame["_final"] = finals  # the action that decides the money: the last of the chain
     return frame
 
