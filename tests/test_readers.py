@@ -31,8 +31,8 @@ REQUIRED = ("[Content_Types].xml", "_rels/.rels", "xl/workbook.xml", "xl/_rels/w
 
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory, book) -> list[Path]:
-    """One of each kind of output the streaming writer makes: 更正, 错误数据, 比对台账, 预填_…, 导入错误 and
-    the three templates."""
+    """One of each kind of output the streaming writer makes: 更正, 错误数据, 比对台账, 预填_… (with the
+    registration list), 导入错误 and the three templates."""
     tmp = tmp_path_factory.mktemp("outs")
     result = process_workbook(declaration(tmp, [row(), row(id_number=pid(seq="777"), tier="九档")]), book,
                               tmp / "out", today=TODAY)
@@ -47,7 +47,7 @@ def outputs(tmp_path_factory, book) -> list[Path]:
             import_file(store, f, "list", kind)
         run = run_comparison(store, book, YEAR, tmp / "out")
     made += [Path(run.outputs["ledger"][0]), *map(Path, run.outputs["declaration"] + run.outputs["adjustment"]
-                                                  + run.outputs["declaration_waiting"])]
+                                                  + run.outputs["declaration_waiting"] + run.outputs["registration"])]
     from xlflow.templates.build import build_template
 
     when = dt.datetime(2026, 11, 29, 9, 30)
@@ -74,7 +74,7 @@ def local_headers(path: Path):
 
 
 def test_no_zip64_header_on_a_small_part_and_every_required_part_is_there(outputs):
-    assert len(outputs) == 10
+    assert len(outputs) == 11
     for path in outputs:
         for name, csize, size, zip64 in local_headers(path):
             assert not zip64 and csize != 0xFFFFFFFF and size != 0xFFFFFFFF, (path.name, name)
