@@ -102,6 +102,7 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
     settings = settings or Settings()
     today = today or dt.date.today()
     path = Path(path)
+    own = kind_of(kind)
     check = CheckResult(file=str(path), kind=kind)
     result = ImportResult(check, kind, list_kind)
     table = read_for_check(path, [kind_spec(kind)], settings.limits(), check)
@@ -109,7 +110,7 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
         return result
     check.kind = kind
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    source_kind = f"list:{list_kind}" if kind_of(kind).office_list else kind
+    source_kind = f"list:{list_kind}" if own.office_list else kind
     earlier = ledger.source(source_kind, sha)
     if earlier:
         result.already = earlier[2]
@@ -119,7 +120,7 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
     add_sheet_findings(cells.findings, table)
     bad = cells.findings.rows_of(severity="error")
     good = ~table.frame.index.isin(bad)
-    repeated = (_repeated_records(table, cells, good) if kind_of(kind).several_a_year
+    repeated = (_repeated_records(table, cells, good) if own.several_a_year
                 else np.array([], dtype=np.int64))
     check.findings = check.findings + cells.findings
     result.counts = {"new": 0, "changed": 0, "unchanged": 0, "refused": int(len(bad))}
@@ -142,7 +143,7 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
         result.refused = pd.DataFrame({"row": bad, "id_number": texts.reindex(bad).to_numpy(),
                                        "name": names.reindex(bad).to_numpy(),
                                        "reason": ["；".join(feedback.get(r, [])) for r in bad.tolist()]})
-    if not kind_of(kind).several_a_year:  # a person twice in a roster or list; payments have several a year
+    if not own.several_a_year:  # a person twice in a roster or list; payments have several a year
         kept = ids[good]
         repeat = kept.duplicated(keep="first") & (kept != "")
         if repeat.any():
@@ -151,7 +152,7 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
                                               "name": names[good][repeat].to_numpy(),
                                               "first_row": kept[repeat].map(first).to_numpy()})
     rows = _records(kind, table, cells, good)
-    writer = kind_of(kind).row_writer  # the kind's own rows, as the registry names them
+    writer = own.row_writer  # the kind's own rows, as the registry names them
     # One import at a time: a second one waits, then finds the first's (the same file twice is "already").
     with ledger.exclusive(f"导入 {path.name}"):
         earlier = ledger.source(source_kind, sha)
