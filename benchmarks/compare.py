@@ -32,7 +32,11 @@ from run import measure  # noqa: E402
 
 from xlflow.domain.idcard import check_char  # noqa: E402
 from xlflow.paths import example_rules  # noqa: E402
-from xlflow.store.ledger import Ledger  # noqa: E402
+
+try:
+    from xlflow.store.ledger import Ledger  # noqa: E402
+except ImportError:  # a --baseline checkout from before the layered folders
+    from xlflow.ledger import Ledger  # noqa: E402
 
 AREAS = [f"4303{c:02d}" for c in (2, 4, 21, 81, 82)]
 TOWNS = [f"{a}{t:02d}" for a in AREAS for t in range(1, 11)]
