@@ -21,6 +21,7 @@ demo: setup
 	mkdir -p $(OUT)/templates
 	$(BIN)/xlflow template declaration -o $(OUT)/templates/批量缴费申报表.xlsx
 	$(BIN)/xlflow template adjustment -o $(OUT)/templates/批量缴费调整登记表.xlsx
+	$(BIN)/xlflow template identity -o $(OUT)/templates/批量参保身份变更表.xlsx
 	$(BIN)/xlflow template rules -o $(OUT)/templates/征缴规则表.xlsx
 	$(BIN)/xlflow rules check examples/征缴规则表.xlsx
 	rm -f $(OUT)/台账.sqlite $(OUT)/台账.sqlite-wal $(OUT)/台账.sqlite-shm
@@ -30,6 +31,7 @@ demo: setup
 	$(BIN)/xlflow validate examples/批量缴费调整登记表.xlsx --out $(OUT) --ledger $(OUT)/台账.sqlite || test $$? -eq 1
 	$(BIN)/xlflow ledger import list examples/低保对象名单.xlsx --kind 低保对象 --ledger $(OUT)/台账.sqlite --out $(OUT)
 	$(BIN)/xlflow compare --year 2024 --ledger $(OUT)/台账.sqlite --out $(OUT)
+	$(BIN)/xlflow validate $(OUT)/预填_批量参保身份变更表_2024.xlsx --out $(OUT)/检查预填 --ledger $(OUT)/台账.sqlite || test $$? -eq 1
 	$(BIN)/xlflow ledger status --ledger $(OUT)/台账.sqlite
 	@echo "结果已写入 $(OUT)/"
 

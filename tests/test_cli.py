@@ -50,7 +50,8 @@ def test_catalogue_messages_are_chinese_and_codes_complete():
     expected |= {f"P{i:02d}" for i in range(1, 11)} | {f"A0{i}" for i in range(1, 9)}
     expected |= {f"R0{i}" for i in range(1, 8)} | {f"X0{i}" for i in range(1, 8)}
     # codes are added, never reused
-    added = {"F08", "C12", "C13", "P11", "P12", "P13", "A09", "A10", "A11", "C14", "P14"}
+    added = {"F08", "C12", "C13", "P11", "P12", "P13", "A09", "A10", "A11", "C14", "P14", "X08"}
+    added |= {f"I0{i}" for i in range(1, 6)}  # the 批量参保身份变更表's
     assert codes == expected | added
     for info in catalogue().values():
         assert any("\u4e00" <= ch <= "\u9fff" for ch in info.message), info.code
@@ -75,7 +76,7 @@ def test_option_errors_are_chinese_with_what_is_allowed():
     runner = CliRunner()
     for args, words in ((["compare", "--year", "1800"], "--year 的值不对，应为 2009 至 2100 之间的整数"),
                         (["compare", "--year", "abc"], "--year 的值不对"),
-                        (["template", "nokind", "-o", "x.xlsx"], "应为 declaration、adjustment、rules 之一"),
+                        (["template", "nokind", "-o", "x.xlsx"], "应为 declaration、adjustment、identity、rules 之一"),
                         (["validate"], "缺少 FILES"), (["validate", "--nope", "x"], "没有 --nope 这个选项")):
         result = runner.invoke(main, args)
         assert result.exit_code == 2 and words in result.output and "Error" not in result.output, args

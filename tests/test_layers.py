@@ -174,8 +174,9 @@ def test_every_registered_kind_has_its_spec_and_its_plug_ins():
     """What a new kind adds (README): its TOML, its checks or its import rows, one Kind in the registry."""
     from xlflow.domain.kinds import REGISTRY, kind_spec, kinds
 
-    assert kinds(template=True) == ("declaration", "adjustment", "rules")
-    assert kinds(checks=True) == ("declaration", "adjustment") and kinds(imported=True) == ("roster", "payments",
+    assert kinds(template=True) == ("declaration", "adjustment", "identity", "rules")
+    assert kinds(checks=True) == ("declaration", "adjustment", "identity") and kinds(flags=True) == ("identity",)
+    assert kinds(imported=True) == ("roster", "payments",
                                                                                             "list")
     for name, k in REGISTRY.items():
         assert kind_spec(name).kind == name and k.title == kind_spec(name).title and k.word

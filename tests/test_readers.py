@@ -47,11 +47,12 @@ def outputs(tmp_path_factory, book) -> list[Path]:
             import_file(store, f, "list", kind)
         run = run_comparison(store, book, YEAR, tmp / "out")
     made += [Path(run.outputs["ledger"][0]), *map(Path, run.outputs["declaration"] + run.outputs["adjustment"]
-                                                  + run.outputs["declaration_waiting"] + run.outputs["registration"])]
+                                                  + run.outputs["declaration_waiting"] + run.outputs["registration"]
+                                                  + run.outputs["identity"])]
     from xlflow.templates.build import build_template
 
     when = dt.datetime(2026, 11, 29, 9, 30)
-    made += [build_template(kind, tmp / f"{kind}.xlsx", book, when) for kind in ("declaration", "adjustment", "rules")]
+    made += [build_template(kind, tmp / f"{kind}.xlsx", book, when) for kind in ("declaration", "adjustment", "identity", "rules")]
     return made
 
 
@@ -74,7 +75,7 @@ def local_headers(path: Path):
 
 
 def test_no_zip64_header_on_a_small_part_and_every_required_part_is_there(outputs):
-    assert len(outputs) == 11
+    assert len(outputs) == 13
     for path in outputs:
         for name, csize, size, zip64 in local_headers(path):
             assert not zip64 and csize != 0xFFFFFFFF and size != 0xFFFFFFFF, (path.name, name)

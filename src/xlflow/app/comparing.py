@@ -20,6 +20,7 @@ from xlflow.io.settings import Settings
 from xlflow.outputs.comparison import (
     prefilled_rows,
     registration_rows,
+    waiting_words,
     write_ledger_book,
     write_prefilled,
     write_registration,
@@ -79,7 +80,7 @@ def run_comparison(ledger: Ledger, book: RuleBook, year: int, out_dir, settings:
         parts = rows.groupby("township", sort=True) if per_township else [("", rows)]
         for township, part in parts:
             part = part.assign(seq=np.arange(1, len(part) + 1).astype(str))
-            target = out / (f"预填_{title}_{year}{'' if ready else '_先办参保登记或身份标识'}"
+            target = out / (f"预填_{title}_{year}{'' if ready else '_' + waiting_words(name)}"
                             f"{'_' + file_safe(str(township)) if township else ''}.xlsx")
             write_prefilled(part, name, book, target, when)
             outputs[name if ready else f"{name}_waiting"].append(str(target))

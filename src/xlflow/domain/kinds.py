@@ -40,6 +40,8 @@ class Kind:
     office_list: bool = False  # an office's list of people, of a 类别 (低保对象, 特困人员, …)
     empty_ok: bool = False  # an export with no row is a fact (a county with no payment yet), not a refusal
     rows: str = ""  # "module:function" that writes an imported export's rows into the ledger
+    pays: bool = True  # a checked one's rows carry amounts (the summary's money sheets, the totals)
+    flags: bool = False  # its rows set identity flags (身份标识): compare pre-fills it for 身份标识变更
 
     @property
     def title(self) -> str:
@@ -68,6 +70,10 @@ REGISTRY: dict[str, Kind] = {k.name: k for k in (
          no_work_list="批量缴费申报表无需单独办理的事项（负调整、零缴费、0到款登记清单只在调整表中产生）。"),
     Kind("adjustment", "调整表", template=True, checks="xlflow.validation.adjustment:check_adjustment",
          adjusts=True, fills="计算调整金额"),
+    Kind("identity", "身份变更表", template=True, checks="xlflow.validation.identity:check_identity",
+         pays=False, flags=True,
+         no_work_list="批量参保身份变更表无需单独办理的事项。身份标识设置好以后，再用《批量缴费申报表》申报未缴费年度，"
+                      "已缴费的年度用《批量缴费调整登记表》调整。"),
     Kind("rules", "规则表", template=True, adopted=True),
     Kind("roster", "参保人员信息", imported=True, folder="参保人员信息", rows="xlflow.app.imports:import_roster"),
     Kind("payments", "缴费明细", imported=True, folder="缴费明细", several_a_year=True, empty_ok=True,

@@ -238,6 +238,8 @@ def prefilled_rows(comparison: Comparison, book: RuleBook, kind: str, ready: boo
     first be registered or have their identity flag set (the notice: a payment made before the flag is a
     普通 payment for good), each row saying so in 备注 — a workbook of their own, never mixed with rows that
     can be uploaded now. Together they are the fiscal estimate's people."""
+    if kind_of(kind).flags:
+        return identity_rows(comparison, ready)
     people = comparison.people
     adjusts = kind_of(kind).adjusts  # a paid year adjusted, or an unpaid one declared
     finals = (ADJUST, ZERO_THEN_ADJUST) if adjusts else (DECLARE,)
@@ -262,6 +264,28 @@ def prefilled_rows(comparison: Comparison, book: RuleBook, kind: str, ready: boo
                                   "已按普通参保人员缴费，认定为" + part["代缴身份"].to_numpy() + "，补做政府代缴")
         rows["remark"] = _remark(part)
     return rows
+
+
+def identity_rows(comparison: Comparison, ready: bool = True) -> pd.DataFrame:
+    """The rows of a pre-filled 批量参保身份变更表: everyone whose first step is to set the identity flag
+    (``ready``), or who must be registered first and then flagged (not ready: a workbook of its own, to
+    upload once they are registered). 原参保身份 is the roster's flag (未设置 where none), 身份依据 the lists."""
+    people = comparison.people
+    mask = people["需办理事项"] == (FLAG if ready else REGISTER)
+    part = people[mask]
+    levels = part["类别级别"].astype(str)
+    basis = np.where(levels != "", levels, part["所在名单"].astype(str) + "名单")
+    old = part["系统身份标识"].astype(str).replace("", "未设置") if ready else pd.Series("", index=part.index)
+    remark = "数据比对生成" if ready else "数据比对生成；此人尚未参保：先在系统中做参保登记，再导入本行"
+    return pd.DataFrame({"seq": np.arange(1, len(part) + 1).astype(str), "name": part["姓名"].to_numpy(),
+                         "id_number": part["身份证号码"].to_numpy(), "old_identity": old.to_numpy(),
+                         "identity": part["代缴身份"].to_numpy(), "basis": basis,
+                         "year": str(comparison.year), "remark": remark, "township": part["乡镇"].to_numpy()})
+
+
+def waiting_words(kind: str) -> str:
+    """What the pre-filled workbook of the people not ready yet says in its name: what to do first."""
+    return "先办参保登记" if kind_of(kind).flags else "先办参保登记或身份标识"
 
 
 def _remark(part: pd.DataFrame) -> np.ndarray:

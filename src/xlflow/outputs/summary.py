@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import xlsxwriter
 
@@ -34,7 +35,10 @@ def write_summary(result: CheckResult, checked: Checked | None, path: Path, book
                    "count": wb.add_format({"num_format": "#,##0"}), "note": wb.add_format({"italic": True})}
         if kind(checked.table.spec.kind).adjusts:
             _change(wb, checked, formats)
-        _money(wb, checked, result, book.identities if book else None, formats)
+        if kind(checked.table.spec.kind).pays:
+            _money(wb, checked, result, book.identities if book else None, formats)
+        else:
+            _people_by_identity(wb, checked, formats)
     _todo(wb, header, result)
     for name, rows in result.lists.items():
         _work_list(wb, name, rows, formats if checked is not None else {"header": header})
@@ -169,6 +173,22 @@ def _money(wb, checked: Checked, result: CheckResult, identities, formats) -> No
         stacked.set_x_axis({"name": "缴费身份"})
         stacked.set_y_axis({"name": "金额（元）"})
         ws.insert_chart(start, 7, stacked)
+
+
+def _people_by_identity(wb, checked: Checked, formats) -> None:
+    """按参保身份: the rows that passed, by new identity × 生效年度 (what the clerk will set in the system)."""
+    ok = ~checked.values.index.isin(checked.error_rows)
+    year = checked.year if checked.year is not None else pd.Series(np.nan, index=checked.values.index)
+    frame = pd.DataFrame({"identity": checked.values["identity"][ok], "year": year[ok].astype("Int64")})
+    table = frame.groupby(["identity", "year"], dropna=False).size().reset_index(name="persons")
+    ws = titled_sheet(wb, "按参保身份", [("新参保身份", 16), ("生效年度", 10), ("人数", 10)], formats["header"])
+    for i, r in enumerate(table.itertuples(index=False), start=1):
+        ws.write_string(i, 0, str(r.identity))
+        ws.write_string(i, 1, "" if pd.isna(r.year) else str(r.year))
+        ws.write_number(i, 2, int(r.persons), formats["count"])
+    last = len(table) + 1
+    ws.write_string(last, 0, "合计", formats["count_bold"])
+    ws.write_number(last, 2, int(table["persons"].sum()) if len(table) else 0, formats["count_bold"])
 
 
 def _todo(wb, header, result: CheckResult) -> None:

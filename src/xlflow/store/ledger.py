@@ -111,6 +111,8 @@ class LedgerView:
     exits: pd.DataFrame  # index id_number: exit_year (from the roster or a 贫困人口 list)
     pending: pd.DataFrame  # id_number year batch_id file_name unit declared_on member row member_file
     siblings: pd.DataFrame | None = None  # the same columns: rows another member of this file's own batch passed
+    listed: pd.DataFrame | None = None  # id_number kind: the office lists each person is on
+    list_kinds: frozenset[str] = frozenset()  # the kinds of list the ledger holds at all
 
 
 # What a workbook's checks are given: (IDs as fixed, parsed years) → what the ledger knows of those people.
@@ -288,7 +290,9 @@ class Ledger:
             if own.mode == "member":
                 siblings = pending[mine & (pending["member"] != own.member)]
             pending = pending[~mine]
-        return LedgerView(persons, paid, exits, pending, siblings)
+        listed = q("SELECT l.id_number, l.kind FROM lists l JOIN wanted USING (id_number)")
+        kinds = frozenset(r[0] for r in self.db.execute("SELECT DISTINCT kind FROM lists"))
+        return LedgerView(persons, paid, exits, pending, siblings, listed, kinds)
 
     def lists(self) -> pd.DataFrame:
         """Every person on every office list (kind, id_number, name, category, level, exit_year, exit_flag, and

@@ -27,12 +27,11 @@ def _paid_text(paid: pd.DataFrame) -> pd.Series:
     return ("已缴 " + who + "：" + money).where(who != "", "已缴：" + money)
 
 
-def ledger_findings(table: Table, values: pd.DataFrame, year: pd.Series, view: LedgerView,
-                    person_class: pd.Series | None = None, declaration: bool = True,
-                    ok_id: pd.Series | None = None, repeated: np.ndarray | None = None) -> list[FindingBlock]:
-    """Findings of every row against the ledger, the person found by the ID as fixed. The view's pending
-    rows are other batches' (this file's own batch, found by its lineage, is not a clash with itself);
-    ``repeated``: rows already P05 in the file (a row its error workbook's hidden sheet passed is told once)."""
+def person_findings(table: Table, values: pd.DataFrame, view: LedgerView, ok_id: pd.Series | None = None,
+                    unknown: bool = True) -> tuple[pd.Series, list[FindingBlock]]:
+    """The rows whose person the roster knows, and what the roster says of them: P11 not registered (when
+    ``unknown``: an adjustment tells apart a person with payments from one unknown, A08), P12 终止参保, P09
+    another name."""
     ids = values["id_number"]
     present = (ids != "") & id_shaped(ids)
     if ok_id is not None:  # an ID the cell checks refused is reported for that alone
@@ -40,13 +39,26 @@ def ledger_findings(table: Table, values: pd.DataFrame, year: pd.Series, view: L
     persons = view.persons
     known = present & ids.isin(persons.index)
     out: list[FindingBlock] = []
-    if declaration:  # an adjustment tells apart a person with payments (P11) from one unknown (A08)
+    if unknown:
         out += cell_findings(table, "id_number", present & ~known, "P11", ids)
     status = ids.map(persons["status"]).where(known)
     out += cell_findings(table, "id_number", (status == vocab.TERMINATED).fillna(False), "P12", ids)
     name = ids.map(persons["name"]).where(known)
     out += cell_findings(table, "name", known & name.notna() & (name != values["name"]), "P09", values["name"],
                          detail=name)
+    return known, out
+
+
+def ledger_findings(table: Table, values: pd.DataFrame, year: pd.Series, view: LedgerView,
+                    person_class: pd.Series | None = None, declaration: bool = True,
+                    ok_id: pd.Series | None = None, repeated: np.ndarray | None = None) -> list[FindingBlock]:
+    """Findings of every row against the ledger, the person found by the ID as fixed. The view's pending
+    rows are other batches' (this file's own batch, found by its lineage, is not a clash with itself);
+    ``repeated``: rows already P05 in the file (a row its error workbook's hidden sheet passed is told once)."""
+    ids = values["id_number"]
+    known, out = person_findings(table, values, view, ok_id, unknown=declaration)
+    persons = view.persons
+    status = ids.map(persons["status"]).where(known)
     flag = ids.map(persons["identity"]).where(known)
     pairs = pd.DataFrame({"flag": flag, "declared": values["identity"]})[known & flag.notna()]
     same = {p: vocab.same_identity(*p) for p in set(zip(pairs["flag"], pairs["declared"], strict=True))}

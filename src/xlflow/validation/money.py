@@ -49,6 +49,8 @@ def money_table(checked: Checked, identities: list[str] | None = None) -> pd.Dat
 
 
 def totals(checked: Checked) -> dict:
+    if not kind(checked.table.spec.kind).pays:  # an identity change moves no money: its people only
+        return {"persons": int((~checked.values.index.isin(checked.error_rows)).sum())}
     money = money_table(checked)
     out = {k: round(float(money[k].sum()), 2) for k in ITEM_HEADERS}
     out["persons"] = int(money["persons"].sum())
