@@ -65,6 +65,7 @@ def test_each_check_at_its_row(tmp_path, book, ledger):  # noqa: F811
         line(10, "张癸", p("110"), "贫困人口一级"),
         # full-width digits and a space: fixed, then a plain change back to 普通
         line(11, "张丁", p("104").replace("1", "１", 2) + " ", "普通参保人员"),
+        line(12, "张丑", p("112"), "贫困人口一级"),  # 脱贫 2025: still 贫困人口 in 2025 (no I04); already set (I02)
     ]
     path = identity_book(tmp_path, rows)
     with Ledger(ledger) as store:
@@ -83,6 +84,7 @@ def test_each_check_at_its_row(tmp_path, book, ledger):  # noqa: F811
     assert (at(8), "I03") in got and (at(8), "I02") in got
     assert (at(9), "P06") in got and (at(10), "P06") not in got
     assert {c for r, c in got if r == at(11)} == {"X01", "X02", "X08"}
+    assert {c for r, c in got if r == at(12)} == {"I02", "X08"}
     errors = sorted(r for r, c in got if c in ("P01", "P06", "P12"))
     assert result.error_row_count == 3 and errors == [at(4), at(5), at(9)]
     p06 = next(f for f in result.findings if f.code == "P06")
@@ -122,6 +124,20 @@ def test_a_new_identity_with_no_rule_for_the_year_or_the_hukou_is_an_error(tmp_p
     # Without the ledger the 户口性质 is not known: a rule for either will do (城镇 has both).
     without = process_workbook(path, book, tmp_path / "out2", today=TODAY)
     assert found(without, "I01") == []
+
+
+def test_no_list_of_a_kind_in_the_ledger_says_nothing_either_way(tmp_path, book):
+    from test_compare import lists, roster_rows
+    from test_ledger import roster_csv
+    from xlflow.app.imports import import_file
+
+    with Ledger(tmp_path / "台账.sqlite") as store:
+        import_file(store, roster_csv(tmp_path / "r.csv", roster_rows()), "roster")
+        import_file(store, lists(tmp_path)["低保对象"], "list", "低保对象")
+        path = identity_book(tmp_path, [line(1, "张戊", p("105"), "特困人员"),  # no 特困人员 list held: no I05
+                                        line(2, "张戊", p("105"), "低保对象一级", year=YEAR - 1)])  # on none: I05
+        result = process_workbook(path, book, tmp_path / "out", today=TODAY, ledger=store)
+    assert found(result, "I05") == [(7, "E7")]
 
 
 def test_compare_prefills_the_identity_changes_and_they_validate(tmp_path, book, ledger):  # noqa: F811
@@ -176,3 +192,24 @@ def test_watch_checks_a_dropped_identity_workbook(tmp_path, book):
                              "结果.txt"]
     log = (ws / "xlflow.log").read_text(encoding="utf-8")
     assert "某镇 身份变更.xlsx\t身份变更表\t2 行\t错误 1 行\t已处理" in log
+
+
+def test_the_same_changes_as_a_gbk_csv_with_clerks_spacing_find_the_same(tmp_path, book, ledger):  # noqa: F811
+    rows = [line(1, "张丙", p("103"), "低保对象一级"), line(2, "张乙", p("102"), "低保对象一级"),
+            line(3, "张辛", p("108"), "贫困人口一级"), line(4, "张壬", p("109"), "贫困人口一级")]
+    clean = identity_book(tmp_path, rows)
+    messy = tmp_path / "身份变更.csv"
+    lines = [",".join(HEAD)]
+    for r in rows:  # full-width digits, spaces around, 低保一级 for 低保对象一级, the year as 2025年
+        r = [r[0], f" {r[1]} ", r[2].replace("0", "０"), "", r[4].replace("对象", ""), r[5], f"{r[6]}年", ""]
+        lines.append(",".join(str(v) for v in r))
+    messy.write_bytes("\r\n".join(lines).encode("gbk"))
+    with Ledger(ledger) as store:
+        a = process_workbook(clean, book, tmp_path / "a", today=TODAY, ledger=store)
+        b = process_workbook(messy, book, tmp_path / "b", today=TODAY, ledger=store)
+    problems = lambda r: sorted((f.code, f.cell[0]) for f in r.findings  # noqa: E731
+                                if f.severity != "fixed" and f.code != "F04")
+    assert problems(a) == problems(b) and b.error_row_count == a.error_row_count == 1
+    fixes = {f.code for f in b.findings if f.severity == "fixed"}
+    assert {"X01", "X02", "X05", "X07"} <= fixes
+    assert b.kind == "identity"
