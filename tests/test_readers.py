@@ -52,7 +52,8 @@ def outputs(tmp_path_factory, book) -> list[Path]:
     from xlflow.templates.build import build_template
 
     when = dt.datetime(2026, 11, 29, 9, 30)
-    made += [build_template(kind, tmp / f"{kind}.xlsx", book, when) for kind in ("declaration", "adjustment", "identity", "rules")]
+    made += [build_template(kind, tmp / f"{kind}.xlsx", book, when)
+             for kind in ("declaration", "adjustment", "identity", "rules")]
     return made
 
 
