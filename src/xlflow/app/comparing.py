@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from xlflow.app.imports import import_file
 from xlflow.domain.kinds import kind, kinds
@@ -26,7 +27,9 @@ from xlflow.outputs.comparison import (
     write_registration,
     write_statistics,
 )
+from xlflow.store import history
 from xlflow.store.ledger import Ledger
+from xlflow.validation.changes import mark_changes
 from xlflow.validation.compare import Comparison, compare
 
 
@@ -58,6 +61,10 @@ def run_comparison(ledger: Ledger, book: RuleBook, year: int, out_dir, settings:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     comparison = compare(ledger, book, year, settings)
+    # The 管理台账 remembers: what changed since the last comparison of the year, then this one kept.
+    last, before = history.last(ledger, year)
+    comparison.last = last
+    comparison.changes = mark_changes(comparison, last, before, when.isoformat(sep=" "))
     filled = kinds(checks=True)  # the kinds a comparison pre-fills: what a listed person's action is done with
     outputs: dict[str, list[str]] = {"ledger": [], "statistics": [], "registration": [], **{k: [] for k in filled},
                                      **{f"{k}_waiting": [] for k in filled}}
@@ -84,6 +91,10 @@ def run_comparison(ledger: Ledger, book: RuleBook, year: int, out_dir, settings:
                             f"{'_' + file_safe(str(township)) if township else ''}.xlsx")
             write_prefilled(part, name, book, target, when)
             outputs[name if ready else f"{name}_waiting"].append(str(target))
+    people = comparison.people
+    history.record(ledger, year, when.isoformat(sep=" "), pd.DataFrame({
+        "id_number": people["身份证号码"], "action": people["需办理事项"], "final": people["_final"],
+        "identity": people["代缴身份"], "lists": people["所在名单"], "first_listed": people["_first_listed"]}))
     return ComparisonRun(comparison, outputs)
 
 

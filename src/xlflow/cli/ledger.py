@@ -64,8 +64,11 @@ def import_(what: str, file: Path, list_kind: str | None, ledger_path: Path | No
 @click.option("--json", "as_json", is_flag=True, help="输出 JSON。 Print JSON.")
 def status(ledger_path: Path | None, as_json: bool) -> None:
     """台账里有什么：人数、各年度已缴费人年、各类名单、待上传批次、来自哪些文件。 What the ledger holds."""
+    from xlflow.store import history
+
     with _open(ledger_path, create=False) as store:
         data = store.status()
+        data["comparisons"] = history.held(store)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False))
         return
@@ -82,6 +85,8 @@ def status(ledger_path: Path | None, as_json: bool) -> None:
     if data["watched_files"]:
         click.echo("  xlflow watch 处理记录：" + "，".join(f"{words.get(k, k)} {n:,} 个"
                                                      for k, n in data["watched_files"].items()))
+    for c in data["comparisons"]:
+        click.echo(f"  数据比对 {c['id']}：{c['year']} 年度，{c['made_at']}，名单 {c['persons']:,} 人")
     for s in data["sources"]:
         click.echo(f"  来源：{s['file']}（{s['kind']}，{s['rows']:,} 行，{s['imported_at']} 导入）")
 

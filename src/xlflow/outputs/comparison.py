@@ -33,6 +33,7 @@ from xlflow.validation.compare import (
     DECLARE,
     FLAG,
     NOT_ELIGIBLE,
+    NOTHING,
     REGISTER,
     ZERO_THEN_ADJUST,
     Comparison,
@@ -96,6 +97,9 @@ def write_ledger_book(comparison: Comparison, path: Path) -> None:
     people = comparison.people
     columns = _visible(people)
     sheets = [_people_sheet("管理台账", people, columns)]
+    if comparison.last is not None and comparison.changes is not None:  # since the last comparison of the year
+        changes = comparison.changes
+        sheets.append(_people_sheet("变化", changes, list(changes.columns)))
     for action in ACTIONS:
         part = people[people["需办理事项"] == action]
         if len(part):
@@ -156,6 +160,8 @@ def write_statistics(comparison: Comparison, path: Path, book: RuleBook) -> None
     if len(people):
         _counts_sheet(wb, "按乡镇统计", counts_by(people, "乡镇"), "乡镇", header)
         _counts_sheet(wb, "按名单统计", _by_list(people), "名单", header)
+    if len(people):
+        _progress_sheet(wb, people, header)
     todo, paid = estimate(comparison, "todo"), estimate(comparison, "paid")
     _money_sheet(wb, "财政测算", f"{comparison.year} 年度需申报和调整的人员（按规则表计算）", todo, header, money,
                  bold_money)
@@ -173,6 +179,42 @@ def write_statistics(comparison: Comparison, path: Path, book: RuleBook) -> None
     chart.set_title({"name": f"{comparison.year} 年度按资金来源（元）"})
     ws.insert_chart(1, 5, chart)
     wb.close()
+
+
+def progress(people: pd.DataFrame) -> pd.DataFrame:
+    """落实情况 per township over the people who qualify: listed, insured, flagged (nothing left to do in the
+    system before paying), 代缴 paid or declared for the year, and the rate of each."""
+    part = people[people["需办理事项"] != NOT_ELIGIBLE]
+    frame = pd.DataFrame({"乡镇": part["乡镇"], "insured": part["是否参保"] == "是",
+                          "flagged": ~part["需办理事项"].isin(FIRST_STEPS), "paid": part["需办理事项"] == NOTHING})
+    table = frame.groupby("乡镇", sort=True).agg(名单人数=("insured", "size"), 已参保=("insured", "sum"),
+                                                已设置身份标识=("flagged", "sum"), 已代缴=("paid", "sum"))
+    for c in ("已参保", "已设置身份标识", "已代缴"):
+        table[f"{c}率"] = (table[c] / table["名单人数"]).round(4)
+    return table
+
+
+def _progress_sheet(wb, people: pd.DataFrame, header) -> None:
+    table = progress(people)
+    heads = [("乡镇", 16), *[(c, 12) for c in table.columns]]
+    ws = titled_sheet(wb, "落实情况", heads, header)
+    percent = wb.add_format({"num_format": "0.0%"})
+    for i, (town, r) in enumerate(table.iterrows(), start=1):
+        ws.write_string(i, 0, str(town))
+        for c, col in enumerate(table.columns, start=1):
+            if col.endswith("率"):
+                ws.write_number(i, c, float(r[col]), percent)
+            else:
+                ws.write_number(i, c, int(r[col]))
+    if len(table):
+        chart = wb.add_chart({"type": "column"})
+        for c, col in enumerate(table.columns, start=1):
+            if col.endswith("率"):
+                chart.add_series({"name": ["落实情况", 0, c], "categories": ["落实情况", 1, 0, len(table), 0],
+                                  "values": ["落实情况", 1, c, len(table), c]})
+        chart.set_title({"name": "落实情况：参保、身份标识、政府代缴（按乡镇）"})
+        chart.set_y_axis({"num_format": "0%", "max": 1})
+        ws.insert_chart(len(table) + 2, 0, chart, {"x_scale": 1.5})
 
 
 def _counts_sheet(wb, name: str, table: pd.DataFrame, label: str, header) -> None:

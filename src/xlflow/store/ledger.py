@@ -98,6 +98,14 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE lists ADD COLUMN phone TEXT;
     ALTER TABLE lists ADD COLUMN area TEXT;
     """,
+    # Each comparison held, with what it said of each person: the next one says what changed (store/history.py).
+    8: """
+    CREATE TABLE comparisons (id INTEGER PRIMARY KEY, year INTEGER NOT NULL, made_at TEXT NOT NULL,
+                              sources TEXT, persons INTEGER NOT NULL);
+    CREATE TABLE comparison_people (comparison_id INTEGER NOT NULL REFERENCES comparisons(id) ON DELETE CASCADE,
+                                    id_number TEXT NOT NULL, action TEXT, final TEXT, identity TEXT, lists TEXT,
+                                    first_listed TEXT, PRIMARY KEY (comparison_id, id_number));
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -46,6 +46,8 @@ class Comparison:
     people: pd.DataFrame  # one row per person: the ledger's columns (Chinese headers) + keys for the writers
     unmatched: pd.DataFrame = field(default_factory=pd.DataFrame)  # list rows that could not be used, with why
     money: pd.DataFrame = field(default_factory=pd.DataFrame)  # per person: cents per item to pay / paid
+    changes: pd.DataFrame | None = None  # since the last comparison of the year held (validation/changes.py)
+    last: dict | None = None  # that comparison: id, year, made_at, sources, persons
 
     def counts(self) -> dict[str, int]:
         found = self.people["需办理事项"].value_counts()

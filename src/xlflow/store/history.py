@@ -1,0 +1,46 @@
+"""The comparisons a ledger holds (管理台账 that remembers): what each said of each listed person, so that the
+next comparison of the same year can say what changed — newly listed, off every list, the action done, still
+open since when, or changed."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from xlflow.store.ledger import Ledger
+
+COLUMNS = ("id_number", "action", "final", "identity", "lists", "first_listed")
+
+
+def record(ledger: Ledger, year: int, made_at: str, people: pd.DataFrame) -> int:
+    """Keep one comparison: ``people`` has the columns of COLUMNS (one row per listed person), the files it
+    used are the ledger's sources (roster, payments, lists). One transaction; returns the comparison's number."""
+    used = ledger.db.execute("SELECT kind, name FROM sources ORDER BY id").fetchall()
+    sources = "；".join(f"{name}（{kind}）" for kind, name in used)
+    with ledger.transaction() as db:
+        cur = db.execute("INSERT INTO comparisons (year, made_at, sources, persons) VALUES (?, ?, ?, ?)",
+                         (int(year), made_at, sources, len(people)))
+        number = int(cur.lastrowid)
+        frame = people[list(COLUMNS)].astype(object).where(people[list(COLUMNS)].notna(), None)
+        db.executemany("INSERT INTO comparison_people VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       ((number, *r) for r in frame.itertuples(index=False, name=None)))
+    return number
+
+
+def last(ledger: Ledger, year: int) -> tuple[dict | None, pd.DataFrame]:
+    """The newest comparison held for ``year`` (id, year, made_at, sources, persons) and its people (index
+    id_number: action, final, identity, lists, first_listed); (None, empty) when there is none."""
+    row = ledger.db.execute("SELECT id, year, made_at, sources, persons FROM comparisons WHERE year = ? "
+                            "ORDER BY id DESC LIMIT 1", (int(year),)).fetchone()
+    if row is None:
+        return None, pd.DataFrame(columns=list(COLUMNS[1:]), index=pd.Index([], name="id_number"))
+    held = dict(zip(("id", "year", "made_at", "sources", "persons"), row, strict=True))
+    cur = ledger.db.execute("SELECT id_number, action, final, identity, lists, first_listed FROM comparison_people "
+                            "WHERE comparison_id = ?", (held["id"],))
+    people = pd.DataFrame.from_records(cur.fetchall(), columns=list(COLUMNS)).set_index("id_number")
+    return held, people
+
+
+def held(ledger: Ledger) -> list[dict]:
+    """Every comparison held, oldest first (for `xlflow ledger status`)."""
+    rows = ledger.db.execute("SELECT id, year, made_at, sources, persons FROM comparisons ORDER BY id").fetchall()
+    return [dict(zip(("id", "year", "made_at", "sources", "persons"), r, strict=True)) for r in rows]
