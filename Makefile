@@ -32,6 +32,7 @@ demo: setup
 	$(BIN)/xlflow ledger import list examples/低保对象名单.xlsx --kind 低保对象 --ledger $(OUT)/台账.sqlite --out $(OUT)
 	$(BIN)/xlflow compare --year 2024 --ledger $(OUT)/台账.sqlite --out $(OUT)
 	$(BIN)/xlflow validate $(OUT)/预填_批量参保身份变更表_2024.xlsx --out $(OUT)/检查预填 --ledger $(OUT)/台账.sqlite || test $$? -eq 1
+	$(BIN)/xlflow compare --year 2024 --ledger $(OUT)/台账.sqlite --out $(OUT)/再次比对
 	$(BIN)/xlflow ledger status --ledger $(OUT)/台账.sqlite
 	@echo "结果已写入 $(OUT)/"
 

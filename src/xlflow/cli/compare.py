@@ -37,18 +37,19 @@ def _list_option(ctx, param, values):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="结果文件夹。 Output folder.")
 @click.option("--per-township", is_flag=True,
-              help="预填的申报表和调整表按乡镇分文件。 One pre-filled file per township.")
+              help="预填的身份变更表、申报表和调整表按乡镇分文件。 One pre-filled file per township.")
 @click.option("--settings", "settings_path", type=click.Path(exists=True, path_type=Path),
               help="设置文件 xlflow.toml 或工作目录；不给时用当前工作目录的。 Settings file or workspace.")
 @click.option("--json", "as_json", is_flag=True, help="输出 JSON。 Print JSON.")
 def compare(year: int, ledger_path: Path | None, roster: tuple[Path, ...], payments: tuple[Path, ...],
             lists: list, rules: Path | None, out_dir: Path, per_township: bool, settings_path: Path | None,
             as_json: bool) -> None:
-    """数据比对：把扶贫、民政、残联名单与参保人员信息和缴费明细比对，写出比对台账、比对统计（财政测算）和预填的申报表、调整表。
+    """数据比对：把扶贫、民政、残联名单与参保人员信息和缴费明细比对，写出比对台账、比对统计（财政测算、落实情况）、参保登记名单和预填的身份变更表、申报表、调整表；比对结果记入台账，下次比对同一年度时写出“变化”。
 
     Compare the office lists with the roster and payments for YEAR: 比对台账_Y.xlsx (one row per listed
     person with 需办理事项 and 原因), 比对统计_Y.xlsx (counts and the fiscal estimate, with charts) and
-    pre-filled 批量缴费申报表 / 批量缴费调整登记表. Uses the ledger, or the files given with --roster,
+    pre-filled 参保登记名单 / 批量参保身份变更表 / 批量缴费申报表 / 批量缴费调整登记表. Uses the ledger (the
+    comparison is kept in it: the next one of YEAR says what changed), or the files given with --roster,
     --payments and --list (then nothing is written to any ledger).
     """
     from xlflow.app.comparing import import_for_comparison, run_comparison
