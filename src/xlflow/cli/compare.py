@@ -79,7 +79,9 @@ def compare(year: int, ledger_path: Path | None, roster: tuple[Path, ...], payme
     comparison = run.comparison
     if as_json:
         click.echo(json.dumps({"year": year, "persons": len(comparison.people), "actions": comparison.counts(),
-                               "unmatched": len(comparison.unmatched), "outputs": run.outputs}, ensure_ascii=False))
+                               "unmatched": len(comparison.unmatched), "outputs": run.outputs,
+                               "previous": comparison.last["made_at"] if comparison.last else None,
+                               "changes": len(comparison.changes) if comparison.last else 0}, ensure_ascii=False))
     else:
         click.echo(comparison.summary_line(), err=True)
         for files in run.outputs.values():

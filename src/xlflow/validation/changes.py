@@ -48,7 +48,9 @@ def mark_changes(comparison: Comparison, last: dict | None, before: pd.DataFrame
         status = np.full(len(people), NEW, dtype=object)
     late = seen & np.isin(prev, [FLAG, DECLARE, REGISTER]) & (action == ADJUST)
     what = []
-    for a, p, s, is_late in zip(action.tolist(), prev.tolist(), status.tolist(), late.tolist(), strict=True):
+    reasons = people["原因"].astype(str).tolist()
+    for a, p, s, is_late, why in zip(action.tolist(), prev.tolist(), status.tolist(), late.tolist(), reasons,
+                                     strict=True):
         if s == NEW:
             what.append("新列入名单" if last is not None else "")
         elif is_late:
@@ -56,7 +58,7 @@ def mark_changes(comparison: Comparison, last: dict | None, before: pd.DataFrame
         elif a == p:
             what.append(f"仍需{a}（自上次比对 {last['made_at'][:10]} 起未落实）")
         elif a == NOT_ELIGIBLE:
-            what.append(f"上次为{p}，本次不符合条件（见原因：脱贫、终止参保等）")
+            what.append(f"上次为{p}，本次不符合条件：{why.split('；')[0]}")
         elif s == DONE:
             what.append(_DONE_WORDS.get(p, f"上次事项{p}已办") + (f"，接下来：{a}" if a != NOTHING else ""))
         else:
