@@ -51,8 +51,14 @@ def test_each_transition_between_two_comparisons(tmp_path, book, ledger):  # noq
         import_file(store, poor, "list", "贫困人口")
         dibao = write_workbook(tmp_path / "低保2.xlsx", [LIST_HEAD, [p("113"), "张寅", "一级", None]])
         import_file(store, dibao, "list", "低保对象")
-        with store.transaction() as db:  # the office's newer list no longer names 106 (lists are added to)
-            db.execute("DELETE FROM lists WHERE id_number = ?", (p("106"),))
+        # The 扶贫 office's whole newer list: 106 is no longer on it.
+        poor_rows = [r for r in load_workbook(tmp_path / "贫困人口名单.xlsx").active.iter_rows(values_only=True)]
+        whole = [list(r) for r in poor_rows[1:] if r[0] != p("106")]
+        whole = [[p("105"), "张戊", "一级", 2024] if r[0] == p("105") else r for r in whole]
+        whole_file = write_workbook(tmp_path / "贫困人口名单_全.xlsx", [LIST_HEAD, *whole])
+        out = CliRunner().invoke(main, ["ledger", "import", "list", str(whole_file), "--kind", "贫困人口", "--replace",
+                                        "--ledger", str(ledger)])
+        assert out.exit_code == 0 and "移出名单（不在本文件中） 1 人" in out.output, out.output
         second = run_comparison(store, book, YEAR, tmp_path / "two", when=SECOND)
     people = {r["身份证号码"]: r for r in second.comparison.people.to_dict("records")}
     state = {k[-4:-1]: (v["上次事项"], v["需办理事项"], v["状态"]) for k, v in people.items()}

@@ -32,7 +32,8 @@ from xlflow.validation.normalise import Vocabulary
 from xlflow.validation.result import Checked, CheckResult
 
 LIST_KINDS = ("贫困人口", "低保对象", "特困人员", "残疾人")
-COUNT_WORDS = {"new": "新增", "changed": "更新", "unchanged": "未变", "refused": "未导入（有错误）"}
+COUNT_WORDS = {"new": "新增", "changed": "更新", "unchanged": "未变", "refused": "未导入（有错误）",
+               "removed": "移出名单（不在本文件中）"}
 
 
 @dataclass
@@ -97,8 +98,9 @@ def _vocabulary() -> Vocabulary:
 
 @without_cycle_collector
 def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = None, out_dir: Path | None = None,
-                settings: Settings | None = None, today: dt.date | None = None) -> ImportResult:
-    """Import one export into ``ledger``; every change is one transaction (all or nothing)."""
+                settings: Settings | None = None, today: dt.date | None = None, replace: bool = False) -> ImportResult:
+    """Import one export into ``ledger``; every change is one transaction (all or nothing). ``replace``: an
+    office list that is the whole list of its kind — the people of that kind it no longer names are removed."""
     settings = settings or Settings()
     today = today or dt.date.today()
     path = Path(path)
@@ -160,7 +162,20 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
             result.already, result.counts, result.errors_file = earlier[2], {}, None
             return result
         _write(ledger, path, table, kind, list_kind, source_kind, sha, good, rows, writer, result)
+        if replace and own.office_list:
+            _remove_unlisted(ledger, list_kind, rows["id_number"], result)
     return result
+
+
+def _remove_unlisted(ledger: Ledger, list_kind: str, kept: pd.Series, result: ImportResult) -> None:
+    """The people of ``list_kind`` the newer, whole list no longer names leave it (the comparison then says 移出)."""
+    with ledger.transaction() as db:
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS kept_ids (id_number TEXT PRIMARY KEY)")
+        db.execute("DELETE FROM kept_ids")
+        db.executemany("INSERT OR IGNORE INTO kept_ids VALUES (?)", zip(kept.tolist()))
+        cur = db.execute("DELETE FROM lists WHERE kind = ? AND id_number NOT IN (SELECT id_number FROM kept_ids)",
+                         (list_kind,))
+    result.counts["removed"] = int(cur.rowcount)
 
 
 def _write(ledger: Ledger, path: Path, table: Table, kind: str, list_kind: str | None, source_kind: str, sha: str,

@@ -34,12 +34,14 @@ def ledger() -> None:
 @click.argument("what", type=click.Choice(kinds(imported=True)))
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--kind", "list_kind", help="名单类别：贫困人口|低保对象|特困人员|残疾人（导入 list 时）。 List kind.")
+@click.option("--replace", is_flag=True, help="（导入 list 时）本文件是该类别的完整名单：不在本文件中的人移出该类别名单。 "
+              "The list is the whole list of its kind: people it no longer names are removed.")
 @LEDGER_OPTION
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="导入错误表写到此文件夹，默认与输入文件相同。 Folder for NAME_导入错误.xlsx.")
 @click.option("--json", "as_json", is_flag=True, help="输出 JSON。 Print JSON.")
-def import_(what: str, file: Path, list_kind: str | None, ledger_path: Path | None, out_dir: Path | None,
-            as_json: bool) -> None:
+def import_(what: str, file: Path, list_kind: str | None, replace: bool, ledger_path: Path | None,
+            out_dir: Path | None, as_json: bool) -> None:
     """导入 roster=参保人员信息，payments=缴费明细，list=部门名单。退出码：0 全部导入，1 有行未导入，2 文件无法使用。
 
     Import an export into the ledger in one transaction. Exit 0 all rows imported, 1 some rows refused
@@ -49,7 +51,7 @@ def import_(what: str, file: Path, list_kind: str | None, ledger_path: Path | No
 
     kind = list_kind_for(file, list_kind) if registered(what).office_list else None
     with _open(ledger_path, create=True) as store:
-        result = import_file(store, file, what, kind, out_dir)
+        result = import_file(store, file, what, kind, out_dir, replace=replace)
     if as_json:
         click.echo(json.dumps(result.as_json(), ensure_ascii=False))
     else:
