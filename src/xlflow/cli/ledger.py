@@ -35,7 +35,8 @@ def ledger() -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--kind", "list_kind", help="名单类别：贫困人口|低保对象|特困人员|残疾人（导入 list 时）。 List kind.")
 @click.option("--replace", is_flag=True,
-              help="（导入 list 时）本文件是该类别的完整名单：不在本文件中的人移出该类别名单。 The list is the whole list of its kind: people it no longer names are removed.")
+              help="（导入 list 时）本文件是该类别的完整名单：不在本文件中的人移出该类别名单。 "
+                   "The whole list of its kind: the people it no longer names are removed.")
 @LEDGER_OPTION
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="导入错误表写到此文件夹，默认与输入文件相同。 Folder for NAME_导入错误.xlsx.")
