@@ -46,9 +46,10 @@ def outputs(tmp_path_factory, book) -> list[Path]:
         for kind, f in lists(tmp).items():
             import_file(store, f, "list", kind)
         run = run_comparison(store, book, YEAR, tmp / "out")
+        again = run_comparison(store, book, YEAR, tmp / "again")  # with the 变化 sheet of the remembering 台账
     made += [Path(run.outputs["ledger"][0]), *map(Path, run.outputs["declaration"] + run.outputs["adjustment"]
                                                   + run.outputs["declaration_waiting"] + run.outputs["registration"]
-                                                  + run.outputs["identity"])]
+                                                  + run.outputs["identity"] + again.outputs["ledger"])]
     from xlflow.templates.build import build_template
 
     when = dt.datetime(2026, 11, 29, 9, 30)
@@ -76,7 +77,7 @@ def local_headers(path: Path):
 
 
 def test_no_zip64_header_on_a_small_part_and_every_required_part_is_there(outputs):
-    assert len(outputs) == 13
+    assert len(outputs) == 14
     for path in outputs:
         for name, csize, size, zip64 in local_headers(path):
             assert not zip64 and csize != 0xFFFFFFFF and size != 0xFFFFFFFF, (path.name, name)
