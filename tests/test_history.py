@@ -75,7 +75,7 @@ def test_each_transition_between_two_comparisons(tmp_path, book, ledger):  # noq
     assert "身份标识设置晚了" in changes[p("110")]["变化"] and "缴费调整" in changes[p("110")]["变化"]
     assert changes[p("106")]["状态"] == "移出" and "已不在任何名单中" in changes[p("106")]["变化"]
     assert changes[p("101")]["变化"].startswith("已缴费") and changes[p("102")]["变化"].startswith("已参保登记")
-    assert changes[p("111")]["变化"].startswith("仍需政府代缴申报（自上次比对 2026-03-01")
+    assert changes[p("111")]["变化"] == "仍需政府代缴申报（自 2026-03-01 起未落实，已 92 天）"
     assert changes[p("105")]["状态"] == "不符合条件" and "已于 2024 年标注脱贫" in changes[p("105")]["变化"]
     heads = sheet_rows(second.outputs["ledger"][0], "管理台账")[0].keys()
     assert {"上次事项", "状态", "首次列入日期"} <= set(heads)
@@ -85,3 +85,9 @@ def test_each_transition_between_two_comparisons(tmp_path, book, ledger):  # noq
     assert 0 <= town["已代缴率"] <= 1
     out = CliRunner().invoke(main, ["ledger", "status", "--ledger", str(ledger)])
     assert out.exit_code == 0 and f"数据比对 2：{YEAR} 年度，2026-06-01 09:00:00" in out.output
+    # A third comparison: the step still open is counted from when it was first asked, not from the last time.
+    with Ledger(ledger) as store:
+        third = run_comparison(store, book, YEAR, tmp_path / "three", when=dt.datetime(2026, 9, 1, 9, 0))
+    changes = {r["身份证号码"]: r for r in sheet_rows(third.outputs["ledger"][0], "变化")}
+    assert changes[p("111")]["变化"] == "仍需政府代缴申报（自 2026-03-01 起未落实，已 184 天）"
+    assert changes[p("110")]["变化"].startswith("仍需缴费调整（自 2026-06-01 起未落实")

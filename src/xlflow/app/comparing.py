@@ -94,7 +94,8 @@ def run_comparison(ledger: Ledger, book: RuleBook, year: int, out_dir, settings:
     people = comparison.people
     history.record(ledger, year, when.isoformat(sep=" "), pd.DataFrame({
         "id_number": people["身份证号码"], "action": people["需办理事项"], "final": people["_final"],
-        "identity": people["代缴身份"], "lists": people["所在名单"], "first_listed": people["_first_listed"]}))
+        "identity": people["代缴身份"], "lists": people["所在名单"], "first_listed": people["_first_listed"],
+        "open_since": people["_open_since"]}))
     return ComparisonRun(comparison, outputs)
 
 

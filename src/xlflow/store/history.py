@@ -8,7 +8,7 @@ import pandas as pd
 
 from xlflow.store.ledger import Ledger
 
-COLUMNS = ("id_number", "action", "final", "identity", "lists", "first_listed")
+COLUMNS = ("id_number", "action", "final", "identity", "lists", "first_listed", "open_since")
 
 
 def record(ledger: Ledger, year: int, made_at: str, people: pd.DataFrame) -> int:
@@ -21,20 +21,21 @@ def record(ledger: Ledger, year: int, made_at: str, people: pd.DataFrame) -> int
                          (int(year), made_at, sources, len(people)))
         number = int(cur.lastrowid)
         frame = people[list(COLUMNS)].astype(object).where(people[list(COLUMNS)].notna(), None)
-        db.executemany("INSERT INTO comparison_people VALUES (?, ?, ?, ?, ?, ?, ?)",
+        db.executemany("INSERT INTO comparison_people VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                        ((number, *r) for r in frame.itertuples(index=False, name=None)))
     return number
 
 
 def last(ledger: Ledger, year: int) -> tuple[dict | None, pd.DataFrame]:
     """The newest comparison held for ``year`` (id, year, made_at, sources, persons) and its people (index
-    id_number: action, final, identity, lists, first_listed); (None, empty) when there is none."""
+    id_number: action, final, identity, lists, first_listed, open_since); (None, empty) when there is none."""
     row = ledger.db.execute("SELECT id, year, made_at, sources, persons FROM comparisons WHERE year = ? "
                             "ORDER BY id DESC LIMIT 1", (int(year),)).fetchone()
     if row is None:
         return None, pd.DataFrame(columns=list(COLUMNS[1:]), index=pd.Index([], name="id_number"))
     held = dict(zip(("id", "year", "made_at", "sources", "persons"), row, strict=True))
-    cur = ledger.db.execute("SELECT id_number, action, final, identity, lists, first_listed FROM comparison_people "
+    cur = ledger.db.execute("SELECT id_number, action, final, identity, lists, first_listed, open_since "
+                            "FROM comparison_people "
                             "WHERE comparison_id = ?", (held["id"],))
     people = pd.DataFrame.from_records(cur.fetchall(), columns=list(COLUMNS)).set_index("id_number")
     return held, people

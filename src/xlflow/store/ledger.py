@@ -104,7 +104,7 @@ MIGRATIONS: dict[int, str] = {
                               sources TEXT, persons INTEGER NOT NULL);
     CREATE TABLE comparison_people (comparison_id INTEGER NOT NULL REFERENCES comparisons(id) ON DELETE CASCADE,
                                     id_number TEXT NOT NULL, action TEXT, final TEXT, identity TEXT, lists TEXT,
-                                    first_listed TEXT, PRIMARY KEY (comparison_id, id_number));
+                                    first_listed TEXT, open_since TEXT, PRIMARY KEY (comparison_id, id_number));
     """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

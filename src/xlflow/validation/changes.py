@@ -47,16 +47,20 @@ def mark_changes(comparison: Comparison, last: dict | None, before: pd.DataFrame
     if last is None:  # the first comparison of the year: everyone is new, nothing to compare with
         status = np.full(len(people), NEW, dtype=object)
     late = seen & np.isin(prev, [FLAG, DECLARE, REGISTER]) & (action == ADJUST)
+    # Since when the step asked now has been asked: carried while it stays the same, else from now.
+    since = before["open_since"].reindex(ids).fillna(first) if "open_since" in before else first
+    open_since = np.where(seen & (action == prev), since.fillna(now).to_numpy(dtype=object), now)
     what = []
     reasons = people["原因"].astype(str).tolist()
-    for a, p, s, is_late, why in zip(action.tolist(), prev.tolist(), status.tolist(), late.tolist(), reasons,
-                                     strict=True):
+    for a, p, s, is_late, why, asked in zip(action.tolist(), prev.tolist(), status.tolist(), late.tolist(), reasons,
+                                            open_since.tolist(), strict=True):
         if s == NEW:
             what.append("新列入名单" if last is not None else "")
         elif is_late:
             what.append(LATE)
         elif a == p:
-            what.append(f"仍需{a}（自上次比对 {last['made_at'][:10]} 起未落实）")
+            days = (pd.Timestamp(now[:10]) - pd.Timestamp(str(asked)[:10])).days
+            what.append(f"仍需{a}（自 {str(asked)[:10]} 起未落实，已 {days} 天）")
         elif a == NOT_ELIGIBLE:
             what.append(f"上次为{p}，本次不符合条件：{why.split('；')[0]}")
         elif s == DONE:
@@ -68,6 +72,7 @@ def mark_changes(comparison: Comparison, last: dict | None, before: pd.DataFrame
     people["首次列入日期"] = pd.Series(first_listed, dtype=object).astype(str).str[:10].to_numpy()
     people["_change"] = what
     people["_first_listed"] = first_listed
+    people["_open_since"] = open_since
     # Everyone but those with nothing to do both times (done, or not eligible, then and now).
     settled = (people["上次事项"] == people["需办理事项"]) & people["需办理事项"].isin([NOTHING, NOT_ELIGIBLE])
     changed = people[~settled]
