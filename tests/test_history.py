@@ -91,3 +91,20 @@ def test_each_transition_between_two_comparisons(tmp_path, book, ledger):  # noq
     changes = {r["身份证号码"]: r for r in sheet_rows(third.outputs["ledger"][0], "变化")}
     assert changes[p("111")]["变化"] == "仍需政府代缴申报（自 2026-03-01 起未落实，已 184 天）"
     assert changes[p("110")]["变化"].startswith("仍需缴费调整（自 2026-06-01 起未落实")
+
+
+def test_a_ledger_that_cannot_keep_the_comparison_still_gets_its_workbooks(tmp_path, book, ledger, monkeypatch):  # noqa: F811
+    from xlflow.store import history
+    from xlflow.store.ledger_guard import LedgerError
+
+    def refuse(*args, **kwargs):
+        raise LedgerError("台账文件是只读的，无法写入。")
+
+    monkeypatch.setattr(history, "record", refuse)
+    out = CliRunner().invoke(main, ["compare", "--year", str(YEAR), "--ledger", str(ledger), "--out",
+                                    str(tmp_path / "out")])
+    assert out.exit_code == 0, out.output
+    assert "本次比对结果没有记入台账" in out.output and "只读" in out.output
+    assert (tmp_path / "out" / f"比对台账_{YEAR}.xlsx").exists()
+    with Ledger(ledger) as store:
+        assert history.held(store) == []

@@ -29,6 +29,7 @@ from xlflow.outputs.comparison import (
 )
 from xlflow.store import history
 from xlflow.store.ledger import Ledger
+from xlflow.store.ledger_guard import LedgerError
 from xlflow.validation.changes import mark_changes
 from xlflow.validation.compare import Comparison, compare
 
@@ -37,6 +38,7 @@ from xlflow.validation.compare import Comparison, compare
 class ComparisonRun:
     comparison: Comparison
     outputs: dict[str, list[str]]
+    not_kept: str = ""  # why the comparison could not be kept in the ledger (its workbooks are written)
 
 
 def import_for_comparison(ledger: Ledger, roster: list, payments: list, lists: list[tuple[str, object]],
@@ -92,10 +94,14 @@ def run_comparison(ledger: Ledger, book: RuleBook, year: int, out_dir, settings:
             write_prefilled(part, name, book, target, when)
             outputs[name if ready else f"{name}_waiting"].append(str(target))
     people = comparison.people
-    history.record(ledger, year, when.isoformat(sep=" "), pd.DataFrame({
+    kept = pd.DataFrame({
         "id_number": people["身份证号码"], "action": people["需办理事项"], "final": people["_final"],
         "identity": people["代缴身份"], "lists": people["所在名单"], "first_listed": people["_first_listed"],
-        "open_since": people["_open_since"]}))
+        "open_since": people["_open_since"]})
+    try:  # the workbooks are written: a ledger that cannot take the record (read-only, full) loses only that
+        history.record(ledger, year, when.isoformat(sep=" "), kept)
+    except LedgerError as exc:
+        return ComparisonRun(comparison, outputs, f"本次比对结果没有记入台账（下次比对不能据此列出变化）：{exc}")
     return ComparisonRun(comparison, outputs)
 
 

@@ -81,9 +81,12 @@ def compare(year: int, ledger_path: Path | None, roster: tuple[Path, ...], payme
         click.echo(json.dumps({"year": year, "persons": len(comparison.people), "actions": comparison.counts(),
                                "unmatched": len(comparison.unmatched), "outputs": run.outputs,
                                "previous": comparison.last["made_at"] if comparison.last else None,
-                               "changes": len(comparison.changes) if comparison.last else 0}, ensure_ascii=False))
+                               "changes": len(comparison.changes) if comparison.last else 0,
+                               "kept": not run.not_kept}, ensure_ascii=False))
     else:
         click.echo(comparison.summary_line(), err=True)
+        if run.not_kept:
+            click.echo(f"注意：{run.not_kept}", err=True)
         for files in run.outputs.values():
             for f in files:
                 click.echo(f"  {f}", err=True)
