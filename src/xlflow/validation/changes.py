@@ -29,8 +29,8 @@ LATE = "已按普通参保人员缴费（身份标识设置晚了），需做缴
 
 
 def mark_changes(comparison: Comparison, last: dict | None, before: pd.DataFrame, now: str) -> pd.DataFrame:
-    """Add 上次事项 / 本次事项 / 状态 / 首次列入日期 to the comparison's people and return the 变化 rows
-    (everyone whose status is not 未落实 with the same step, and the people gone off every list)."""
+    """Add 上次事项 / 状态 / 首次列入日期 to the comparison's people and return the 变化 rows (everyone but those
+    with nothing to do both times, and the people gone off every list)."""
     people = comparison.people
     ids = pd.Index(people["身份证号码"])
     action = people["需办理事项"].to_numpy(dtype=object)
@@ -50,6 +50,8 @@ def mark_changes(comparison: Comparison, last: dict | None, before: pd.DataFrame
     # Since when the step asked now has been asked: carried while it stays the same, else from now.
     since = before["open_since"].reindex(ids).fillna(first) if "open_since" in before else first
     open_since = np.where(seen & (action == prev), since.fillna(now).to_numpy(dtype=object), now)
+    today = pd.Timestamp(now[:10])
+    days_since = {d: (today - pd.Timestamp(d)).days for d in {str(a)[:10] for a in open_since.tolist()}}
     what = []
     reasons = people["原因"].astype(str).tolist()
     for a, p, s, is_late, why, asked in zip(action.tolist(), prev.tolist(), status.tolist(), late.tolist(), reasons,
@@ -59,8 +61,8 @@ def mark_changes(comparison: Comparison, last: dict | None, before: pd.DataFrame
         elif is_late:
             what.append(LATE)
         elif a == p:
-            days = (pd.Timestamp(now[:10]) - pd.Timestamp(str(asked)[:10])).days
-            what.append(f"仍需{a}（自 {str(asked)[:10]} 起未落实，已 {days} 天）")
+            day = str(asked)[:10]
+            what.append(f"仍需{a}（自 {day} 起未落实，已 {days_since[day]} 天）")
         elif a == NOT_ELIGIBLE:
             what.append(f"上次为{p}，本次不符合条件：{why.split('；')[0]}")
         elif s == DONE:

@@ -54,27 +54,24 @@ def check_identity(table: Table, book: RuleBook, settings: Settings, today_year:
 
     identity = cells.checked["identity"]
     valid = identity.isin(book.identities) & year.notna()
-    daijiao, where = _lowest_rule(book, identity.where(valid), hukou, year)
+    daijiao = _lowest_rule(book, identity.where(valid), hukou, year)
     no_rule = valid & daijiao.isna()
     at = index[no_rule.to_numpy(dtype=bool)]
     said = hukou[at].fillna("农业户籍和城镇户籍").astype(str)
     detail = year[at].astype("Int64").astype(str) + " 年度（" + said + "）"
     findings += cell_findings(table, "identity", no_rule, "I01", values["identity"], detail=detail)
-    del where
 
     findings += _duplicates(table, values, year, pd.DataFrame({"daijiao": daijiao}), settings, "设置参保身份")
     add_sheet_findings(findings, table, keep=("P05", "P06"))
     return Checked(table, values, findings, cells.fixes, pd.DataFrame(index=index), fills, year=year)
 
 
-def _lowest_rule(book: RuleBook, identity: pd.Series, hukou: pd.Series, year: pd.Series
-                 ) -> tuple[pd.Series, pd.Series]:
+def _lowest_rule(book: RuleBook, identity: pd.Series, hukou: pd.Series, year: pd.Series) -> pd.Series:
     """Each row's 代缴 at the identity's lowest tier with a rule in force that year, for the person's 户口性质
-    (either where the roster does not say): (cents or NaN, the tier). The identity with the larger one wins
-    an overlap, as for a declaration."""
+    (either where the roster does not say): cents, NaN where none. The identity with the larger one wins an
+    overlap, as for a declaration."""
     index = identity.index
     daijiao = pd.Series(np.nan, index=index)
-    tier = pd.Series(None, index=index, dtype=object)
     todo = identity.notna()
     for t in vocab.TIERS:
         for h in vocab.HUKOU:
@@ -85,10 +82,16 @@ def _lowest_rule(book: RuleBook, identity: pd.Series, hukou: pd.Series, year: pd
                              pd.Series(t, index=index[ask.to_numpy()]), year[ask])
             hit = at.index[at["rule"].notna().to_numpy()]
             daijiao[hit] = at.loc[hit, "daijiao"].to_numpy(dtype=float)
-            tier[hit] = t
         if not (todo & daijiao.isna()).any():
             break
-    return daijiao, tier
+    return daijiao
+
+
+def _pairwise(a: pd.Series, b: pd.Series, test) -> pd.Series:
+    """``test`` of each row's pair, asked once per distinct pair (a county's file repeats a few identities)."""
+    pairs = list(zip(a.tolist(), b.tolist(), strict=True))
+    answers = {p: bool(test(*p)) for p in set(pairs)}
+    return pd.Series([answers[p] for p in pairs], index=a.index, dtype=bool)
 
 
 def _flag_text(series: pd.Series) -> pd.Series:
@@ -102,16 +105,14 @@ def _against_roster(table: Table, values: pd.DataFrame, view: LedgerView, known:
     ids = values["id_number"]
     flag = _flag_text(ids.map(view.persons["identity"]).where(known))
     new = values["identity"]
-    same = pd.Series([flag_ != UNSET and new_ != "" and vocab.same_identity(flag_, new_)
-                      for flag_, new_ in zip(flag, new, strict=True)], index=values.index) & known
+    same = _pairwise(flag, new, lambda f, n: f != UNSET and n != "" and vocab.same_identity(f, n)) & known
     out = cell_findings(table, "identity", same, "I02", new, detail=flag)
     if "old_identity" not in table.keys:
         return out
     written = values["old_identity"]
     stated = _flag_text(written)
-    differs = known & (written != "") & pd.Series(
-        [a != b and not (a != UNSET and b != UNSET and vocab.same_identity(a, b))
-         for a, b in zip(stated, flag, strict=True)], index=values.index)
+    differs = known & (written != "") & _pairwise(
+        stated, flag, lambda a, b: a != b and not (a != UNSET and b != UNSET and vocab.same_identity(a, b)))
     out += cell_findings(table, "old_identity", differs, "I03", written, detail=flag)
     empty = known & (written == "")
     if empty.any():
