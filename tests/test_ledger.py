@@ -140,7 +140,7 @@ def test_a_ledger_of_the_first_schema_opens_after_a_migration(tmp_path):
     db.commit()
     db.close()
     with Ledger(path) as store:
-        assert store.version == SCHEMA_VERSION == 8
+        assert store.version == SCHEMA_VERSION == 9
         assert store.view([pid(seq="101")]).paid.loc[0, "personal"] == 9000
         # A batch of the old schema is a lineage of one member: the file it was recorded from.
         (batch,) = store.batches()

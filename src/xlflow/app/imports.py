@@ -282,7 +282,8 @@ def _classify(ledger: Ledger, table: str, keys: list[str], new: pd.DataFrame) ->
         return None
     # Keyed: every later statement looks rows up in it (unkeyed, a second import was quadratic: 40,000
     # payment rows imported again took 65× the first time).
-    ledger.db.execute(f"CREATE TEMP TABLE incoming ({', '.join(keys)}, digest TEXT, PRIMARY KEY ({', '.join(keys)}))")
+    ledger.db.execute(f"CREATE TEMP TABLE incoming ({', '.join(keys)}, digest TEXT, "
+                      f"PRIMARY KEY ({', '.join(keys)})) WITHOUT ROWID")
     ledger.db.executemany(f"INSERT INTO incoming VALUES ({', '.join('?' * (len(keys) + 1))})",
                           _in_chunks(new, lambda part: zip(*(part[c].tolist() for c in [*keys, "digest"]),
                                                            strict=True)))
