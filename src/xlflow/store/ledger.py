@@ -21,10 +21,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from xlflow.io.frames import shared_text
 from xlflow.io.lineage import BATCH_PROPERTY, MEMBER_PROPERTY, copy_stem
 from xlflow.io.oslock import FileLock
 from xlflow.store.ledger_guard import LedgerError, LedgerLock, explain
 from xlflow.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+QUERY_PART = 50_000  # rows fetched from sqlite at a time
 
 
 @dataclass
@@ -186,21 +189,32 @@ class Ledger:
         self.db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", zip(list(ids)))
         self.db.execute("COMMIT")
 
-    def _query(self, sql: str) -> pd.DataFrame:
-        cur = self.db.execute(sql)
-        return pd.DataFrame.from_records(cur.fetchall(), columns=[d[0] for d in cur.description])
+    def _query(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+        """The rows as a frame, fetched a part at a time. sqlite makes a new str for every text value: each
+        text column's repeated values (a status, a tier, a person's ID on each of its years) become one
+        shared object, so 300,000 people's view holds hundreds of MB less."""
+        cur = self.db.execute(sql, params)
+        columns = [d[0] for d in cur.description]
+        parts = []
+        while rows := cur.fetchmany(QUERY_PART):
+            parts.append(shared_text(pd.DataFrame.from_records(rows, columns=columns)))
+            del rows
+        if not parts:
+            return pd.DataFrame(columns=columns)
+        return shared_text(pd.concat(parts, ignore_index=True)) if len(parts) > 1 else parts[0]
 
-    def view(self, ids: Iterable[str], own: BatchTarget | None = None) -> LedgerView:
+    def view(self, ids: Iterable[str], own: BatchTarget | None = None, year: int | None = None) -> LedgerView:
         """What the ledger knows of the people ``ids`` (IDs as fixed by the cell pass: the one key). With
         ``own`` (the file's batch), pending rows of that batch are not a clash, unless another member of
-        it passed them (``siblings``)."""
+        it passed them (``siblings``). With ``year``, only that year's payments (a comparison's)."""
         self._keys_table(ids)
         q = self._query
         persons = q("SELECT p.id_number, name, hukou, status, identity, exit_year, area, township FROM wanted w "
                     "CROSS JOIN persons p ON p.id_number = w.id_number").set_index("id_number")
         # CROSS JOIN keeps the file's people as the outer loop: index look-ups, not a scan of every payment.
         paid = q("SELECT y.id_number, year, records, personal, province, city, county, daijiao, identity, tier "
-                 "FROM wanted w CROSS JOIN payment_years y ON y.id_number = w.id_number")
+                 "FROM wanted w CROSS JOIN payment_years y ON y.id_number = w.id_number"
+                 + ("" if year is None else " AND y.year = ?"), () if year is None else (int(year),))
         exits = q("SELECT id_number, MIN(exit_year) AS exit_year FROM ("
                   " SELECT id_number, exit_year FROM persons JOIN wanted USING (id_number) WHERE exit_year IS NOT NULL"
                   " UNION ALL SELECT id_number, exit_year FROM lists JOIN wanted USING (id_number)"

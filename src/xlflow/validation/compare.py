@@ -21,6 +21,7 @@ from xlflow.domain.idcard import birth_years
 from xlflow.domain.kinds import AMOUNT_KEYS
 from xlflow.domain.rulebook import RuleBook
 from xlflow.errors import XlflowError
+from xlflow.io.frames import shared, shared_text
 from xlflow.io.settings import Settings
 from xlflow.store.ledger import Ledger
 
@@ -117,7 +118,7 @@ def compare(ledger: Ledger, book: RuleBook, year: int, settings: Settings | None
     if lists.empty:
         raise XlflowError("台账中没有部门名单，无法比对。请先用 xlflow ledger import list 名单.xlsx --kind 低保对象"
                           " 导入名单，或用 --list 类别=文件 直接给出。")
-    view = ledger.view(lists["id_number"].unique())
+    view = ledger.view(lists["id_number"].unique(), year=year)
     persons = view.persons
     # One candidate 代缴 identity per list row.
     # A person listed twice with two levels comes with both (「二级、一级」): one candidate row per level,
@@ -213,21 +214,22 @@ def _people(lists, best, best_rule, persons, paid, view, year: int, settings: Se
     name_note = (roster_name.notna() & (roster_name != list_name)).to_numpy()
     reason = [r + (f"；名单姓名“{ln}”与参保信息“{rn}”不同，请核对" if odd else "")
               for r, odd, ln, rn in zip(reason, name_note, list_name, roster_name, strict=True)]
+    # Each column shared as it is made (one column's new strings at a time, not the whole frame's).
     frame = pd.DataFrame({
-        "姓名": roster_name.fillna(list_name).to_numpy(),
+        "姓名": shared(roster_name.fillna(list_name).to_numpy()),
         "身份证号码": ids.to_numpy(),
-        "所在名单": on_lists.reindex(ids).to_numpy(),
-        "类别级别": levels.reindex(ids).to_numpy(),
-        "脱贫年度": best["exit"].astype("Int64").astype(str).replace("<NA>", "").to_numpy(),
-        "是否参保": np.where(insured, "是", "否"),
-        "居保状态": status.to_numpy(),
-        "系统身份标识": flag.to_numpy(),
-        f"{year}年龄": age.astype("Int64").astype(str).replace("<NA>", "").to_numpy(),
-        f"{year}年度缴费": np.where(paid_here, "已缴（" + paid_as + "）", "未缴"),
-        "代缴身份": chosen.fillna("").to_numpy(),
-        "需办理事项": action,
+        "所在名单": shared(on_lists.reindex(ids).to_numpy()),
+        "类别级别": shared(levels.reindex(ids).to_numpy()),
+        "脱贫年度": shared(best["exit"].astype("Int64").astype(str).replace("<NA>", "").to_numpy()),
+        "是否参保": shared(np.where(insured, "是", "否")),
+        "居保状态": shared(status.to_numpy()),
+        "系统身份标识": shared(flag.to_numpy()),
+        f"{year}年龄": shared(age.astype("Int64").astype(str).replace("<NA>", "").to_numpy()),
+        f"{year}年度缴费": shared(np.where(paid_here, "已缴（" + paid_as + "）", "未缴")),
+        "代缴身份": shared(chosen.fillna("").to_numpy()),
+        "需办理事项": shared(action),
         "原因": reason,
-        "乡镇": township.to_numpy(),
+        "乡镇": shared(township.to_numpy()),
     })
     # Keys the writers and the pre-filled workbooks use (not shown in the ledger sheet).
     frame["_hukou"] = best["hukou"].to_numpy()
@@ -238,7 +240,7 @@ def _people(lists, best, best_rule, persons, paid, view, year: int, settings: Se
     for c, values in known.items():
         frame[f"_{c}"] = values.astype(object).where(values.notna(), "").to_numpy()
     frame["_final"] = finals  # the action that decides the money: the last of the chain
-    return frame
+    return shared_text(frame)
 
 
 def _steps(year, settings: Settings, insured, status, flag, age, usable, chosen, out, exit_year, note, paid,

@@ -1,0 +1,30 @@
+"""Frames that hold less: each text column's equal values as one shared object."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def shared(values):
+    """Text values (an array, list or Series) with equal values as one object, as an object array; anything
+    else as it is. sqlite and pandas' string operations make a new str for every value: 300,000 people's
+    "是" or "正常缴费" were 300,000 objects of ~80 bytes each, per column. Missing values become None."""
+    if not isinstance(values, pd.Series):
+        values = pd.Series(values, copy=False)
+    if not pd.api.types.is_string_dtype(values) or pd.api.types.infer_dtype(values, skipna=True) != "string":
+        return values.to_numpy()
+    codes, uniques = pd.factorize(values)
+    missing = codes < 0
+    if not len(uniques):
+        return np.full(len(values), None, dtype=object)
+    out = np.asarray(uniques, dtype=object).take(np.where(missing, 0, codes))
+    out[missing] = None
+    return out
+
+
+def shared_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (changed in place, and returned) with each text column's equal values as one object."""
+    for column in frame.columns:
+        frame[column] = shared(frame[column])
+    return frame
