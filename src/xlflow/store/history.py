@@ -20,10 +20,16 @@ def record(ledger: Ledger, year: int, made_at: str, people: pd.DataFrame) -> int
         cur = db.execute("INSERT INTO comparisons (year, made_at, sources, persons) VALUES (?, ?, ?, ?)",
                          (int(year), made_at, sources, len(people)))
         number = int(cur.lastrowid)
-        frame = people[list(COLUMNS)].astype(object).where(people[list(COLUMNS)].notna(), None)
-        db.executemany("INSERT INTO comparison_people VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       ((number, *r) for r in frame.itertuples(index=False, name=None)))
+        db.executemany("INSERT INTO comparison_people VALUES (?, ?, ?, ?, ?, ?, ?, ?)", _rows(number, people))
     return number
+
+
+def _rows(number: int, people: pd.DataFrame, part: int = 50_000):
+    """(comparison, *COLUMNS) per person, made a part at a time (a copy of 300,000 people was 150 MB)."""
+    for start in range(0, len(people), part):
+        frame = people[list(COLUMNS)].iloc[start:start + part]
+        frame = frame.astype(object).where(frame.notna(), None)
+        yield from ((number, *r) for r in frame.itertuples(index=False, name=None))
 
 
 def last(ledger: Ledger, year: int) -> tuple[dict | None, pd.DataFrame]:

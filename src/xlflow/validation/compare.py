@@ -10,6 +10,8 @@ frames for the whole list at once (a county's list is 100,000 people); the write
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
 from dataclasses import dataclass, field
 
@@ -161,17 +163,7 @@ def compare(ledger: Ledger, book: RuleBook, year: int, settings: Settings | None
 
 def _people(lists, best, best_rule, persons, paid, view, year: int, settings: Settings) -> pd.DataFrame:
     ids = best.index
-    # One text per list row, joined per person (lists are sorted by ID and kind; one row per kind and ID).
-    extra = (lists["category"].fillna("") + " " + lists["level"].fillna("")).str.strip()
-    per_row = lists["kind"].where(extra == "", lists["kind"] + "：" + extra)
-    grouped = lists.assign(per_row=per_row).groupby("id_number", sort=True)
-    on_lists = grouped["kind"].agg("、".join)
-    levels = grouped["per_row"].agg("；".join)
-    n_lists = grouped["kind"].size()
-    list_name = grouped["name"].first()
-    # What the lists know of a person (first list that says it, in kind order): for the registration list.
-    known = {c: grouped[c].first().reindex(ids) if c in lists else pd.Series(None, index=ids, dtype=object)
-             for c in ("list_hukou", "list_phone", "list_area")}
+    on_lists, levels, n_lists, list_name, known = _per_person(lists, ids)
     insured = ids.isin(persons.index)
     status = pd.Series(ids.map(persons["status"]), index=ids).fillna("")
     flag = pd.Series(ids.map(persons["identity"]), index=ids).fillna("")
@@ -181,9 +173,10 @@ def _people(lists, best, best_rule, persons, paid, view, year: int, settings: Se
     # The 参保地 by name where the roster has it, else the 行政区划 code; a person not insured has neither and
     # is counted apart (under their ID's county, named as such), not among the townships.
     township = named.where(named != "", area)
-    county = pd.Series(ids.str[:6], index=ids)
-    fallback = pd.Series(np.where(insured, "身份证地区 " + county, "未参保（身份证地区 " + county + "）"), index=ids)
-    township = township.where(township != "", fallback)
+    bare = (township == "").to_numpy()
+    if bare.any():  # only those: a text for each of 300,000 people was 100 MB
+        county = ids[bare].str[:6]
+        township[bare] = np.where(insured[bare], "身份证地区 " + county, "未参保（身份证地区 " + county + "）")
     born = pd.Series(birth_years(pd.Series(ids, index=ids)), index=ids)
     age = year - born
     paid_here = pd.Series(ids.isin(paid.index), index=ids)
@@ -191,7 +184,8 @@ def _people(lists, best, best_rule, persons, paid, view, year: int, settings: Se
     paid_daijiao = pd.Series(0.0, index=ids)
     if len(paid):
         p = paid.reindex(ids)
-        paid_as = (p["identity"].fillna("") + " " + p["tier"].fillna("")).str.strip().where(paid_here, "")
+        paid_as = pd.Series(shared((p["identity"].fillna("") + " " + p["tier"].fillna("")).str.strip()
+                                   .where(paid_here, "")), index=ids)
         paid_daijiao = p["daijiao"].fillna(0).astype(float)
     pending = view.pending[view.pending["year"] == year].drop_duplicates("id_number").set_index("id_number")
     pending_batch = pd.Series(ids.map(pending["batch_id"]) if len(pending) else np.nan, index=ids)
@@ -203,8 +197,7 @@ def _people(lists, best, best_rule, persons, paid, view, year: int, settings: Se
     columns = zip(insured.tolist(), status.tolist(), flag.tolist(), age.tolist(), usable.tolist(),
                   chosen.tolist(), best["out"].tolist(), best["exit"].tolist(), best["note"].tolist(),
                   paid_here.tolist(), paid_as.tolist(), paid_daijiao.tolist(), best["daijiao"].tolist(),
-                  person_class.tolist(), pending_batch.tolist(), on_lists.reindex(ids).tolist(),
-                  n_lists.reindex(ids).tolist(), strict=True)
+                  person_class.tolist(), pending_batch.tolist(), on_lists, n_lists, strict=True)
     for row in columns:  # plain values: a county's list is 100,000 people
         steps = _steps(year, settings, *row)
         action.append(steps[0][0])
@@ -218,8 +211,8 @@ def _people(lists, best, best_rule, persons, paid, view, year: int, settings: Se
     frame = pd.DataFrame({
         "姓名": shared(roster_name.fillna(list_name).to_numpy()),
         "身份证号码": ids.to_numpy(),
-        "所在名单": shared(on_lists.reindex(ids).to_numpy()),
-        "类别级别": shared(levels.reindex(ids).to_numpy()),
+        "所在名单": shared(on_lists),
+        "类别级别": shared(levels),
         "脱贫年度": shared(best["exit"].astype("Int64").astype(str).replace("<NA>", "").to_numpy()),
         "是否参保": shared(np.where(insured, "是", "否")),
         "居保状态": shared(status.to_numpy()),
@@ -238,9 +231,39 @@ def _people(lists, best, best_rule, persons, paid, view, year: int, settings: Se
     frame["_group"] = chosen.map(lambda n: vocab.identity_group(n) if isinstance(n, str) else "").fillna("").to_numpy()
     frame["_paid"] = paid_here.to_numpy()
     for c, values in known.items():
-        frame[f"_{c}"] = values.astype(object).where(values.notna(), "").to_numpy()
+        frame[f"_{c}"] = shared(["" if v is None else v for v in values])
     frame["_final"] = finals  # the action that decides the money: the last of the chain
     return shared_text(frame)
+
+
+def _per_person(lists: pd.DataFrame, ids: pd.Index):
+    """Per person of ``ids`` (sorted, as ``lists`` is): the lists they are on (「低保对象、贫困人口」), each
+    list's category and level (「低保对象：一级；贫困人口」), how many, the first name a list gives and what
+    the lists know of them (the first that says it, in kind order: for the registration list). Plain
+    values in one pass: a groupby with a join per person held 200 MB for 300,000 people."""
+    parts = lists[["kind", "category", "level"]].astype(object).fillna("")
+    codes, combos = pd.factorize(pd.MultiIndex.from_frame(parts))
+    texts = []
+    for kind, category, level in combos:
+        extra = f"{category} {level}".strip()
+        texts.append(f"{kind}：{extra}" if extra else kind)
+    per_row = np.asarray(texts, dtype=object)[codes].tolist() if len(texts) else []
+    extra_columns = [c for c in ("list_hukou", "list_phone", "list_area") if c in lists]
+    columns = [lists[c].astype(object).where(lists[c].notna(), None).tolist() for c in ["name", *extra_columns]]
+    on_lists, levels, counts, names = [], [], [], []
+    known: dict[str, list] = {c: [] for c in ("list_hukou", "list_phone", "list_area")}
+    spots = [(c, 4 + extra_columns.index(c) if c in extra_columns else None) for c in known]
+    rows = zip(lists["id_number"].tolist(), lists["kind"].tolist(), per_row, *columns, strict=True)
+    for _, group in itertools.groupby(rows, key=operator.itemgetter(0)):
+        group = list(group)
+        on_lists.append("、".join(r[1] for r in group))
+        levels.append("；".join(r[2] for r in group))
+        counts.append(len(group))
+        names.append(next((r[3] for r in group if r[3] is not None), None))
+        for c, at in spots:
+            known[c].append(None if at is None else next((r[at] for r in group if r[at] is not None), None))
+    assert len(on_lists) == len(ids)
+    return on_lists, levels, counts, pd.Series(names, index=ids, dtype=object), known
 
 
 def _steps(year, settings: Settings, insured, status, flag, age, usable, chosen, out, exit_year, note, paid,
