@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from xlflow.io.frames import shared
 from xlflow.validation.compare import (
     ADJUST,
     DECLARE,
@@ -52,7 +53,8 @@ def mark_changes(comparison: Comparison, last: dict | None, before: pd.DataFrame
     open_since = np.where(seen & (action == prev), since.fillna(now).to_numpy(dtype=object), now)
     today = pd.Timestamp(now[:10])
     days_since = {d: (today - pd.Timestamp(d)).days for d in {str(a)[:10] for a in open_since.tolist()}}
-    what = []
+    what: list[str] = []
+    still: dict[tuple[str, str], str] = {}
     reasons = people["原因"].astype(str).tolist()
     for a, p, s, is_late, why, asked in zip(action.tolist(), prev.tolist(), status.tolist(), late.tolist(), reasons,
                                             open_since.tolist(), strict=True):
@@ -60,9 +62,12 @@ def mark_changes(comparison: Comparison, last: dict | None, before: pd.DataFrame
             what.append("新列入名单" if last is not None else "")
         elif is_late:
             what.append(LATE)
-        elif a == p:
+        elif a == p:  # one text per (step, day): most of a county's people, each its own str, were 40 MB
             day = str(asked)[:10]
-            what.append(f"仍需{a}（自 {day} 起未落实，已 {days_since[day]} 天）")
+            key = (a, day)
+            if key not in still:
+                still[key] = f"仍需{a}（自 {day} 起未落实，已 {days_since[day]} 天）"
+            what.append(still[key])
         elif a == NOT_ELIGIBLE:
             what.append(f"上次为{p}，本次不符合条件：{why.split('；')[0]}")
         elif s == DONE:
@@ -71,8 +76,8 @@ def mark_changes(comparison: Comparison, last: dict | None, before: pd.DataFrame
             what.append(f"事项由{p}改为{a}")
     people.insert(people.columns.get_loc("需办理事项"), "上次事项", pd.Series(prev, dtype=object).fillna("").to_numpy())
     people.insert(people.columns.get_loc("需办理事项") + 1, "状态", status)
-    people["首次列入日期"] = pd.Series(first_listed, dtype=object).astype(str).str[:10].to_numpy()
-    people["_change"] = what
+    people["首次列入日期"] = shared(pd.Series(first_listed, dtype=object).astype(str).str[:10])
+    people["_change"] = shared(what)
     people["_first_listed"] = first_listed
     people["_open_since"] = open_since
     # Everyone but those with nothing to do both times (done, or not eligible, then and now).
