@@ -15,6 +15,7 @@ from test_ledger import paid, payments_xls, roster_csv
 from xlflow.app.comparing import run_comparison
 from xlflow.app.imports import import_file
 from xlflow.cli import main
+from xlflow.store.history import held as history_held
 from xlflow.store.ledger import Ledger
 
 FIRST = dt.datetime(2026, 3, 1, 9, 0)
@@ -91,6 +92,13 @@ def test_each_transition_between_two_comparisons(tmp_path, book, ledger):  # noq
     changes = {r["身份证号码"]: r for r in sheet_rows(third.outputs["ledger"][0], "变化")}
     assert changes[p("111")]["变化"] == "仍需政府代缴申报（自 2026-03-01 起未落实，已 184 天）"
     assert changes[p("110")]["变化"].startswith("仍需缴费调整（自 2026-06-01 起未落实")
+    # The ledger keeps the people of the newest comparison of the year only; all three stay listed.
+    with Ledger(ledger) as store:
+        kept = store.db.execute("SELECT comparison_id, COUNT(*) FROM comparison_people GROUP BY 1").fetchall()
+        assert kept == [(3, len(third.comparison.people))]
+        assert [c["persons"] for c in history_held(store)][-1] == len(third.comparison.people)
+    out = CliRunner().invoke(main, ["ledger", "status", "--ledger", str(ledger)])
+    assert "数据比对 1：" in out.output and "数据比对 3：" in out.output
 
 
 def test_a_ledger_that_cannot_keep_the_comparison_still_gets_its_workbooks(tmp_path, book, ledger, monkeypatch):  # noqa: F811

@@ -21,6 +21,11 @@ def record(ledger: Ledger, year: int, made_at: str, people: pd.DataFrame) -> int
                          (int(year), made_at, sources, len(people)))
         number = int(cur.lastrowid)
         db.executemany("INSERT INTO comparison_people VALUES (?, ?, ?, ?, ?, ?, ?, ?)", _rows(number, people))
+        # Only the newest of a year is read again (it carries 首次列入日期 and since when a step is open): the
+        # people of the older ones go (a county's weekly comparison of 300,000 people was ~30 MB a week);
+        # each comparison itself stays listed in `ledger status`.
+        db.execute("DELETE FROM comparison_people WHERE comparison_id IN "
+                   "(SELECT id FROM comparisons WHERE year = ? AND id < ?)", (int(year), number))
     return number
 
 
