@@ -98,6 +98,37 @@ def test_a_newer_export_replaces_the_older_one(tmp_path, ledger):
     assert ledger.view([pid(seq="101")]).paid.loc[0, "personal"] == 20000
 
 
+def test_records_keep_the_file_order_within_a_person_year_whatever_the_order_of_people(tmp_path, ledger):
+    """The import writes in key order (for sqlite's B-trees); a person-year's records keep the file's order,
+    and the same content in another file is 'unchanged'."""
+    rows = [paid("109", personal=300), paid("101"), paid("109", personal=-50), paid("105", 2023),
+            paid("101", personal=70), paid("109", personal=20)]  # fmt: skip
+    result = import_file(ledger, payments_xls(tmp_path / "p.xls", rows), "payments")
+    assert result.counts == {"new": 3, "changed": 0, "unchanged": 0, "refused": 0}
+    got = ledger.db.execute("SELECT substr(id_number, 15, 3), year, seq, personal FROM payments").fetchall()
+    assert got == [("101", 2024, 0, 10000), ("101", 2024, 1, 7000), ("105", 2023, 0, 10000),
+                   ("109", 2024, 0, 30000), ("109", 2024, 1, -5000), ("109", 2024, 2, 2000)]  # fmt: skip
+    again = import_file(ledger, payments_xls(tmp_path / "p_newer.xls", [*rows, paid("111")]), "payments")
+    assert again.counts == {"new": 1, "changed": 0, "unchanged": 3, "refused": 0}
+    swapped = [rows[2], *rows[:2], *rows[3:]]  # 109's records in another order: its year changed
+    assert import_file(ledger, payments_xls(tmp_path / "p2.xls", swapped), "payments").counts["changed"] == 1
+
+
+def test_digests_are_those_older_ledgers_hold():
+    """A ledger written by an earlier xlflow holds digests of each row's text: an export imported again
+    after an upgrade must still be 'unchanged', so the cheaper digest must give the same numbers."""
+    import numpy as np
+    import pandas as pd
+
+    from xlflow.app.imports import _digest
+
+    frame = pd.DataFrame({"name": ["张三", "", "李四", "张三"], "cents": np.array([100, -5, 100, 10**12]),
+                          "none": [None] * 4, "exit": pd.array([2020, None, 2021, 2020], dtype="Int64"),
+                          "mixed": ["1", None, "x", "y"]})
+    expected = pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy(dtype=np.uint64)
+    assert (_digest(frame, list(frame)) == expected).all()
+
+
 def test_a_failure_in_the_middle_of_an_import_leaves_the_ledger_as_it_was(tmp_path):
     """A real process on a real file; the failure is injected after the payments are written."""
     path = tmp_path / "台账.sqlite"
@@ -141,6 +172,8 @@ def test_a_ledger_of_the_first_schema_opens_after_a_migration(tmp_path):
     db.close()
     with Ledger(path) as store:
         assert store.version == SCHEMA_VERSION == 9
+        assert all(store.db.execute(f"SELECT 1 FROM sqlite_master WHERE name = '{t}' AND sql LIKE '%WITHOUT ROWID'")
+                   .fetchone() for t in ("payments", "payment_years"))
         assert store.view([pid(seq="101")]).paid.loc[0, "personal"] == 9000
         # A batch of the old schema is a lineage of one member: the file it was recorded from.
         (batch,) = store.batches()
