@@ -95,12 +95,23 @@ def test_each_action_and_overlap_in_the_ledger_rows(tmp_path, book, ledger):
     assert "已于 2024 年标注脱贫" in rows[p("108")]["原因"] and rows[p("112")]["代缴身份"] == "贫困人口一级"
     assert "未满 16 周岁" in rows[p("107", "20150101")]["原因"] and "终止参保" in rows[p("109")]["原因"]
     assert rows[p("110")]["所在名单"] == "低保对象、贫困人口"
+    assert rows[p("110")]["类别级别"] == "低保对象：二级；贫困人口：一级"
+    assert rows[p("111")]["类别级别"] == "低保对象：一级；特困人员" and rows[p("106")]["类别级别"] == "贫困人口：一级"
     assert rows[p("104")][f"{YEAR}年度缴费"] == "已缴（普通参保人员 一档）"
     unmatched = run.comparison.unmatched  # kept by the import: reported, not dropped
     assert sorted(unmatched["身份证号码"]) == sorted(["43032119800101", p("101")])
     assert "重复列出" in unmatched.set_index("身份证号码").loc[p("101"), "原因"]
     book_sheets = load_workbook(run.outputs["ledger"][0], read_only=True).sheetnames
     assert book_sheets[0] == "管理台账" and {"缴费调整", "零缴费后调整", "按乡镇统计", "按名单统计"} <= set(book_sheets)
+
+
+def test_a_person_not_insured_on_two_lists_is_named_as_the_first_list_names_them(tmp_path, book, ledger):
+    other = write_workbook(tmp_path / "残疾人名单.xlsx", [LIST_HEAD, [p("102"), "张乙乙", "一级", None]])
+    with Ledger(ledger) as store:
+        import_file(store, other, "list", "残疾人")
+        rows = by_id(run_comparison(store, book, YEAR, tmp_path / "out").comparison)
+    assert rows[p("102")]["姓名"] == "张乙" and rows[p("102")]["所在名单"] == "低保对象、残疾人"
+    assert rows[p("102")]["是否参保"] == "否" and rows[p("102")]["乡镇"] == "未参保（身份证地区 430321）"
 
 
 def test_the_estimate_equals_a_hand_computation(tmp_path, book, ledger):
