@@ -1,6 +1,6 @@
 """Benchmark: the ledger at a county's size, against baselines run in the same script.
 
-    python benchmarks/ledger.py [--payments 1000000] [--declaration 100000] [--repeat 3]
+    python benchmarks/ledger.py [--payments 1000000] [--declaration 100000] [--repeat 3] [--import-repeat 1]
 
 1. Import a payments export of --payments rows (.xlsx, system header names, a title row) into a new
    ledger, timed against calamine alone parsing the same file (each in its own process).
@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--payments", type=int, default=1_000_000)
     parser.add_argument("--declaration", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--import-repeat", type=int, default=1, help="parse / import pairs, alternated (median)")
     parser.add_argument("--reimport", type=int, default=500_000,
                         help="rows of the export imported into a new ledger, then again with 10%% changed (0: skip)")
     args = parser.parse_args()
@@ -88,12 +89,18 @@ def main() -> None:
     xlflow = str(Path(sys.executable).parent / "xlflow")
     pay = payments(args.payments, DATA / f"payments_{args.payments}.xlsx")
     ledger = DATA / "ledger.sqlite"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{ledger}{suffix}").unlink(missing_ok=True)
-    parse, parse_peak, _ = measure([sys.executable, "-c", PARSE, str(pay)])
-    load, load_peak, rc = measure([xlflow, "ledger", "import", "payments", str(pay), "--ledger", str(ledger)])
-    print(f"payments import, {args.payments:,} rows: {load:.2f} s, peak {load_peak:.0f} MiB (exit {rc}); "
-          f"calamine alone parsing it: {parse:.2f} s, peak {parse_peak:.0f} MiB; ratio {load / parse:.2f}x")
+    parses, loads = [], []
+    for _ in range(args.import_repeat):  # alternated: a noisy machine drifts alike for both
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{ledger}{suffix}").unlink(missing_ok=True)
+        parses.append(measure([sys.executable, "-c", PARSE, str(pay)]))
+        loads.append(measure([xlflow, "ledger", "import", "payments", str(pay), "--ledger", str(ledger)]))
+    parse, load = statistics.median(p[0] for p in parses), statistics.median(w[0] for w in loads)
+    load_peak, parse_peak = max(w[1] for w in loads), max(p[1] for p in parses)
+    ratios = ", ".join(f"{w[0] / p[0]:.2f}x" for w, p in zip(loads, parses, strict=True))
+    print(f"payments import, {args.payments:,} rows: {load:.2f} s, peak {load_peak:.0f} MiB (exit "
+          f"{loads[-1][2]}); calamine alone parsing it: {parse:.2f} s, peak {parse_peak:.0f} MiB; ratio "
+          f"{load / parse:.2f}x (medians of {len(loads)}; each pair {ratios})")
     size = sum(Path(f"{ledger}{s}").stat().st_size for s in ("", "-wal") if Path(f"{ledger}{s}").exists())
     print(f"ledger file: {size / 2**20:.1f} MiB")
     if args.reimport:
