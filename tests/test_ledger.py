@@ -114,6 +114,26 @@ def test_records_keep_the_file_order_within_a_person_year_whatever_the_order_of_
     assert import_file(ledger, payments_xls(tmp_path / "p2.xls", swapped), "payments").counts["changed"] == 1
 
 
+def test_a_person_written_twice_in_a_roster_keeps_the_later_row_whatever_the_form_of_the_id(tmp_path, ledger):
+    """The 15-digit form, full-width digits and a lower-case x are one person with the 18-digit form (X
+    fixes); the later row is what the ledger keeps, though the import writes in ID order."""
+    ends_x = next(i for i in (pid(seq=f"{n:03d}") for n in range(400, 1000)) if i.endswith("X"))
+    old = pid(birth="19800101", seq="201")
+    fifteen = old[:6] + old[8:17]
+    wide = "".join(chr(ord(c) + 0xFEE0) for c in pid(seq="300"))
+    rows = [[fifteen, "王一", "农业", "正常缴费", "051", "", "43030201"], person("100", name="甲"),
+            [wide, "王三", "农业", "正常缴费", "051", "", "43030201"], person("050", name="乙"),
+            [old, "王一", "农业", "终止参保", "051", "", "43030201"],
+            [pid(seq="300"), "王三", "农业", "正常待遇", "051", "", "43030201"],
+            [ends_x, "王四", "农业", "正常缴费", "051", "", "43030201"],
+            [ends_x[:-1] + "x", "王四", "农业", "暂停缴费", "051", "", "43030201"]]  # fmt: skip
+    result = import_file(ledger, roster_csv(tmp_path / "r.csv", rows), "roster", out_dir=tmp_path)
+    assert result.counts["new"] == 5 and len(result.duplicates) == 3
+    persons = ledger.view([old, pid(seq="300"), ends_x]).persons
+    assert persons.loc[old, "status"] == "终止参保" and persons.loc[pid(seq="300"), "status"] == "正常待遇"
+    assert persons.loc[ends_x, "status"] == "暂停缴费"
+
+
 def test_digests_are_those_older_ledgers_hold():
     """A ledger written by an earlier xlflow holds digests of each row's text: an export imported again
     after an upgrade must still be 'unchanged', so the cheaper digest must give the same numbers."""
