@@ -1,6 +1,6 @@
 """Benchmark: the ledger at a county's size, against baselines run in the same script.
 
-    python benchmarks/ledger.py [--payments 1000000] [--declaration 100000] [--repeat 3] [--import-repeat 1]
+    python benchmarks/ledger.py [--payments 1000000] [--declaration 100000] [--repeat 3] [--import-repeat 1] [--stages]
 
 1. Import a payments export of --payments rows (.xlsx, system header names, a title row) into a new
    ledger, timed against calamine alone parsing the same file (each in its own process).
@@ -76,12 +76,49 @@ def reimport(rows: int, xlflow: str) -> None:
           f"10% changed {second:.2f} s ({second_peak:.0f} MiB, exit {rc}); second / first {second / first:.2f}x")
 
 
+def stages(path: Path) -> None:
+    """One import in this process with the time and memory (RSS, then the peak so far) after each stage: where
+    the ratio to the parse comes from. Linux only (reads /proc/self/status)."""
+    import functools
+    import time
+
+    import xlflow.app.imports as imports
+    from xlflow.store.ledger import Ledger
+
+    def rss() -> str:
+        status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+        return f"{int(status['VmRSS'].split()[0]) // 1024} / {int(status['VmHWM'].split()[0]) // 1024} MiB"
+
+    def timed(name: str) -> None:
+        inner = getattr(imports, name)
+
+        @functools.wraps(inner)
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            out = inner(*args, **kwargs)
+            print(f"  {name}: {time.perf_counter() - start:.2f} s, {rss()}")
+            return out
+
+        setattr(imports, name, run)
+
+    for name in ("read_for_check", "check_cells", "_repeated_records", "_records", "_digest", "_classify", "_write"):
+        timed(name)
+    ledger = DATA / "ledger_stages.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{ledger}{suffix}").unlink(missing_ok=True)
+    start = time.perf_counter()
+    with Ledger(ledger) as store:
+        imports.import_file(store, path, "payments")
+    print(f"  in all {time.perf_counter() - start:.2f} s (_write holds _digest and _classify)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--payments", type=int, default=1_000_000)
     parser.add_argument("--declaration", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--import-repeat", type=int, default=1, help="parse / import pairs, alternated (median)")
+    parser.add_argument("--stages", action="store_true", help="then one import in this process, stage by stage")
     parser.add_argument("--reimport", type=int, default=500_000,
                         help="rows of the export imported into a new ledger, then again with 10%% changed (0: skip)")
     args = parser.parse_args()
@@ -103,6 +140,9 @@ def main() -> None:
           f"{load / parse:.2f}x (medians of {len(loads)}; each pair {ratios})")
     size = sum(Path(f"{ledger}{s}").stat().st_size for s in ("", "-wal") if Path(f"{ledger}{s}").exists())
     print(f"ledger file: {size / 2**20:.1f} MiB")
+    if args.stages:
+        print("the same import in this process, stage by stage:")
+        stages(pay)
     if args.reimport:
         reimport(args.reimport, xlflow)
     decl = generate(args.declaration, DATA / f"decl_{args.declaration}.xlsx")
