@@ -134,6 +134,15 @@ def test_a_person_written_twice_in_a_roster_keeps_the_later_row_whatever_the_for
     assert persons.loc[ends_x, "status"] == "暂停缴费"
 
 
+def test_only_a_record_repeating_another_in_every_field_is_p14(tmp_path, ledger):
+    rows = [paid("101"), paid("102"), paid("101", personal=50), paid("101", 2023), paid("101"),
+            paid("102", name="李四"), paid("101")]  # fmt: skip
+    result = import_file(ledger, payments_xls(tmp_path / "p.xls", rows), "payments", out_dir=tmp_path)
+    p14 = sorted(f.row for f in result.check.findings if f.code == "P14")
+    assert p14 == [7, 9] and result.repeated == 2  # the 5th and 7th records (a title and a header above)
+    assert int(ledger.view([pid(seq="101")]).paid.set_index("year").loc[2024, "records"]) == 4
+
+
 def test_digests_are_those_older_ledgers_hold():
     """A ledger written by an earlier xlflow holds digests of each row's text: an export imported again
     after an upgrade must still be 'unchanged', so the cheaper digest must give the same numbers."""

@@ -197,8 +197,12 @@ def _write(ledger: Ledger, path: Path, sheet: str, kind: str, list_kind: str | N
 def _repeated_records(table: Table, cells: Cells, good: np.ndarray) -> np.ndarray:
     """P14 (warning) on each payment record that repeats an earlier one of the same export in every field:
     a person-year's records are summed, so 1,000 copies of one record would count as 1,000 payments."""
-    values = cells.values[good]
+    values = _kept(cells.values, good)
     columns = [c for c in values.columns if c != "seq"]
+    # Only rows sharing a person-year can repeat each other in every field: those alone are compared whole.
+    keys = [c for c in ("id_number", "year") if c in columns]
+    if keys:
+        values = values[values.duplicated(subset=keys, keep=False).to_numpy()]
     repeat = values.duplicated(subset=columns, keep="first") & (values["id_number"] != "")
     if not repeat.any():
         return np.array([], dtype=np.int64)
@@ -219,14 +223,19 @@ def problem_rows(result: ImportResult) -> list[tuple[int, str, str, str]]:
     return out
 
 
+def _kept(frame, good: np.ndarray):
+    """The good rows of a frame or series: itself when every row is (no copy of a million rows)."""
+    return frame if good.all() else frame[good]
+
+
 def _records(kind: str, table: Table, cells: Cells, good: np.ndarray) -> pd.DataFrame:
     """The imported rows as typed columns: text as fixed, years as numbers, amounts in cents."""
-    values = cells.values[good]
+    values = _kept(cells.values, good)
     out = pd.DataFrame({k: values[k] for k in values.columns if k in table.keys}, index=values.index)
     for key, cents in cells.cents.items():
-        out[key] = cents[good].fillna(0).astype("int64")
+        out[key] = _kept(cents, good).fillna(0).astype("int64")
     if cells.year is not None:
-        out["year"] = cells.year[good].astype("int64")
+        out["year"] = _kept(cells.year, good).astype("int64")
     if "exit_year" in out:
         out["exit_year"] = pd.to_numeric(out["exit_year"].str[:4], errors="coerce").astype("Int64")
     out["row"] = out.index
