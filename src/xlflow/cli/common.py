@@ -111,7 +111,8 @@ def open_ledger(given: Path | None, create: bool = False):
     from xlflow.store.ledger import Ledger
 
     path = ledger_path_for(given)
-    return None if path is None else Ledger(path, create=create, on_wait=waiting_for_ledger)
+    return None if path is None else Ledger(path, create=create, on_wait=waiting_for_ledger,
+                                            on_migrate=lambda line: click.echo(line, err=True))
 
 
 def waiting_for_ledger(holder: str, waited: float) -> None:

@@ -63,14 +63,17 @@ class Ledger:
 
     def __init__(self, path: Path, create: bool = True, wait: float | None = None,
                  on_wait: Callable[[str, float], None] | None = None,
-                 clock: Callable[[], dt.datetime] = dt.datetime.now):
+                 clock: Callable[[], dt.datetime] = dt.datetime.now,
+                 on_migrate: Callable[[str], None] | None = None):
         """``wait``: how long a write waits for another xlflow holding the ledger (``XLFLOW_LEDGER_WAIT``,
         300 s by default), calling ``on_wait(holder, seconds)`` meanwhile. ``clock``: the time recorded with
-        each import and batch (the entry point's: a watcher passes its own)."""
+        each import and batch (the entry point's: a watcher passes its own). ``on_migrate(line)``: told when
+        an older ledger is brought to this schema (seconds for a county's ledger)."""
         self.path = Path(path)
         self.clock = clock
         self.wait = float(os.environ.get("XLFLOW_LEDGER_WAIT", 300)) if wait is None else wait
         self.on_wait = on_wait
+        self.on_migrate = on_migrate
         try:
             new = not self.path.exists()
             if not new and not self.path.is_file():
@@ -134,6 +137,9 @@ class Ledger:
         version = self.version
         if version > SCHEMA_VERSION:
             raise LedgerError(f"台账 {self.path} 由更新版本的 xlflow 建立（结构版本 {version}），请升级 xlflow。")
+        if 0 < version < SCHEMA_VERSION and self.on_migrate is not None:
+            self.on_migrate(f"台账 {self.path.name} 由较早版本的 xlflow 建立（结构版本 {version}），正在升级到结构版本 "
+                            f"{SCHEMA_VERSION}（只需一次；大的台账要几秒到一两分钟），请稍候……")
         while version < SCHEMA_VERSION:
             with self.transaction():  # executescript would commit on its own: one statement at a time
                 version = self.version  # read again under the write lock: another process may have migrated

@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -110,7 +111,8 @@ class Watcher:
             from xlflow.validation.rules import load_rulebook
 
             self.ws.make_folders()
-            self.ledger = Ledger(self.ws.ledger, clock=self.clock)
+            self.ledger = Ledger(self.ws.ledger, clock=self.clock,
+                                 on_migrate=lambda line: print(line, file=sys.stderr, flush=True))
             self.book = load_rulebook(self.ws.rules, self.ws.settings.limits())
             self._logger()
         except BaseException:
