@@ -143,6 +143,46 @@ def test_only_a_record_repeating_another_in_every_field_is_p14(tmp_path, ledger)
     assert int(ledger.view([pid(seq="101")]).paid.set_index("year").loc[2024, "records"]) == 4
 
 
+def on_a_terminal(args: list[str]) -> tuple[int, str]:
+    """A real xlflow process whose stderr is a terminal (the IT person running it by hand), every file big
+    enough for the progress bar: (exit code, what the terminal showed)."""
+    import os
+    import pty
+
+    script = (f"import sys; sys.path.insert(0, {str(ROOT / 'src')!r}); from xlflow.cli import common; "
+              "common.PROGRESS_MIN_BYTES = 0; from xlflow.cli import main; main()")
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], stderr=secondary, stdout=subprocess.DEVNULL)
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the process ended and closed its side
+            break
+        if not chunk:
+            break
+        seen += chunk
+    code = proc.wait(timeout=120)
+    os.close(primary)
+    return code, seen.decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal")
+def test_a_big_import_and_a_big_check_name_each_stage_as_it_runs(tmp_path):
+    pay = payments_xls(tmp_path / "p.xls", [paid("101"), paid("102")])
+    code, text = on_a_terminal(["ledger", "import", "payments", str(pay), "--ledger", str(tmp_path / "l.sqlite")])
+    assert code == 0
+    # Each stage is named with the bar at the stages done before it: "[####----]  检查" while checking.
+    shown = [text.find(f"{'#' * 12}{'-' * 24}]  检查"), text.find(f"{'#' * 24}{'-' * 12}]  写入台账"),
+             text.find("完成"), text.find("新增 2 人年")]
+    assert -1 not in shown and shown == sorted(shown), text
+    code, text = on_a_terminal(["validate", str(ROOT / "examples" / "批量缴费申报表.xlsx"), "--out",
+                                str(tmp_path / "out")])
+    shown = [text.find(word) for word in ("读取", "检查", "写更正表", "写错误表", "写汇总表", "完成")]
+    assert code == 1 and -1 not in shown and shown == sorted(shown), text
+
+
 def test_digests_are_those_older_ledgers_hold():
     """A ledger written by an earlier xlflow holds digests of each row's text: an export imported again
     after an upgrade must still be 'unchanged', so the cheaper digest must give the same numbers."""

@@ -32,6 +32,7 @@ from xlflow.validation.normalise import Vocabulary
 from xlflow.validation.result import Checked, CheckResult
 
 LIST_KINDS = ("贫困人口", "低保对象", "特困人员", "残疾人")
+IMPORT_STAGES = ("读取", "检查", "写入台账")  # what a progress line names, in order
 COUNT_WORDS = {"new": "新增", "changed": "更新", "unchanged": "未变", "refused": "未导入（有错误）",
                "removed": "移出名单（不在本文件中）"}
 
@@ -98,19 +99,24 @@ def _vocabulary() -> Vocabulary:
 
 @without_cycle_collector
 def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = None, out_dir: Path | None = None,
-                settings: Settings | None = None, today: dt.date | None = None, replace: bool = False) -> ImportResult:
+                settings: Settings | None = None, today: dt.date | None = None, replace: bool = False,
+                step=None) -> ImportResult:
     """Import one export into ``ledger``; every change is one transaction (all or nothing). ``replace``: an
-    office list that is the whole list of its kind — the people of that kind it no longer names are removed."""
+    office list that is the whole list of its kind — the people of that kind it no longer names are removed.
+    ``step(stage)``: told as each of IMPORT_STAGES begins (a progress line)."""
+    step = step or (lambda _stage: None)
     settings = settings or Settings()
     today = today or dt.date.today()
     path = Path(path)
     own = kind_of(kind)
     check = CheckResult(file=str(path), kind=kind)
     result = ImportResult(check, kind, list_kind)
+    step(IMPORT_STAGES[0])
     table = read_for_check(path, [kind_spec(kind)], settings.limits(), check)
     if table is None:
         return result
     check.kind = kind
+    step(IMPORT_STAGES[1])
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     source_kind = f"list:{list_kind}" if own.office_list else kind
     earlier = ledger.source(source_kind, sha)
@@ -161,6 +167,7 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
     del cells, ids, texts, names, good
     writer = own.row_writer  # the kind's own rows, as the registry names them
     # One import at a time: a second one waits, then finds the first's (the same file twice is "already").
+    step(IMPORT_STAGES[2])
     with ledger.exclusive(f"导入 {path.name}"):
         earlier = ledger.source(source_kind, sha)
         if earlier:

@@ -126,10 +126,13 @@ PROGRESS_MIN_BYTES = 2 * 2**20  # smaller files finish before a bar would be use
 
 
 @contextlib.contextmanager
-def progress(path: Path):
-    """A stage progress bar on stderr for large files; yields the callback for process_workbook."""
-    from xlflow.app.pipeline import STAGES
+def progress(path: Path, stages: tuple[str, ...] | None = None):
+    """A stage progress bar on stderr for large files; yields the callback for process_workbook (or for
+    ``import_file``, with its ``stages``)."""
+    if stages is None:
+        from xlflow.app.pipeline import STAGES
 
+        stages = STAGES
     try:
         large = path.stat().st_size >= PROGRESS_MIN_BYTES
     except OSError:
@@ -137,15 +140,17 @@ def progress(path: Path):
     if not large:
         yield None
         return
-    with click.progressbar(length=len(STAGES), label=f"{path.name}", file=sys.stderr,
+    with click.progressbar(length=len(stages), label=f"{path.name}", file=sys.stderr,
                            show_eta=False, show_percent=False, item_show_func=lambda s: s) as bar:
         started = []
 
-        def step(stage: str) -> None:
+        def step(stage: str) -> None:  # the bar names the stage now running (update(0, …) drew nothing)
             if started:
-                bar.update(1)
+                bar.update(1, stage)
+            else:
+                bar.current_item = stage
+                bar.render_progress()
             started.append(stage)
-            bar.update(0, stage)
 
         yield step
-        bar.update(len(STAGES) - bar.pos, "完成")
+        bar.update(len(stages) - bar.pos, "完成")

@@ -48,11 +48,12 @@ def import_(what: str, file: Path, list_kind: str | None, replace: bool, ledger_
     Import an export into the ledger in one transaction. Exit 0 all rows imported, 1 some rows refused
     (listed in NAME_导入错误.xlsx), 2 the file is unusable (nothing changed).
     """
-    from xlflow.app.imports import import_file, list_kind_for
+    from xlflow.app.imports import IMPORT_STAGES, import_file, list_kind_for
+    from xlflow.cli.common import progress
 
     kind = list_kind_for(file, list_kind) if registered(what).office_list else None
-    with _open(ledger_path, create=True) as store:
-        result = import_file(store, file, what, kind, out_dir, replace=replace)
+    with _open(ledger_path, create=True) as store, progress(file, IMPORT_STAGES) as step:
+        result = import_file(store, file, what, kind, out_dir, replace=replace, step=step)
     if as_json:
         click.echo(json.dumps(result.as_json(), ensure_ascii=False))
     else:
