@@ -180,6 +180,8 @@ def test_a_damaged_ledger_is_refused_by_validate_and_import(tmp_path):
     for args in (("validate", decl, "--out", tmp_path / "o"), ("ledger", "import", "roster", tmp_path / "r.csv")):
         rc, _, err = finish(start(*args, "--ledger", ledger))
         assert rc == 2 and "已损坏" in err and "Traceback" not in err, err
+    # Refused before any output: no corrected or error workbook checked against a ledger it could not trust.
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").glob("*.xlsx"))
 
 
 def test_the_disk_filling_up_during_an_import_leaves_the_ledger_as_it_was(tmp_path):

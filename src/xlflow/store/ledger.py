@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -81,28 +82,74 @@ class Ledger:
             if new and not create:
                 raise LedgerError(f"找不到台账文件 {self.path}。请先用 xlflow ledger import 导入参保人员信息。")
             # A database tool holding a write lock is waited for as long as another xlflow would be.
-            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=min(self.wait, 30))
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=min(self.wait, 30))
         except (sqlite3.Error, OSError) as exc:
             raise explain(exc, self.path) from exc
+        self._checking: threading.Thread | None = None
+        self._check_failed: BaseException | None = None
+        self._broken: BaseException | None = None  # the check's refusal, raised at every use
         try:
             self._wal()
-            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: safe against a crash, fewer fsyncs
-            self.db.execute("PRAGMA foreign_keys=ON")
-            if not new:  # a damaged page is refused here, not trusted by every check after it
-                problems = [r[0] for r in self.db.execute("PRAGMA quick_check(5)").fetchall()]
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: safe against a crash, fewer fsyncs
+            self._db.execute("PRAGMA foreign_keys=ON")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if not new:  # a damaged page is refused before any use, not trusted by every check after it
+                self._start_check()
+            if version != SCHEMA_VERSION:
+                self._checked()
+                self._migrate()
+        except BaseException as exc:
+            self._db.close()
+            refusal = self._refusal(exc)
+            if refusal is exc:
+                raise
+            raise refusal from exc
+
+    def _refusal(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, LedgerError):
+            return exc
+        if isinstance(exc, sqlite3.OperationalError):
+            return explain(exc, self.path)
+        if isinstance(exc, sqlite3.DatabaseError):
+            return LedgerError(f"{self.path} 不是 xlflow 台账文件或已损坏：{exc}。请用备份恢复，或换一个台账文件。")
+        return exc
+
+    def _start_check(self) -> None:
+        """``PRAGMA quick_check`` on a connection of its own, in a thread (sqlite lets go of the GIL): it reads
+        the whole file (4 s for a county's 218 MiB ledger from a cold disk) while the caller reads its
+        workbook. The first use of :attr:`db` waits for it, and is refused if the file is damaged."""
+        def check() -> None:
+            try:
+                own = sqlite3.connect(self.path, timeout=min(self.wait, 30))
+                try:
+                    problems = [r[0] for r in own.execute("PRAGMA quick_check(5)").fetchall()]
+                finally:
+                    own.close()
                 if problems != ["ok"]:
                     raise sqlite3.DatabaseError("database disk image is malformed: " + "; ".join(problems))
-            self._migrate()
-        except LedgerError:
-            self.db.close()
-            raise
-        except sqlite3.OperationalError as exc:
-            self.db.close()
-            raise explain(exc, self.path) from exc
-        except sqlite3.DatabaseError as exc:
-            self.db.close()
-            raise LedgerError(f"{self.path} 不是 xlflow 台账文件或已损坏：{exc}。"
-                              "请用备份恢复，或换一个台账文件。") from exc
+            except BaseException as exc:  # handed to the thread that uses the ledger
+                self._check_failed = exc
+
+        self._checking = threading.Thread(target=check, name="xlflow-ledger-check", daemon=True)
+        self._checking.start()
+
+    def _checked(self) -> None:
+        if self._checking is None:
+            return
+        self._checking.join()
+        self._checking = None
+        if self._check_failed is not None:
+            failed, self._check_failed = self._check_failed, None
+            self._broken = self._refusal(failed)
+        if self._broken is not None:
+            raise self._broken
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, once the file has passed its check."""
+        if self._checking is not None or self._broken is not None:
+            self._checked()
+        return self._db
 
     def __enter__(self) -> Ledger:
         return self
@@ -114,7 +161,7 @@ class Ledger:
         return self.clock().replace(microsecond=0).isoformat(sep=" ")
 
     def close(self) -> None:
-        self.db.close()
+        self._db.close()
 
     @property
     def version(self) -> int:
@@ -126,7 +173,7 @@ class Ledger:
         deadline = time.monotonic() + max(self.wait, 1)
         while True:
             try:
-                self.db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA journal_mode=WAL")
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
