@@ -236,10 +236,12 @@ class Ledger:
 
     # ------------------------------------------------------------------ reading for validation
     def _keys_table(self, ids: Iterable[str]) -> None:
-        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (id_number TEXT PRIMARY KEY)")
+        # In key order, one B-tree: written front to back, and the look-ups driven from it walk the ledger's
+        # tables in their own order.
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (id_number TEXT PRIMARY KEY) WITHOUT ROWID")
         self.db.execute("BEGIN")  # one transaction: in autocommit mode each insert would be its own
         self.db.execute("DELETE FROM wanted")
-        self.db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", zip(list(ids)))
+        self.db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", zip(sorted(set(ids))))
         self.db.execute("COMMIT")
 
     def _query(self, sql: str, params: tuple = ()) -> pd.DataFrame:
@@ -346,11 +348,12 @@ class Ledger:
 
     def _keys_of_file(self, keys: pd.DataFrame) -> None:
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS file_keys (id_number TEXT, year INTEGER, "
-                        "PRIMARY KEY (id_number, year))")
+                        "PRIMARY KEY (id_number, year)) WITHOUT ROWID")
         self.db.execute("BEGIN")
         self.db.execute("DELETE FROM file_keys")
         self.db.executemany("INSERT OR IGNORE INTO file_keys VALUES (?, ?)",
-                            zip(keys["id_number"].tolist(), keys["year"].astype(int).tolist(), strict=True))
+                            sorted(set(zip(keys["id_number"].tolist(), keys["year"].astype(int).tolist(),
+                                           strict=True))))
         self.db.execute("COMMIT")
 
     def _shares(self, batch_id: int, member: str) -> bool:
