@@ -71,13 +71,14 @@ def ledger_findings(table: Table, values: pd.DataFrame, year: pd.Series, view: L
     unset = known & (flag_text == "") & daijiao
     shown_flag = flag.astype(object).where(~unset, "未设置")
     out += cell_findings(table, "identity", differs | unset, "P10", values["identity"], detail=shown_flag)
-    poor = values["identity"].map(lambda n: vocab.identity_group(n) == "贫困人口").astype(bool)
+    poor = values["identity"].map(groups).eq("贫困人口")  # each distinct name asked once, not each row
     exit_year = ids.map(view.exits["exit_year"]) if len(view.exits) else pd.Series(np.nan, index=ids.index)
     after = poor & year.notna() & exit_year.notna() & (year > exit_year)
     out += cell_findings(table, "year", after.fillna(False), "P07", Whole(year),
                          detail=Whole(exit_year))
     if person_class is not None:
-        implied = status.map(lambda s: vocab.status_class(s) if isinstance(s, str) else None)
+        classes = {s: vocab.status_class(s) for s in status.dropna().unique() if isinstance(s, str)}
+        implied = status.map(classes)
         odd = known & implied.notna() & (person_class != "") & (implied != person_class)
         out += cell_findings(table, "person_class", odd.fillna(False), "P13", person_class, detail=status)
     keys = pd.DataFrame({"id_number": ids, "year": year, "row": values.index})
