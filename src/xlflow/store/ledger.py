@@ -411,6 +411,9 @@ class Ledger:
                                 "UPDATE SET sha256 = excluded.sha256, recorded_at = excluded.recorded_at",
                                 (bid, member, file_name, sha256, role, self._now()))
             before = self.db.total_changes
+            # In key order: batch_rows' key and its person index are both written front to back.
+            rows = rows.sort_values(["id_number", "year"], kind="stable")
+            error_keys = error_keys.sort_values(["id_number", "year"], kind="stable")
             self.db.executemany(
                 "INSERT OR IGNORE INTO batch_rows (batch_id, id_number, year, identity, row, member) "
                 "VALUES (?,?,?,?,?,?)",
