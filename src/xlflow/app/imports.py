@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from xlflow.domain import vocab
 from xlflow.domain.kinds import AMOUNT_KEYS, kind_spec
 from xlflow.domain.kinds import kind as kind_of
 from xlflow.errors import OutputError, XlflowError
+from xlflow.io.frames import in_parts
 from xlflow.io.reading import Table
 from xlflow.io.settings import Settings
 from xlflow.io.webexports import source_note
@@ -260,13 +260,6 @@ def _ints(frame: pd.DataFrame, columns: list[str]) -> list[list]:
     return [frame[c].to_numpy(dtype=np.int64).tolist() for c in columns]
 
 
-CHUNK = 50_000  # rows turned into Python values at a time for sqlite (a million at once were ~300 MB)
-
-
-def _in_chunks(frame: pd.DataFrame, records) -> Iterator[tuple]:
-    """``records(part)`` (an iterable of tuples) for each ``CHUNK`` rows of ``frame``, one part at a time."""
-    for start in range(0, len(frame), CHUNK):
-        yield from records(frame.iloc[start:start + CHUNK])
 
 
 def _as_text(column: pd.Series):
@@ -301,7 +294,7 @@ def _classify(ledger: Ledger, table: str, keys: list[str], new: pd.DataFrame) ->
     ledger.db.execute(f"CREATE TEMP TABLE incoming ({', '.join(keys)}, digest TEXT, "
                       f"PRIMARY KEY ({', '.join(keys)})) WITHOUT ROWID")
     ledger.db.executemany(f"INSERT INTO incoming VALUES ({', '.join('?' * (len(keys) + 1))})",
-                          _in_chunks(new, lambda part: zip(*(part[c].tolist() for c in [*keys, "digest"]),
+                          in_parts(new, lambda part: zip(*(part[c].tolist() for c in [*keys, "digest"]),
                                                            strict=True)))
     where = f"FROM incoming w LEFT JOIN {table} t ON {key_sql}"
     known = ledger.db.execute(f"SELECT COUNT(t.digest), SUM(t.digest = w.digest) {where}").fetchone()
@@ -371,13 +364,13 @@ def import_payments(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind)
     ledger.db.executemany(
         "INSERT INTO payments (id_number, year, seq, name, identity, tier, hukou, personal, province, city, county, "
         "daijiao, method, arrived_at, arrived_flag, source_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        _in_chunks(rows, lambda part: zip(*_plain(part, ["id_number"]), *_ints(part, ["year", "seq"]),
+        in_parts(rows, lambda part: zip(*_plain(part, ["id_number"]), *_ints(part, ["year", "seq"]),
                                           *_plain(part, text), *_ints(part, list(AMOUNT_KEYS)), *_plain(part, extra),
                                           [source] * len(part), strict=True)))
     ledger.db.executemany(
         "INSERT INTO payment_years (id_number, year, records, personal, province, city, county, daijiao, identity, "
         "tier, digest, source_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        _in_chunks(years, lambda part: zip(*_plain(part, ["id_number"]),
+        in_parts(years, lambda part: zip(*_plain(part, ["id_number"]),
                                            *_ints(part, ["year", "records", *AMOUNT_KEYS]),
                                            *_plain(part, ["identity", "tier", "digest"]), [source] * len(part),
                                            strict=True)))

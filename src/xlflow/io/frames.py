@@ -1,9 +1,20 @@
-"""Frames that hold less: each text column's equal values as one shared object."""
+"""Frames that hold less: each text column's equal values as one shared object; rows handed on a part
+at a time."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+
 import numpy as np
 import pandas as pd
+
+PART = 50_000  # rows turned into Python values at a time for sqlite (a million at once were ~300 MB)
+
+
+def in_parts(frame: pd.DataFrame, records: Callable[[pd.DataFrame], Iterable[tuple]]) -> Iterator[tuple]:
+    """``records(part)`` (an iterable of tuples) for each ``PART`` rows of ``frame``, one part at a time."""
+    for start in range(0, len(frame), PART):
+        yield from records(frame.iloc[start:start + PART])
 
 
 def shared(values):

@@ -4,8 +4,11 @@ open since when, or changed."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pandas as pd
 
+from xlflow.io.frames import in_parts
 from xlflow.store.ledger import Ledger
 
 COLUMNS = ("id_number", "action", "final", "identity", "lists", "first_listed", "open_since")
@@ -29,12 +32,13 @@ def record(ledger: Ledger, year: int, made_at: str, people: pd.DataFrame) -> int
     return number
 
 
-def _rows(number: int, people: pd.DataFrame, part: int = 50_000):
+def _rows(number: int, people: pd.DataFrame) -> Iterator[tuple]:
     """(comparison, *COLUMNS) per person, made a part at a time (a copy of 300,000 people was 150 MB)."""
-    for start in range(0, len(people), part):
-        frame = people[list(COLUMNS)].iloc[start:start + part]
-        frame = frame.astype(object).where(frame.notna(), None)
-        yield from ((number, *r) for r in frame.itertuples(index=False, name=None))
+    def records(part: pd.DataFrame):
+        part = part.astype(object).where(part.notna(), None)
+        return ((number, *r) for r in part.itertuples(index=False, name=None))
+
+    return in_parts(people[list(COLUMNS)], records)
 
 
 def last(ledger: Ledger, year: int) -> tuple[dict | None, pd.DataFrame]:
@@ -46,8 +50,8 @@ def last(ledger: Ledger, year: int) -> tuple[dict | None, pd.DataFrame]:
         return None, pd.DataFrame(columns=list(COLUMNS[1:]), index=pd.Index([], name="id_number"))
     held = dict(zip(("id", "year", "made_at", "sources", "persons"), row, strict=True))
     # A part at a time, equal texts shared: the last comparison of a county is 300,000 people.
-    people = ledger._query("SELECT id_number, action, final, identity, lists, first_listed, open_since "
-                           "FROM comparison_people WHERE comparison_id = ?", (held["id"],)).set_index("id_number")
+    people = ledger.query("SELECT id_number, action, final, identity, lists, first_listed, open_since "
+                          "FROM comparison_people WHERE comparison_id = ?", (held["id"],)).set_index("id_number")
     return held, people
 
 

@@ -86,7 +86,6 @@ class Ledger:
         except (sqlite3.Error, OSError) as exc:
             raise explain(exc, self.path) from exc
         self._checking: threading.Thread | None = None
-        self._check_failed: BaseException | None = None
         self._broken: BaseException | None = None  # the check's refusal, raised at every use
         try:
             self._wal()
@@ -128,7 +127,7 @@ class Ledger:
                 if problems != ["ok"]:
                     raise sqlite3.DatabaseError("database disk image is malformed: " + "; ".join(problems))
             except BaseException as exc:  # handed to the thread that uses the ledger
-                self._check_failed = exc
+                self._broken = self._refusal(exc)
 
         self._checking = threading.Thread(target=check, name="xlflow-ledger-check", daemon=True)
         self._checking.start()
@@ -138,17 +137,16 @@ class Ledger:
             return
         self._checking.join()
         self._checking = None
-        if self._check_failed is not None:
-            failed, self._check_failed = self._check_failed, None
-            self._broken = self._refusal(failed)
         if self._broken is not None:
             raise self._broken
 
     @property
     def db(self) -> sqlite3.Connection:
         """The connection, once the file has passed its check."""
-        if self._checking is not None or self._broken is not None:
+        if self._checking is not None:
             self._checked()
+        if self._broken is not None:
+            raise self._broken
         return self._db
 
     def __enter__(self) -> Ledger:
@@ -244,7 +242,7 @@ class Ledger:
         self.db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", zip(sorted(set(ids))))
         self.db.execute("COMMIT")
 
-    def _query(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+    def query(self, sql: str, params: tuple = ()) -> pd.DataFrame:
         """The rows as a frame, fetched a part at a time. sqlite makes a new str for every text value: each
         text column's repeated values (a status, a tier, a person's ID on each of its years) become one
         shared object, so 300,000 people's view holds hundreds of MB less."""
@@ -263,7 +261,7 @@ class Ledger:
         ``own`` (the file's batch), pending rows of that batch are not a clash, unless another member of
         it passed them (``siblings``). With ``year``, only that year's payments (a comparison's)."""
         self._keys_table(ids)
-        q = self._query
+        q = self.query
         persons = q("SELECT p.id_number, name, hukou, status, identity, exit_year, area, township FROM wanted w "
                     "CROSS JOIN persons p ON p.id_number = w.id_number").set_index("id_number")
         # CROSS JOIN keeps the file's people as the outer loop: index look-ups, not a scan of every payment.
@@ -291,13 +289,13 @@ class Ledger:
     def lists(self) -> pd.DataFrame:
         """Every person on every office list (kind, id_number, name, category, level, exit_year, exit_flag, and
         where the list has them list_hukou, list_phone, list_area)."""
-        return self._query("SELECT kind, id_number, name, category, level, exit_year, exit_flag, hukou AS list_hukou, "
+        return self.query("SELECT kind, id_number, name, category, level, exit_year, exit_flag, hukou AS list_hukou, "
                            "phone AS list_phone, area AS list_area FROM lists ORDER BY id_number, kind")
 
     def list_problems(self) -> pd.DataFrame:
         """The list rows imports could not use or found repeated, with the reason (kind, file_name, row,
         id_number, name, reason)."""
-        return self._query("SELECT kind, file_name, row, id_number, name, reason FROM list_problems "
+        return self.query("SELECT kind, file_name, row, id_number, name, reason FROM list_problems "
                            "ORDER BY kind, file_name, row")
 
     # ------------------------------------------------------------------ batches
