@@ -23,7 +23,7 @@ from xlflow.domain.idcard import birth_years
 from xlflow.domain.kinds import AMOUNT_KEYS
 from xlflow.domain.rulebook import RuleBook
 from xlflow.errors import XlflowError
-from xlflow.io.frames import shared, shared_text
+from xlflow.io.frames import shared
 from xlflow.io.settings import Settings
 from xlflow.store.ledger import Ledger
 
@@ -221,19 +221,20 @@ def _people(lists, best, best_rule, persons, paid, view, year: int, settings: Se
         f"{year}年度缴费": shared(np.where(paid_here, "已缴（" + paid_as + "）", "未缴")),
         "代缴身份": shared(chosen.fillna("").to_numpy()),
         "需办理事项": shared(action),
-        "原因": reason,
+        "原因": shared(reason),  # many people share one reason word for word
         "乡镇": shared(township.to_numpy()),
     })
     # Keys the writers and the pre-filled workbooks use (not shown in the ledger sheet).
-    frame["_hukou"] = best["hukou"].to_numpy()
-    frame["_tier"] = best["tier"].to_numpy()
-    frame["_class"] = person_class.replace("", "缴费人员").to_numpy()
-    frame["_group"] = chosen.map(lambda n: vocab.identity_group(n) if isinstance(n, str) else "").fillna("").to_numpy()
+    frame["_hukou"] = shared(best["hukou"].to_numpy())
+    frame["_tier"] = shared(best["tier"].to_numpy())
+    frame["_class"] = shared(person_class.replace("", "缴费人员").to_numpy())
+    frame["_group"] = shared(chosen.map(lambda n: vocab.identity_group(n) if isinstance(n, str) else "")
+                             .fillna("").to_numpy())
     frame["_paid"] = paid_here.to_numpy()
     for c, values in known.items():
         frame[f"_{c}"] = shared(["" if v is None else v for v in values])
-    frame["_final"] = finals  # the action that decides the money: the last of the chain
-    return shared_text(frame)
+    frame["_final"] = shared(finals)  # the action that decides the money: the last of the chain
+    return frame
 
 
 def _per_person(lists: pd.DataFrame, ids: pd.Index):
