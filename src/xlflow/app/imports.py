@@ -252,8 +252,16 @@ def _records(kind: str, table: Table, cells: Cells, good: np.ndarray) -> pd.Data
 
 
 def _plain(frame: pd.DataFrame, columns: list[str]) -> list[list]:
-    """Columns as Python lists for sqlite (C-speed tolist; '' stored as NULL)."""
-    return [[v if v != "" else None for v in frame[c].tolist()] for c in columns]
+    """Columns as Python lists for sqlite ('' stored as NULL), each empty value found in one numpy pass."""
+    out = []
+    for c in columns:
+        values = frame[c].to_numpy(dtype=object)
+        empty = values == ""
+        if empty.any():
+            values = values.copy()
+            values[empty] = None
+        out.append(values.tolist())
+    return out
 
 
 def _ints(frame: pd.DataFrame, columns: list[str]) -> list[list]:
@@ -310,8 +318,11 @@ def _all_new(rows: pd.DataFrame) -> dict[str, int]:
 def _in_key_order(rows: pd.DataFrame, after: list[str]) -> pd.DataFrame:
     """``rows`` sorted (stably) by ID number, then by ``after``: the ledger's B-trees are then written
     front to back instead of at random (a million payment records: 9.3 s → 5.6 s in sqlite)."""
-    codes, _ = pd.factorize(rows["id_number"], sort=True)
-    order = np.lexsort([rows[c].to_numpy() for c in reversed(after)] + [codes])
+    codes, uniques = pd.factorize(rows["id_number"])
+    # The distinct IDs ranked as fixed-width text (compared in C; an object sort compares in Python)
+    rank = np.empty(len(uniques), dtype=np.int64)
+    rank[np.argsort(np.asarray(uniques, dtype=str), kind="stable")] = np.arange(len(uniques))
+    order = np.lexsort([rows[c].to_numpy() for c in reversed(after)] + [rank[codes]])
     return rows.take(order).reset_index(drop=True)
 
 
@@ -343,14 +354,11 @@ def import_payments(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind)
     for c in AMOUNT_KEYS:
         if c not in rows:
             rows[c] = 0
-    rows["seq"] = rows.groupby(["id_number", "year"], sort=False).cumcount()
+    starts = _person_years(rows)
+    rows["seq"] = np.arange(len(rows)) - np.repeat(starts, np.diff(np.append(starts, len(rows))))
     record_hash = _digest(rows, ["identity", "tier", "hukou", *AMOUNT_KEYS])
-    rows["h"] = record_hash * (rows["seq"].to_numpy(dtype=np.uint64) + np.uint64(1))
-    years = rows.groupby(["id_number", "year"], sort=False).agg(
-        records=("seq", "size"), personal=("personal", "sum"), province=("province", "sum"), city=("city", "sum"),
-        county=("county", "sum"), daijiao=("daijiao", "sum"), identity=("identity", "last"), tier=("tier", "last"),
-        h=("h", "sum")).reset_index()
-    years["digest"] = years["h"].astype(np.uint64).astype(str)
+    h = record_hash * (rows["seq"].to_numpy(dtype=np.uint64) + np.uint64(1))
+    years = _years(rows, starts, h)
     counts = _classify(ledger, "payment_years", ["id_number", "year"], years)
     if counts is None:
         counts = _all_new(years)
@@ -380,6 +388,37 @@ def import_payments(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind)
                       "WHERE y.id_number = batch_rows.id_number AND y.year = batch_rows.year AND y.source_id = ?)",
                       (source,))
     return counts
+
+
+
+def _person_years(rows: pd.DataFrame) -> np.ndarray:
+    """Where each person-year's run of records begins (``rows`` are in key order: _in_key_order)."""
+    ids, years = rows["id_number"].to_numpy(dtype=object), rows["year"].to_numpy(dtype=np.int64)
+    begins = np.ones(len(rows), dtype=bool)
+    begins[1:] = (ids[1:] != ids[:-1]) | (years[1:] != years[:-1])
+    return np.flatnonzero(begins)
+
+
+def _years(rows: pd.DataFrame, starts: np.ndarray, h: np.ndarray) -> pd.DataFrame:
+    """Per person-year (each a run of ``rows`` from ``starts``): the records, the sums of the amounts, the last
+    identity and tier, and the digest (the sum of the records' hashes, modulo 2**64)."""
+    if not len(rows):
+        return pd.DataFrame({c: [] for c in ["id_number", "year", "records", *AMOUNT_KEYS, "identity", "tier",
+                                             "digest"]})
+    ends = np.append(starts[1:], len(rows)) - 1
+    years = pd.DataFrame({"id_number": rows["id_number"].to_numpy(dtype=object)[starts],
+                          "year": rows["year"].to_numpy(dtype=np.int64)[starts], "records": ends - starts + 1})
+    for c in AMOUNT_KEYS:
+        years[c] = np.add.reduceat(rows[c].to_numpy(dtype=np.int64), starts)
+    for c in ("identity", "tier"):  # the last record's, as the export lists them
+        values = rows[c].to_numpy(dtype=object)
+        if pd.isna(values).any():  # a record without it: the last that has one (pandas' "last")
+            run = np.repeat(np.arange(len(starts)), ends - starts + 1)
+            years[c] = rows.groupby(run, sort=False)[c].last().to_numpy()
+        else:
+            years[c] = values[ends]
+    years["digest"] = np.add.reduceat(h.astype(np.uint64), starts).astype(str)
+    return years
 
 
 def import_list(ledger: Ledger, rows: pd.DataFrame, source: int, list_kind: str) -> dict[str, int]:
