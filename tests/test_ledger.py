@@ -183,6 +183,26 @@ def test_a_big_import_and_a_big_check_name_each_stage_as_it_runs(tmp_path):
     assert code == 1 and -1 not in shown and shown == sorted(shown), text
 
 
+
+def test_a_person_year_of_several_records_keeps_the_last_identity_and_any_change(tmp_path, ledger):
+    """payment_years: the sum of the records, the identity and tier of the last one; its digest covers every
+    record (a newer export changing only the second record of a person-year is 'changed'); a cell left
+    empty (缴费方式 not exported) is stored as NULL, not as empty text."""
+    low = [pid(seq="101"), "张三", "202401", "低保对象", "二档", "农业户籍", 50, 0, 0, 0, 100]
+    rows = [paid("101"), paid("102"), paid("101", personal=30), low]
+    import_file(ledger, payments_xls(tmp_path / "p1.xls", rows), "payments")
+    got = ledger.db.execute("SELECT substr(id_number, 15, 3), records, personal, daijiao, identity, tier "
+                            "FROM payment_years ORDER BY id_number").fetchall()
+    assert got == [("101", 3, 18000, 10000, "低保对象", "二档"), ("102", 1, 10000, 0, "普通参保人员", "一档")]
+    assert ledger.db.execute("SELECT COUNT(*) FROM payments WHERE method IS NULL AND arrived_at IS NULL").fetchone() \
+        == (4,)
+    newer = [*rows[:2], paid("101", personal=31), low]  # the second of 101's three records
+    result = import_file(ledger, payments_xls(tmp_path / "p2.xls", newer), "payments")
+    assert result.counts == {"new": 0, "changed": 1, "unchanged": 1, "refused": 0}
+    assert ledger.db.execute("SELECT personal FROM payment_years WHERE id_number = ?", (pid(seq="101"),)).fetchone() \
+        == (18100,)
+
+
 def test_digests_are_those_older_ledgers_hold():
     """A ledger written by an earlier xlflow holds digests of each row's text: an export imported again
     after an upgrade must still be 'unchanged', so the cheaper digest must give the same numbers."""
