@@ -249,7 +249,6 @@ def _records(kind: str, table: Table, cells: Cells, good: np.ndarray) -> pd.Data
         out[key] = pd.Series(cents.iloc[order].fillna(0).astype("int64").to_numpy(), copy=False)
     if cells.year is not None:
         out["year"] = pd.Series(cells.year.iloc[order].astype("int64").to_numpy(), copy=False)
-    out["row"] = pd.Series(values.index.to_numpy().take(order), copy=False)
     frame = pd.DataFrame(out, copy=False)
     if "exit_year" in frame:
         frame["exit_year"] = pd.to_numeric(frame["exit_year"].str[:4], errors="coerce").astype("Int64")
