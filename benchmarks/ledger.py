@@ -1,9 +1,11 @@
 """Benchmark: the ledger at a county's size, against baselines run in the same script.
 
     python benchmarks/ledger.py [--payments 1000000] [--declaration 100000] [--repeat 3] [--import-repeat 1] [--stages]
+                                [--refused 10] [--reimport 500000]
 
 1. Import a payments export of --payments rows (.xlsx, system header names, a title row) into a new
-   ledger, timed against calamine alone parsing the same file (each in its own process).
+   ledger, timed against calamine alone parsing the same file (each in its own process); then the same
+   export with every --refused-th ID wrong (those rows refused, listed in the error workbook).
 2. Validate the --declaration-row declaration of benchmarks/run.py without and with that ledger
    (median of --repeat runs each; the batch the first ledger run records is withdrawn before the next).
 Prints the times, the ratios and the ledger file's size.
@@ -37,9 +39,10 @@ for row in b.get_sheet_by_name(b.sheet_names[0]).iter_rows():
 """
 
 
-def payments(rows: int, path: Path, changed: int = 0) -> Path:
+def payments(rows: int, path: Path, changed: int = 0, wrong: int = 0) -> Path:
     """~3 years of payments for rows/3 people, as the system exports them; with ``changed``, every
-    ``changed``-th record's personal amount is one yuan more (a newer export of the same county)."""
+    ``changed``-th record's personal amount is one yuan more (a newer export of the same county); with
+    ``wrong``, every ``wrong``-th record's ID has a wrong check digit (refused, C04)."""
     if path.exists():
         return path
     rng = random.Random(5)
@@ -56,7 +59,10 @@ def payments(rows: int, path: Path, changed: int = 0) -> Path:
         money = list(cache[year])
         if changed and r % changed == 0:
             money[0] += 1
-        ws.write_row(r + 2, 0, [person[0], person[1], f"{year}01", "普通参保人员", "一档", "农业户籍", *money,
+        pid = person[0]
+        if wrong and r % wrong == 0:
+            pid = pid[:-1] + ("0" if pid[-1] != "0" else "1")
+        ws.write_row(r + 2, 0, [pid, person[1], f"{year}01", "普通参保人员", "一档", "农业户籍", *money,
                                 "银行代收", f"{year}-06-30"])  # fmt: skip
     wb.close()
     return path
@@ -119,6 +125,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--import-repeat", type=int, default=1, help="parse / import pairs, alternated (median)")
     parser.add_argument("--stages", action="store_true", help="then one import in this process, stage by stage")
+    parser.add_argument("--refused", type=int, default=10,
+                        help="then an export with every Nth ID wrong (refused rows, an error workbook; 0: skip)")
     parser.add_argument("--reimport", type=int, default=500_000,
                         help="rows of the export imported into a new ledger, then again with 10%% changed (0: skip)")
     args = parser.parse_args()
@@ -140,6 +148,15 @@ def main() -> None:
           f"{load / parse:.2f}x (medians of {len(loads)}; each pair {ratios})")
     size = sum(Path(f"{ledger}{s}").stat().st_size for s in ("", "-wal") if Path(f"{ledger}{s}").exists())
     print(f"ledger file: {size / 2**20:.1f} MiB")
+    if args.refused:  # a messier export: the refused rows go to the error workbook, the rest is imported
+        bad = payments(args.payments, DATA / f"payments_{args.payments}_refused{args.refused}.xlsx",
+                       wrong=args.refused)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{ledger}_refused{suffix}").unlink(missing_ok=True)
+        took, peak, rc = measure([xlflow, "ledger", "import", "payments", str(bad), "--ledger",
+                                  f"{ledger}_refused", "--out", str(DATA / "out_refused")])
+        print(f"the same with every {args.refused}th ID wrong: {took:.2f} s, peak {peak:.0f} MiB (exit {rc}); "
+              f"{took / parse:.2f}x the parse")
     if args.stages:
         print("the same import in this process, stage by stage:")
         stages(pay)
