@@ -203,6 +203,18 @@ def test_a_person_year_of_several_records_keeps_the_last_identity_and_any_change
         == (18100,)
 
 
+
+def test_a_payments_export_whose_every_row_is_refused_imports_nothing_and_says_so(tmp_path, ledger):
+    for name in ("p1.xls", "p2.xls"):  # into an empty ledger, then into one that holds payments
+        wrong = [paid("101", name=name), paid("102", 2023)]
+        for r in wrong:
+            r[0] = r[0][:-1] + ("0" if r[0][-1] != "0" else "1")  # a wrong check digit: C04
+        result = import_file(ledger, payments_xls(tmp_path / name, wrong), "payments", out_dir=tmp_path)
+        assert result.counts == {"new": 0, "changed": 0, "unchanged": 0, "refused": 2} and result.exit_code == 1
+        assert result.errors_file and ledger.status()["payment_records"] == (0 if name == "p1.xls" else 1)
+        import_file(ledger, payments_xls(tmp_path / "ok.xls", [paid("103")]), "payments")
+
+
 def test_digests_are_those_older_ledgers_hold():
     """A ledger written by an earlier xlflow holds digests of each row's text: an export imported again
     after an upgrade must still be 'unchanged', so the cheaper digest must give the same numbers."""

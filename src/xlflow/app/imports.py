@@ -281,8 +281,6 @@ def _ints(frame: pd.DataFrame, columns: list[str]) -> list[list]:
     return [frame[c].to_numpy(dtype=np.int64).tolist() for c in columns]
 
 
-
-
 def _as_text(column: pd.Series):
     """The column as text for hashing. Whole numbers (amounts in cents, years) have few distinct values:
     each is made text once (as categories), not once per row (a million rows × 5 amounts was 300 MB)."""
@@ -390,7 +388,6 @@ def import_payments(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind)
                       "WHERE y.id_number = batch_rows.id_number AND y.year = batch_rows.year AND y.source_id = ?)",
                       (source,))
     return counts
-
 
 
 def _person_years(rows: pd.DataFrame) -> np.ndarray:
