@@ -174,7 +174,7 @@ def main() -> None:
     a, b = statistics.median(plain), statistics.median(with_ledger)
     print(f"validate {args.declaration:,} rows: {a:.2f} s without a ledger, {b:.2f} s with it (+{b - a:.2f} s)")
     if args.stages:  # last: a child forked after this process held a million rows reports that as its own peak
-        print("the 1,000,000-row import in this process, stage by stage:")
+        print(f"the {args.payments:,}-row import in this process, stage by stage:")
         stages(pay)
 
 
