@@ -81,7 +81,20 @@ def test_importing_the_same_file_twice_changes_nothing(tmp_path, ledger):
     before = ledger.status()
     again = import_file(ledger, roster, "roster")
     assert again.already and "已于" in again.summary_line() and "未做任何改动" in again.summary_line()
+    assert "未导入" not in again.summary_line() and again.already_refused == 0
     assert ledger.status() == before
+
+
+def test_the_same_file_again_after_some_rows_were_refused_says_where_they_are(tmp_path, ledger):
+    """A clerk who imports the same export again may think the refused rows went in this time: the line
+    says how many were left out and which workbook holds them; JSON has the count too."""
+    rows = [paid("101"), paid("102"), paid("103")]
+    rows[1][0] = rows[1][0][:-1] + ("0" if rows[1][0][-1] != "0" else "1")  # C04: refused
+    pay = payments_xls(tmp_path / "缴费明细.xls", rows)
+    assert import_file(ledger, pay, "payments").counts["refused"] == 1
+    again = import_file(ledger, pay, "payments")
+    assert again.already and again.already_refused == 1 and again.as_json()["already_refused"] == 1
+    assert "当时有 1 行因有错误未导入（见 缴费明细_导入错误.xlsx）" in again.summary_line()
 
 
 def test_a_newer_export_replaces_the_older_one(tmp_path, ledger):

@@ -43,6 +43,7 @@ class ImportResult:
     kind: str
     list_kind: str | None = None
     already: str | None = None  # when the same content was imported before: when
+    already_refused: int = 0  # the rows of it that import did not take (they had errors)
     counts: dict[str, int] = field(default_factory=dict)
     errors_file: str | None = None
     repeated: int = 0  # payment records repeating an earlier one of the same export (P14, imported)
@@ -62,7 +63,11 @@ class ImportResult:
         if self.check.unusable:
             return f"{name}：{self.check.summary_line()}。台账未做任何改动。"
         if self.already:
-            return f"{name}：这个文件已于 {self.already} 导入过，内容相同，台账未做任何改动。"
+            line = f"{name}：这个文件已于 {self.already} 导入过，内容相同，台账未做任何改动。"
+            if self.already_refused:
+                line += (f"当时有 {self.already_refused:,} 行因有错误未导入（见 {Path(name).stem}_导入错误.xlsx）："
+                         "请在那个文件里改正后导入它，或导入改正后的新导出文件。")
+            return line
         unit = "人年" if kind_of(self.kind).several_a_year else "人"
         counts = "，".join(f"{COUNT_WORDS[k]} {v:,} {unit if k != 'refused' else '行'}" for k, v in self.counts.items())
         if len(self.duplicates):
@@ -75,7 +80,8 @@ class ImportResult:
 
     def as_json(self) -> dict:
         data = self.check.as_json()
-        data.update(kind=self.kind, list_kind=self.list_kind, already_imported=self.already, counts=self.counts,
+        data.update(kind=self.kind, list_kind=self.list_kind, already_imported=self.already,
+                    already_refused=self.already_refused, counts=self.counts,
                     outputs={"errors": self.errors_file})
         return data
 
@@ -121,7 +127,7 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
     source_kind = f"list:{list_kind}" if own.office_list else kind
     earlier = ledger.source(source_kind, sha)
     if earlier:
-        result.already = earlier[2]
+        result.already, result.already_refused = earlier[2], max(0, len(table.frame) - int(earlier[3] or 0))
         return result
     allowed = {"hukou": list(vocab.HUKOU), "tier": list(vocab.TIERS), "status": list(vocab.STATUSES)}
     cells = check_cells(table, _vocabulary(), allowed, settings.first_year, today.year)
@@ -172,6 +178,7 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
         earlier = ledger.source(source_kind, sha)
         if earlier:
             result.already, result.counts, result.errors_file = earlier[2], {}, None
+            result.already_refused = max(0, imported + len(result.refused) - int(earlier[3] or 0))
             return result
         _write(ledger, path, sheet, kind, list_kind, source_kind, sha, imported, rows, writer, result)
         if replace and own.office_list:

@@ -224,7 +224,8 @@ class Ledger:
 
     # ------------------------------------------------------------------ sources
     def source(self, kind: str, sha256: str):
-        return self.db.execute("SELECT id, name, imported_at FROM sources WHERE kind = ? AND sha256 = ?",
+        """(id, name, imported_at, rows imported) of the earlier import of the same content, or None."""
+        return self.db.execute("SELECT id, name, imported_at, rows FROM sources WHERE kind = ? AND sha256 = ?",
                                (kind, sha256)).fetchone()
 
     def add_source(self, kind: str, name: str, sha256: str, sheet: str, rows: int) -> int:
