@@ -142,6 +142,22 @@ def test_ledger_exports_from_their_sub_folders_come_first(ws, tmp_path):
     assert "P08" in (outcomes[-1].folder / "结果.txt").read_text(encoding="utf-8-sig")
 
 
+
+def test_an_export_with_refused_rows_names_them_in_its_result_text(ws, tmp_path):
+    rows = [paid(f"{n:03d}") for n in range(101, 126)]
+    for r in rows[1:]:  # 24 of 25 with a wrong check digit: C04, refused
+        r[0] = r[0][:-1] + ("0" if r[0][-1] != "0" else "1")
+    rows[1][2] = ""  # and no 费款所属期: two problems in one row, told as one sentence list
+    drop(ws, payments_xls(tmp_path / "p.xls", rows), "缴费明细.xls", sub="缴费明细")
+    with Watcher(ws, settle=0) as watcher:
+        (outcome,) = watcher.process_pending()
+    text = (outcome.folder / "结果.txt").read_text(encoding="utf-8-sig")
+    assert "未导入的行及原因见 缴费明细_导入错误.xlsx" in text
+    assert "请对照身份证原件核对；[C01]" in text and "。；" not in text
+    assert "第 4 行：[C04]" in text and "第 23 行：" in text and "第 24 行：" not in text  # the first 20
+    assert "……共 24 行未导入，其余见导入错误表。" in text
+
+
 def test_a_clean_rule_table_is_adopted_and_a_bad_one_is_not(ws, tmp_path, rules_file):
     old = (ws / "征缴规则表.xlsx").read_bytes()
     bad = rules_file([*good_rules(), good_rules()[0]], name="坏规则.xlsx")  # R01: the same rule twice

@@ -156,7 +156,7 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
         feedback = cells.findings.feedback_by_row(np.asarray(bad, dtype=np.int64))
         result.refused = pd.DataFrame({"row": bad, "id_number": texts.reindex(bad).to_numpy(),
                                        "name": names.reindex(bad).to_numpy(),
-                                       "reason": ["；".join(feedback.get(r, [])) for r in bad.tolist()]})
+                                       "reason": [_joined(feedback.get(r, [])) for r in bad.tolist()]})
     if not own.several_a_year:  # a person twice in a roster or list; payments have several a year
         kept = ids[good]
         repeat = kept.duplicated(keep="first") & (kept != "")
@@ -185,6 +185,11 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
             _remove_unlisted(ledger, list_kind, rows["id_number"], result)
     return result
 
+
+
+def _joined(messages: list[str]) -> str:
+    """A row's messages as one sentence list: "…重填；[C01] …。" (not "…重填。；[C01] …")."""
+    return "；".join(m.rstrip("。") for m in messages) + ("。" if messages else "")
 
 def _remove_unlisted(ledger: Ledger, list_kind: str, kept: pd.Series, result: ImportResult) -> None:
     """The people of ``list_kind`` the newer, whole list no longer names leave it (the comparison then says 移出)."""

@@ -15,6 +15,8 @@ from xlflow.io.settings import Settings
 from xlflow.watch.files import Workspace, _stamp, _unique
 from xlflow.watch.texts import ADVICE, _listing
 
+REFUSED_LISTED = 20  # rows not imported that 结果.txt names (all are in the error workbook)
+
 
 @dataclass
 class _Work:
@@ -100,8 +102,14 @@ def import_export(ledger, ws: Workspace, path: Path, kind: str, out: Path, today
         details = [f"[{f.code}] {f.message}" for f in result.check.findings if f.severity == "error"][:20]
         return _Work(False, kind, result.check.rows, line=result.summary_line(), details=details)
     refused = result.counts.get("refused", 0)
-    return _Work(True, kind, result.check.rows, refused, result.summary_line(),
-                 ["未导入的行及原因见 " + Path(result.errors_file).name] if result.errors_file else [])
+    details = []
+    if result.errors_file:  # the first rows not imported, as validate lists its first problems
+        details = ["未导入的行及原因见 " + Path(result.errors_file).name]
+        details += [f"第 {r.row} 行：{r.reason}" for r in result.refused.head(REFUSED_LISTED).itertuples(index=False)]
+        if len(result.refused) > REFUSED_LISTED:
+            details.append(f"……共 {len(result.refused):,} 行未导入，其余见导入错误表。")
+    return _Work(True, kind, result.check.rows, refused, result.summary_line(), details)
+
 
 def adopt_rule_table(ws: Workspace, path: Path, now: dt.datetime) -> tuple[_Work | None, object]:
     """A rule table dropped in: checked; a clean one becomes the workspace's, the old one kept (with the
