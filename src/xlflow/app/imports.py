@@ -37,6 +37,11 @@ COUNT_WORDS = {"new": "新增", "changed": "更新", "unchanged": "未变", "ref
                "removed": "移出名单（不在本文件中）"}
 
 
+def errors_name(path: Path | str) -> str:
+    """The import's error workbook for ``path``: NAME_导入错误.xlsx."""
+    return f"{Path(path).stem}_导入错误.xlsx"
+
+
 @dataclass
 class ImportResult:
     check: CheckResult
@@ -65,7 +70,7 @@ class ImportResult:
         if self.already:
             line = f"{name}：这个文件已于 {self.already} 导入过，内容相同，台账未做任何改动。"
             if self.already_refused:
-                line += (f"当时有 {self.already_refused:,} 行因有错误未导入（见 {Path(name).stem}_导入错误.xlsx）："
+                line += (f"当时有 {self.already_refused:,} 行因有错误未导入（见 {errors_name(name)}）："
                          "请在那个文件里改正后导入它，或导入改正后的新导出文件。")
             return line
         unit = "人年" if kind_of(self.kind).several_a_year else "人"
@@ -142,7 +147,7 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
     if len(bad) or len(repeated):
         folder = Path(out_dir) if out_dir else path.parent
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{path.stem}_导入错误.xlsx"
+        target = folder / errors_name(path)
         try:
             write_errors(Checked(table, cells.values, cells.findings, cells.fixes), target,
                          rows=np.union1d(bad, repeated))
@@ -186,10 +191,10 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
     return result
 
 
-
 def _joined(messages: list[str]) -> str:
     """A row's messages as one sentence list: "…重填；[C01] …。" (not "…重填。；[C01] …")."""
     return "；".join(m.rstrip("。") for m in messages) + ("。" if messages else "")
+
 
 def _remove_unlisted(ledger: Ledger, list_kind: str, kept: pd.Series, result: ImportResult) -> None:
     """The people of ``list_kind`` the newer, whole list no longer names leave it (the comparison then says 移出)."""
@@ -252,15 +257,16 @@ def _records(kind: str, table: Table, cells: Cells, good: np.ndarray) -> pd.Data
     payments with 10% refused: 1,050 MiB)."""
     values = cells.values
     rows = np.flatnonzero(good)
-    after = [] if cells.year is None else [cells.year.iloc[rows].astype("int64").to_numpy()]
-    order = rows[_key_order(values["id_number"].to_numpy(dtype=object)[rows], after)]
-    del rows, after
+    years = None if cells.year is None else cells.year.iloc[rows].astype("int64").to_numpy()
+    sort = _key_order(values["id_number"].to_numpy(dtype=object)[rows], [] if years is None else [years])
+    order = rows[sort]
+    del rows
     out = {k: pd.Series(values[k].to_numpy(dtype=object).take(order), dtype=object, copy=False)
            for k in values.columns if k in table.keys}
     for key, cents in cells.cents.items():
         out[key] = pd.Series(cents.iloc[order].fillna(0).astype("int64").to_numpy(), copy=False)
-    if cells.year is not None:
-        out["year"] = pd.Series(cells.year.iloc[order].astype("int64").to_numpy(), copy=False)
+    if years is not None:
+        out["year"] = pd.Series(years[sort], copy=False)
     frame = pd.DataFrame(out, copy=False)
     if "exit_year" in frame:
         frame["exit_year"] = pd.to_numeric(frame["exit_year"].str[:4], errors="coerce").astype("Int64")
