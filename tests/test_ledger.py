@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -95,6 +96,19 @@ def test_the_same_file_again_after_some_rows_were_refused_says_where_they_are(tm
     again = import_file(ledger, pay, "payments")
     assert again.already and again.already_refused == 1 and again.as_json()["already_refused"] == 1
     assert "当时有 1 行因有错误未导入（见 缴费明细_导入错误.xlsx）" in again.summary_line()
+
+
+def test_an_export_with_a_very_long_name_still_gets_its_error_workbook(tmp_path, ledger):
+    """NAME_导入错误.xlsx of a 250-byte name was longer than the disk allows: the whole import stopped (exit 2)
+    instead of importing the good rows and listing the bad one. The name is cut as validate's outputs are."""
+    rows = [paid("101"), paid("102")]
+    rows[1][0] = rows[1][0][:-1] + ("0" if rows[1][0][-1] != "0" else "1")  # C04: refused
+    pay = payments_xls(tmp_path / ("缴费明细" + "长" * 78 + ".xls"), rows)
+    result = import_file(ledger, pay, "payments")
+    assert result.counts["new"] == 1 and result.counts["refused"] == 1 and result.exit_code == 1
+    written = list(tmp_path.glob("*_导入错误.xlsx"))
+    assert [p.name for p in written] == [Path(result.errors_file).name] and len(written[0].name.encode()) <= 255
+    assert load_workbook(written[0]).active["A3"].value == rows[1][0]
 
 
 def test_a_newer_export_replaces_the_older_one(tmp_path, ledger):

@@ -25,6 +25,7 @@ from xlflow.io.reading import Table
 from xlflow.io.settings import Settings
 from xlflow.io.webexports import source_note
 from xlflow.outputs.errors import write_errors
+from xlflow.paths import fit_stem
 from xlflow.store.ledger import Ledger
 from xlflow.validation.cells import Cells, check_cells
 from xlflow.validation.engine import add_sheet_findings, cell_findings, read_for_check, without_cycle_collector
@@ -38,8 +39,9 @@ COUNT_WORDS = {"new": "新增", "changed": "更新", "unchanged": "未变", "ref
 
 
 def errors_name(path: Path | str) -> str:
-    """The import's error workbook for ``path``: NAME_导入错误.xlsx."""
-    return f"{Path(path).stem}_导入错误.xlsx"
+    """The import's error workbook for ``path``: NAME_导入错误.xlsx (a name too long for the disk is cut, as
+    validate's outputs are)."""
+    return f"{fit_stem(Path(path).stem)}_导入错误.xlsx"
 
 
 @dataclass
