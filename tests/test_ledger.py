@@ -429,3 +429,12 @@ def test_an_id_refused_by_the_cell_checks_is_not_also_p11(tmp_path, book):
         result = process_workbook(declaration(tmp_path, [row(id_number=pid(birth="19800231"))]), book,
                                   tmp_path / "out", today=TODAY, ledger=store)
     assert [f.code for f in result.findings if f.cell == "C6"] == ["C05"]
+
+
+def test_a_totals_row_at_the_foot_of_an_export_is_refused_as_a_totals_row(tmp_path, ledger):
+    rows = [paid("101"), paid("102"), ["合计", "", "", "", "", "", 200, 24, 19.8, 16.2, 0]]
+    result = import_file(ledger, payments_xls(tmp_path / "缴费明细.xls", rows), "payments")
+    assert result.counts["new"] == 2 and result.counts["refused"] == 1
+    assert result.refused["reason"].tolist() == [
+        "[C15] 这一行是合计行（“证件号码”写的是“合计”），不是某一个人的数据，不能申报或导入。"
+        "请删除这一行：各项合计见汇总表。"]

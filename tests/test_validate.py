@@ -460,3 +460,25 @@ def test_the_cycle_collector_is_paused_for_a_workbook_and_resumed_after(tmp_path
     with pytest.raises(ZeroDivisionError):
         run(tmp_path, book, [row()])
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize("where,word", [(0, "合计"), (1, "合  计"), (2, "本页小计："), (0, "总计(元)")])
+def test_a_totals_row_is_named_as_one_and_not_as_a_person_with_everything_missing(tmp_path, book, where, word):
+    """Clerks add a 合计 row under the table. It used to get six C01 ("姓名是必填项" …) or a C03 ("共 2 位"),
+    as if it were a person with everything missing: now it is one C15 at the cell that says 合计, and the
+    row goes to the error workbook as written, its other cells unchanged."""
+    total = [None] * 14
+    total[where] = word
+    total[7], total[12] = 12345, "=SUM(M6:M7)"
+    result = run(tmp_path, book, [row(), row(name="李四", id_number=pid(seq="555")), total])
+    letter = "ABC"[where]
+    assert [(f.row, f.cell, f.code) for f in result.findings if f.row == 8] == [(8, f"{letter}8", "C15")]
+    assert result.error_rows == {8} and result.valid_rows == 2
+    ws = load_workbook(result.outputs["errors"]).active
+    assert ws[f"{letter}6"].value == word and ws["H6"].value == 12345
+    assert ws.cell(6, 15).value.startswith("[C15] 这一行是合计行") and "C01" not in ws.cell(6, 15).value
+
+
+def test_a_row_with_a_real_id_is_never_a_totals_row(tmp_path, book):
+    result = run(tmp_path, book, [row(name="合计", identity="")])  # the ID is a person's: a person (C01 only)
+    assert [(f.cell, f.code) for f in result.findings] == [("E6", "C01")]

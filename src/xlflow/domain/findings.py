@@ -202,6 +202,23 @@ class Findings:
         self._blocks = blocks
         self.changed()
 
+    def drop_rows(self, rows: np.ndarray, keep: tuple[str, ...]) -> None:
+        """Remove every finding at ``rows`` except those of codes ``keep`` (a totals row: C15 alone)."""
+        if not len(rows):
+            return
+        blocks = []
+        for b in self._blocks:
+            if b.code not in keep:
+                hit = np.isin(b.rows, rows)
+                if hit.any():
+                    params = {k: (v[~hit] if isinstance(v, np.ndarray) and v.shape == b.rows.shape else v)
+                              for k, v in b.params.items()}
+                    b = FindingBlock(b.code, b.column, b.letter, b.rows[~hit], np.asarray(b.values)[~hit], params)
+            if len(b):
+                blocks.append(b)
+        self._blocks = blocks
+        self.changed()
+
     def blocks(self, codes: tuple[str, ...]) -> list[FindingBlock]:
         """The blocks of ``codes``, to amend their parameters (then call :meth:`changed`)."""
         return [b for b in self._blocks if b.code in codes]
