@@ -438,3 +438,12 @@ def test_a_totals_row_at_the_foot_of_an_export_is_refused_as_a_totals_row(tmp_pa
     assert result.refused["reason"].tolist() == [
         "[C15] 这一行是合计行（“证件号码”写的是“合计”），不是某一个人的数据，不能申报或导入。"
         "请删除这一行：各项合计见汇总表。"]
+
+
+def test_money_text_of_a_web_export_is_imported_as_the_amount(tmp_path, ledger):
+    rows = [paid("101"), paid("102")]
+    rows[0][6], rows[1][6], rows[1][7] = "1,000.00", "¥100", "12元"
+    result = import_file(ledger, payments_xls(tmp_path / "缴费明细.xls", rows), "payments")
+    assert result.counts == {"new": 2, "changed": 0, "unchanged": 0, "refused": 0}
+    view = ledger.view([pid(seq="101"), pid(seq="102")])
+    assert sorted(view.paid["personal"].tolist()) == [10000, 100000] and view.paid["province"].tolist() == [1200] * 2

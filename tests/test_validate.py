@@ -482,3 +482,21 @@ def test_a_totals_row_is_named_as_one_and_not_as_a_person_with_everything_missin
 def test_a_row_with_a_real_id_is_never_a_totals_row(tmp_path, book):
     result = run(tmp_path, book, [row(name="合计", identity="")])  # the ID is a person's: a person (C01 only)
     assert [(f.cell, f.code) for f in result.findings] == [("E6", "C01")]
+
+
+def test_amounts_written_as_money_text_are_read_as_the_number_and_listed(tmp_path, book):
+    """Web and bank exports write money as "1,000.00", "¥12" or "9.9元": X09 reads the number (listed in
+    修改记录, the corrected cell a number); a comma that is not a thousands separator stays C08."""
+    other = pid(seq="555")
+    result = run(tmp_path, book, [row(amounts=("0", "¥12", "9.9元", "8.10", "1,00", "130")),
+                                  row(name="李四", id_number=other, amounts=("0", "12", "9.9", "8.1", "1,00", "130"))])
+    assert found(result, "X09") == [(6, "I6"), (6, "J6")]
+    assert found(result, "C08") == [(6, "L6"), (7, "L7")]
+    result = run(tmp_path, book, [row(amounts=("0", "¥12", "9.9元", "8.10", "1,00".replace(",", ""), "1,30"))])
+    assert found(result, "C08") == [(6, "M6")]
+    result = run(tmp_path, book, [row(amounts=("0", "￥12", "9.9元", "8.1", "100", "130"))])
+    assert result.exit_code == 0 and found(result, "X09") == [(6, "I6"), (6, "J6")]
+    ws = load_workbook(result.outputs["corrected"]).active
+    assert ws["I6"].value == 12 and ws["J6"].value == 9.9
+    log = [r for r in load_workbook(result.outputs["corrected"])["修改记录"].iter_rows(values_only=True) if "X09" in r]
+    assert len(log) == 2

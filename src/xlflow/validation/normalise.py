@@ -1,4 +1,4 @@
-"""The X fixes (X01–X05, X07): each change is returned, with row, column, before, after and code.
+"""The X fixes (X01–X05, X07, X09): each change is returned, with row, column, before, after and code.
 
 Work is done once per distinct value of a column (few for coded columns), then mapped back.
 """
@@ -30,6 +30,10 @@ _FULL_CHARS = re.compile("[" + "".join(_FULLWIDTH) + "]")
 # "2024年", "2024年度", and a period written as year and month ("202401", "2024-01", 费款所属期). Never
 # "2024.5": a year with a fraction is a number typed wrong (C09), not a year-month to be cut short.
 _YEAR_TEXT = re.compile(r"^([0-9]{4})(?:\s*年度?|(?:0[1-9]|1[0-2])|[-/](?:0?[1-9]|1[0-2])月?|年(?:0?[1-9]|1[0-2])月)$")
+
+# An amount written with thousands separators, a currency sign or 元: only well-formed groups of three
+# ("1,000.00"; never "100,50", which may be a decimal comma: that stays C08 for the clerk to decide).
+_MONEY_TEXT = re.compile(r"^([+-]?)[¥￥]?([+-]?)([0-9]{1,3}(?:[,，][0-9]{3})+|[0-9]+)(\.[0-9]+)?元?$")
 
 # Types whose values never hold inner spaces, and types where full-width characters are made half-width.
 COMPACT = {"id", "year", "tier", "hukou", "identity", "identity_name", "amount", "signed_amount",
@@ -100,6 +104,10 @@ def fix_value(col_type: str, text: str, vocab: Vocabulary) -> tuple[str, list[tu
             step("X03", text[:-1] + "X")
         if len(text) == 15 and text.isdigit():
             step("X04", upgrade_15(text))
+    elif col_type in ("amount", "signed_amount"):
+        m = _MONEY_TEXT.match(text)
+        if m:  # "1,234.50", "¥100", "100元" (web and bank exports): the number they write
+            step("X09", m.group(1) + m.group(2) + m.group(3).replace(",", "").replace("，", "") + (m.group(4) or ""))
     elif col_type == "year":
         m = _YEAR_TEXT.match(text)
         if m:
