@@ -135,3 +135,36 @@ def test_a_renamed_copy_of_an_imported_export_is_already_there(tmp_path, clean):
         again = import_file(store, copy, "payments")
     assert again.already and again.counts == {} and "内容相同" in again.summary_line()
     assert ledger_rows(folder / "台账.sqlite")["payments"] == clean[0]["payments"]
+
+
+def test_a_web_systems_csv_with_ids_as_text_formulas_and_money_text_gives_the_same_ledger(tmp_path, clean):
+    """Systems export IDs as ="430302…" (Excel shows the text inside) or behind an apostrophe, and money as
+    "¥1,100.00" or "100元": the same people and cents as the clean export. A formula that is not plain
+    text stays as written (never evaluated) and is refused."""
+    def web(rows, amounts=range(0)):
+        out = []
+        for n, row in enumerate(rows):
+            row = list(row)
+            row[0] = f'="{row[0]}"' if n % 2 == 0 else f"'{row[0]}"
+            for c in amounts:
+                row[c] = f"¥{row[c]:,.2f}" if n % 2 else f"{row[c]}元"
+            out.append(row)
+        return out
+
+    payments = clean_payments()
+    for r in payments:  # amounts of a thousand and more, to have thousands separators
+        r[6] *= 11
+    clean_folder = tmp_path / "clean"
+    clean_folder.mkdir()
+    want, _ = load(clean_folder, roster_csv(clean_folder / "人员.csv", clean_roster()),
+                   payments_xls(clean_folder / "明细.xls", payments))
+    roster = web(clean_roster())
+    roster.append(['=HYPERLINK("http://x","430302197801010008")', "李四", "农业", "正常缴费", "051", "", "43030201"])
+    got, results = load(tmp_path, gbk_csv(tmp_path / "人员.csv", ROSTER_HEAD, roster),
+                        gbk_csv(tmp_path / "明细.csv", PAY_HEAD, web(payments, amounts=[6])))
+    assert [r.counts["refused"] for r in results] == [1, 0]
+    assert results[0].refused["id_number"].tolist() == ['=HYPERLINK("http://x","430302197801010008")']
+    for table in want:
+        assert got[table] == want[table], table
+    fixes = Counter(f.code for r in results for f in r.check.findings if f.code.startswith("X"))
+    assert fixes["X10"] == 8 // 2 + len(payments) // 2 and fixes["X09"] == len(payments)

@@ -1,4 +1,4 @@
-"""The X fixes (X01–X05, X07, X09): each change is returned, with row, column, before, after and code.
+"""The X fixes (X01–X05, X07, X09, X10): each change is returned, with row, column, before, after and code.
 
 Work is done once per distinct value of a column (few for coded columns), then mapped back.
 """
@@ -100,6 +100,8 @@ def fix_value(col_type: str, text: str, vocab: Vocabulary) -> tuple[str, list[tu
     if col_type in HALFWIDTH and _FULL_CHARS.search(text):
         step("X02", text.translate(_HALF))
     if col_type == "id":
+        if text[:1] in "'‘’`" and len(text) > 1:  # a text marker typed or exported before the number
+            step("X10", text[1:].lstrip())
         if text.endswith("x"):
             step("X03", text[:-1] + "X")
         if len(text) == 15 and text.isdigit():

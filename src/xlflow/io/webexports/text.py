@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,16 @@ class _Lines:
 
 
 
+_TEXT_FORMULA = re.compile(r'="((?:[^"]|"")*)"')
+
+
+def _shown(cell: str) -> str:
+    """What Excel shows for a CSV cell: ``="430302197801010008"`` (how many systems export an ID so that it
+    stays text) is the text inside; any other formula stays as written, never evaluated."""
+    m = _TEXT_FORMULA.fullmatch(cell)
+    return m.group(1).replace('""', '"') if m else cell
+
+
 def text_rows(path: Path, table: TextTable, limits: Limits) -> Iterator[list[Any]]:
     """The rows of a CSV or tab-separated file, streamed; refused (F06) past the row limit, counted to the end."""
     csv.field_size_limit(max(csv.field_size_limit(), 16 * 2**20))  # long cells become C12, not a crash
@@ -68,6 +79,8 @@ def text_rows(path: Path, table: TextTable, limits: Limits) -> Iterator[list[Any
             counter.add(row)
             if counter.over:
                 raise _too_many(lambda: sum(1 for _ in reader), counter.rows, limits)
+            if '="' in "".join(row):
+                row = [_shown(c) for c in row]
             yield row
     except csv.Error as exc:
         raise UnreadableWorkbook("文本文件格式有误（引号不配对或单元格过长），请用 Excel 打开后另存为 .xlsx") from exc
