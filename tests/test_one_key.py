@@ -38,6 +38,7 @@ ID_MESS = {
     "full-width digits": (lambda i: i.translate(FULL), "X02"),
     "lower-case x": (lambda i: i[:-1] + i[-1].lower(), "X03"),
     "15 digits": (lambda i: i[:6] + i[8:17], "X04"),
+    "apostrophe": (lambda i: "'" + i, "X10"),
 }
 
 
