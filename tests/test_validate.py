@@ -500,3 +500,14 @@ def test_amounts_written_as_money_text_are_read_as_the_number_and_listed(tmp_pat
     assert ws["I6"].value == 12 and ws["J6"].value == 9.9
     log = [r for r in load_workbook(result.outputs["corrected"])["修改记录"].iter_rows(values_only=True) if "X09" in r]
     assert len(log) == 2
+
+
+def test_a_row_cleared_with_the_space_bar_is_a_blank_row(tmp_path, book):
+    """A clerk who clears a row by typing spaces over it sees an empty row: it is one (no six C01 and an X01),
+    inside the table and under it, with 序号 left or not; a real row's cell holding a space is still fixed."""
+    spaces = [None] * 14
+    spaces[1], spaces[2], spaces[3] = " ", "\u3000", "  \u200b"
+    numbered = [7, "  "] + [None] * 12
+    result = run(tmp_path, book, [row(), spaces, row(name="李四 ", id_number=pid(seq="555")), numbered, spaces])
+    assert result.rows == 2 and result.error_rows == set() and result.valid_rows == 2
+    assert [(f.cell, f.code) for f in result.findings if not f.code.startswith("X06")] == [("B8", "X01")]

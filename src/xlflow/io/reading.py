@@ -7,11 +7,9 @@ be read at all raises :class:`UnreadableWorkbook`, which becomes an F01 finding 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import cache
 from itertools import islice
 from pathlib import Path
@@ -22,9 +20,8 @@ import pandas as pd
 
 from xlflow.domain.findings import column_letter
 from xlflow.domain.kinds import KindSpec, all_specs
-from xlflow.io.opening import DEFAULT_LIMITS, MAX_CELL_CHARS, Limits, RawSheet, Reread, open_sheets
-
-CUT_NOTE = "……（超过单元格上限，已截断）"
+from xlflow.io.cellvalues import cell_text, convert_column, cut_long
+from xlflow.io.opening import DEFAULT_LIMITS, Limits, RawSheet, Reread, open_sheets
 
 MAX_HEAD_ROWS = 5_000  # rows searched for the header row, blank ones included
 
@@ -89,32 +86,6 @@ class Table:
 
 
 # ---------------------------------------------------------------- cell values → text
-
-
-def cell_text(value: Any) -> str:
-    """What a clerk sees in the cell, as text. Large numbers keep Excel's 15 significant digits."""
-    if value is None or value == "":
-        return ""
-    kind = type(value)
-    if kind is str:
-        return value
-    if kind is bool:
-        return "TRUE" if value else "FALSE"
-    if kind is int:
-        return str(value)
-    if kind is float:
-        if value != value or value in (float("inf"), float("-inf")):
-            return ""
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return format(Decimal(format(value, ".15g")), "f")
-    if isinstance(value, dt.datetime):
-        if value.time() == dt.time(0):
-            return value.date().isoformat()
-        return value.isoformat(sep=" ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
 
 
 def header_text(value: Any) -> str:
@@ -347,9 +318,9 @@ def _read_body(sheet: RawSheet, head_index: int, width: int, offset: int, limits
         band_texts, band_numbers = [], []
         blank = np.ones(n, dtype=bool)
         for i, column in enumerate(zip(*chunk, strict=True)):
-            text, number, empty, long = _convert_column(column)
+            text, number, empty, long = convert_column(column)
             if long:
-                _cut_long(text, i + offset, start, long_cells)
+                cut_long(text, i + offset, start, long_cells)
             if i + offset != seq:
                 blank &= empty
             band_texts.append(text)
@@ -407,55 +378,12 @@ def _drop_blank(texts: list[np.ndarray], numbers: list[np.ndarray | None], posit
     return [t[keep] for t in texts], [None if m is None else m[keep] for m in numbers], positions[keep]
 
 
-def _cut_long(texts, column: int, start: int, long_cells: dict) -> None:
-    """Text past Excel's cell limit is cut (with a note) and remembered for C12."""
-    for r, t in enumerate(texts):
-        if isinstance(t, str) and len(t) >= MAX_CELL_CHARS:
-            long_cells[(start + r, column)] = len(t) if len(t) > MAX_CELL_CHARS else f"至少 {MAX_CELL_CHARS}"
-            texts[r] = t[: MAX_CELL_CHARS - len(CUT_NOTE)] + CUT_NOTE
-
-
 def _apply_error_cells(table: Table, error_cells: dict[tuple[int, int], str]) -> None:
     """Excel error values (#N/A …) read as empty: put back what the clerk sees, for C13 and the outputs."""
     for (row, col), text in error_cells.items():
         if row in table.frame.index and col in table.frame.columns:
             table.frame.at[row, col] = text
             table.error_cells[(row, col)] = text
-
-
-def _too_long(texts) -> bool:
-    # calamine cuts longer text to exactly the limit: a cell of that length was longer in the file
-    return max(map(len, texts), default=0) >= MAX_CELL_CHARS
-
-
-def _convert_column(column: tuple) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, bool]:
-    """Raw cells → (texts, numeric mask or None, empty mask, any text past Excel's cell limit). Distinct
-    values are converted once, and share one str object (the reader makes a new one per cell)."""
-    types = set(map(type, column))
-    if bool in types:  # True == 1 would merge with 1 when factorised: convert cell by cell
-        texts = np.array([cell_text(v) for v in column], dtype=object)
-        return (texts, np.array([type(v) in (int, float) for v in column], dtype=bool), texts == "",
-                _too_long(texts))
-    codes, uniques = pd.factorize(np.array(column, dtype=object))
-    uniques = np.asarray(uniques, dtype=object)
-    if types == {str}:
-        texts = uniques
-        numbers = None
-    else:
-        number = np.array([type(u) in (int, float) for u in uniques], dtype=bool)
-        texts = np.empty(len(uniques), dtype=object)
-        # Whole numbers below 1e15 (years, 序号, most amounts) are formatted as a block.
-        values = np.array([float(u) if n else 0.5 for u, n in zip(uniques, number, strict=True)])
-        whole = number & (values == np.floor(values)) & (np.abs(values) < 1e15)
-        texts[whole] = values[whole].astype(np.int64).astype(str)
-        texts[~whole] = [cell_text(u) for u in uniques[~whole]]
-        numbers = np.append(number, False)[codes]
-    empty_code = np.flatnonzero(texts == "")
-    texts = np.append(texts, "")
-    empty = codes == -1
-    for code in empty_code.tolist():
-        empty |= codes == code
-    return texts[codes], numbers, empty, _too_long(texts[:-1] if types == {str} else texts[:-1][~whole])
 
 
 def _header_values(spec: KindSpec, rows: list[list[Any]], sheet: RawSheet) -> dict:
