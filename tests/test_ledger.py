@@ -432,12 +432,14 @@ def test_an_id_refused_by_the_cell_checks_is_not_also_p11(tmp_path, book):
 
 
 def test_a_totals_row_at_the_foot_of_an_export_is_refused_as_a_totals_row(tmp_path, ledger):
-    rows = [paid("101"), paid("102"), ["合计", "", "", "", "", "", 200, 24, 19.8, 16.2, 0]]
+    """And an export paged by the system repeats its header row: that row is the head again (C16)."""
+    rows = [paid("101"), PAY_HEAD, paid("102"), ["合计", "", "", "", "", "", 200, 24, 19.8, 16.2, 0]]
     result = import_file(ledger, payments_xls(tmp_path / "缴费明细.xls", rows), "payments")
-    assert result.counts["new"] == 2 and result.counts["refused"] == 1
-    assert result.refused["reason"].tolist() == [
+    assert result.counts["new"] == 2 and result.counts["refused"] == 2
+    assert result.refused["row"].tolist() == [4, 6] and [r[:5] for r in result.refused["reason"]] == ["[C16]", "[C15]"]
+    assert result.refused["reason"].tolist()[1] == (
         "[C15] 这一行是合计行（“证件号码”写的是“合计”），不是某一个人的数据，不能申报或导入。"
-        "请删除这一行：各项合计见汇总表。"]
+        "请删除这一行：各项合计见汇总表。")
 
 
 def test_money_text_of_a_web_export_is_imported_as_the_amount(tmp_path, ledger):

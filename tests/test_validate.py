@@ -511,3 +511,17 @@ def test_a_row_cleared_with_the_space_bar_is_a_blank_row(tmp_path, book):
     result = run(tmp_path, book, [row(), spaces, row(name="李四 ", id_number=pid(seq="555")), numbered, spaces])
     assert result.rows == 2 and result.error_rows == set() and result.valid_rows == 2
     assert [(f.cell, f.code) for f in result.findings if not f.code.startswith("X06")] == [("B8", "X01")]
+
+
+def test_the_head_pasted_again_inside_the_table_is_named_as_the_head(tmp_path, book):
+    """Two townships' sheets pasted one under the other: the second one's title is a blank row (only its 序号
+    cell is filled), its 申报单位 / 申报日期 rows and its header row are C16 at the ID cell, alone (not C03 for
+    "某镇" or C15 for the header 合计), and every person on both sides is checked as usual."""
+    head = [["批量缴费申报表"], ["申报单位*", None, "某镇", None, None, "经办人*", "刘敏"],
+            ["申报日期*", None, "2026-11-20"]]
+    result = run(tmp_path, book, [row(), *head, COLUMNS, row(name="李四", id_number=pid(seq="555"))])
+    assert [(f.row, f.cell, f.code) for f in result.findings if not f.code.startswith("X")] == [
+        (8, "C8", "C16"), (9, "C9", "C16"), (10, "C10", "C16")]
+    assert result.valid_rows == 2 and result.error_rows == {8, 9, 10}
+    ws = load_workbook(result.outputs["errors"]).active
+    assert [ws.cell(r, 3).value for r in (6, 7, 8)] == ["某镇", "2026-11-20", COLUMNS[2]]  # as written

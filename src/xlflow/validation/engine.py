@@ -16,7 +16,7 @@ from xlflow.domain.findings import Finding, FindingBlock, column_letter, make
 from xlflow.domain.idcard import id_shaped
 from xlflow.domain.kinds import KindSpec
 from xlflow.io.opening import Limits, TooManyRows, UnreadableWorkbook
-from xlflow.io.reading import KindNotRecognised, Table, read_table
+from xlflow.io.reading import KindNotRecognised, Table, header_text, read_table
 from xlflow.validation.result import CheckResult
 
 
@@ -151,15 +151,15 @@ def error_value_cells(table: Table) -> set[tuple[int, str]]:
 
 def add_sheet_findings(findings, table: Table, keep: tuple[str, ...] = ()) -> None:
     """Add what the reader saw in the sheet (C12, C13, F08), then drop the other findings at a cell that
-    holds an Excel error value: it is reported once, for what it is. A totals row is named as one (C15),
-    and alone: "姓名是必填项", "身份证号码共 2 位" … would only say that it is not a person. Every kind ends
-    its checks here."""
+    holds an Excel error value: it is reported once, for what it is. A totals row (C15) and the header row
+    again (C16) are named for what they are, and alone: "姓名是必填项", "身份证号码共 2 位" … would only say
+    that they are not a person. Every kind ends its checks here."""
     findings += sheet_findings(table)
     findings.drop_at(error_value_cells(table), keep=("C13", *keep))
-    totals = totals_findings(table, findings.rows_of("C01", "C03"))
-    if totals:
-        findings.drop_rows(np.concatenate([b.rows for b in totals]), keep=())
-        findings += totals
+    not_data = not_data_findings(table, findings.rows_of("C01", "C03"))
+    if not_data:
+        findings.drop_rows(np.concatenate([b.rows for b in not_data]), keep=())
+        findings += not_data
 
 
 _SPACES = re.compile(r"[\s\u3000\u200b\ufeff]+")
@@ -167,10 +167,11 @@ _TOTALS = re.compile(r"(本页|本表|全表|本月|本年|总)?(合计|总计|�
                      r"((\(|（)[^()（）]*(\)|）))?")
 
 
-def totals_findings(table: Table, candidates: np.ndarray) -> list[FindingBlock]:
-    """C15 at the cell of each row that says it is a totals row (合计, 小 计, 本页合计：…), among
-    ``candidates``: rows whose ID is empty or not an ID (a totals row has no person's ID). Each distinct
-    text is looked at once."""
+def not_data_findings(table: Table, candidates: np.ndarray) -> list[FindingBlock]:
+    """Rows that are not a person's, among ``candidates`` (rows whose ID is empty or not an ID): the head
+    again (C16: its header row or a row of its header block, 申报单位 …, as when tables are pasted one under
+    another or a printout repeats it on every page) and a totals row (C15: 合计,
+    小 计, 本页合计：…), each at the cell that says so. Each distinct text is looked at once."""
     if "id_number" not in table.keys or not len(candidates) or table.frame is None:
         return []
     rows = table.frame.index.intersection(pd.Index(candidates))
@@ -180,22 +181,32 @@ def totals_findings(table: Table, candidates: np.ndarray) -> list[FindingBlock]:
     ids = sub[table.keys["id_number"]].map(lambda t: _SPACES.sub("", t).upper() if isinstance(t, str) else "")
     sub = sub[~id_shaped(ids).to_numpy()]  # a row with a person's ID is that person's, whatever else it says
     rows = sub.index
-    found: dict[int, tuple[int, str]] = {}
+    known = sorted(table.keys.values())
+    heads = np.zeros(len(rows), dtype=np.int64)  # per row: the known columns holding their own header
+    labels = {f.label for f in table.spec.header_fields}
+    found: dict[int, tuple[str, int, str]] = {}
     for col in sub.columns:
         texts = sub[col].to_numpy(dtype=object)
         codes, uniques = pd.factorize(texts)
+        if col in known and col < len(table.headers) and table.headers[col]:
+            own = [i for i, u in enumerate(uniques) if isinstance(u, str) and header_text(u) == table.headers[col]]
+            heads += np.isin(codes, own)
+        if labels:
+            block = [i for i, u in enumerate(uniques) if isinstance(u, str) and header_text(u).rstrip(":：") in labels]
+            heads += np.isin(codes, block) * len(known)  # a label of the header block (申报单位 …): the head again
         hits = [i for i, u in enumerate(uniques) if isinstance(u, str) and "计" in u
                 and _TOTALS.fullmatch(_SPACES.sub("", u))]
         for at in np.flatnonzero(np.isin(codes, hits)).tolist():
-            found.setdefault(int(rows[at]), (int(col), texts[at]))
-    if not found:
-        return []
-    by_column: dict[int, list[tuple[int, str]]] = {}
-    for row, (col, text) in sorted(found.items()):
-        by_column.setdefault(col, []).append((row, text))
+            found.setdefault(int(rows[at]), ("C15", int(col), texts[at]))
+    id_col = table.keys["id_number"]
+    for at in np.flatnonzero(heads >= max(2, (len(known) + 1) // 2)).tolist():
+        found[int(rows[at])] = ("C16", id_col, sub.iloc[at][id_col])
+    by_cell: dict[tuple[str, int], list[tuple[int, str]]] = {}
+    for row, (code, col, text) in sorted(found.items()):
+        by_cell.setdefault((code, col), []).append((row, text))
     out = []
-    for col, items in by_column.items():
+    for (code, col), items in by_cell.items():
         header = table.headers[col] if col < len(table.headers) and table.headers[col] else column_letter(col)
-        out.append(FindingBlock("C15", header, column_letter(col), np.array([r for r, _ in items], dtype=np.int64),
+        out.append(FindingBlock(code, header, column_letter(col), np.array([r for r, _ in items], dtype=np.int64),
                                 np.array([t for _, t in items], dtype=object), {}))
     return out
