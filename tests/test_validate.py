@@ -462,7 +462,8 @@ def test_the_cycle_collector_is_paused_for_a_workbook_and_resumed_after(tmp_path
     assert gc.isenabled()
 
 
-@pytest.mark.parametrize("where,word", [(0, "合计"), (1, "合  计"), (2, "本页小计："), (0, "总计(元)")])
+@pytest.mark.parametrize("where,word", [(0, "合计"), (1, "合  计"), (2, "本页小计："), (0, "总计(元)"),
+                                        (1, "合计：1,234 人"), (0, "共计 56 户")])
 def test_a_totals_row_is_named_as_one_and_not_as_a_person_with_everything_missing(tmp_path, book, where, word):
     """Clerks add a 合计 row under the table. It used to get six C01 ("姓名是必填项" …) or a C03 ("共 2 位"),
     as if it were a person with everything missing: now it is one C15 at the cell that says 合计, and the

@@ -163,8 +163,9 @@ def add_sheet_findings(findings, table: Table, keep: tuple[str, ...] = ()) -> No
 
 
 _SPACES = re.compile(r"[\s\u3000\u200b\ufeff]+")
-_TOTALS = re.compile(r"(本页|本表|全表|本月|本年|总)?(合计|总计|小计|累计)(金额|人数)?[:：]?"
-                     r"((\(|（)[^()（）]*(\)|）))?")
+# What a totals row's label starts with ("合计", "合  计", "本页小计：", "合计：1,234 人", "共计 56 户"); only
+# rows without a person's ID are asked, so a cell that starts so is the label, whatever follows.
+_TOTALS = re.compile(r"(本页|本表|全表|本月|本年|本镇|全镇|总)?(合计|总计|小计|累计|共计)")
 
 
 def not_data_findings(table: Table, candidates: np.ndarray) -> list[FindingBlock]:
@@ -195,7 +196,7 @@ def not_data_findings(table: Table, candidates: np.ndarray) -> list[FindingBlock
             block = [i for i, u in enumerate(uniques) if isinstance(u, str) and header_text(u).rstrip(":：") in labels]
             heads += np.isin(codes, block) * len(known)  # a label of the header block (申报单位 …): the head again
         hits = [i for i, u in enumerate(uniques) if isinstance(u, str) and "计" in u
-                and _TOTALS.fullmatch(_SPACES.sub("", u))]
+                and _TOTALS.match(_SPACES.sub("", u))]
         for at in np.flatnonzero(np.isin(codes, hits)).tolist():
             found.setdefault(int(rows[at]), ("C15", int(col), texts[at]))
     id_col = table.keys["id_number"]
