@@ -449,3 +449,12 @@ def test_money_text_of_a_web_export_is_imported_as_the_amount(tmp_path, ledger):
     assert result.counts == {"new": 2, "changed": 0, "unchanged": 0, "refused": 0}
     view = ledger.view([pid(seq="101"), pid(seq="102")])
     assert sorted(view.paid["personal"].tolist()) == [10000, 100000] and view.paid["province"].tolist() == [1200] * 2
+
+
+def test_an_unreadable_export_says_so_in_one_sentence(tmp_path, ledger):
+    bad = tmp_path / "缴费明细.xlsx"
+    bad.write_bytes(b"PK\x03\x04 not a workbook")
+    result = import_file(ledger, bad, "payments")
+    line = result.summary_line()
+    assert result.exit_code == 2 and "[F01]" in line and line.endswith("后重新提交。台账未做任何改动。")
+    assert "。。" not in line and ledger.status()["payment_records"] == 0

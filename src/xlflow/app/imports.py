@@ -68,7 +68,7 @@ class ImportResult:
     def summary_line(self) -> str:
         name = Path(self.check.file).name
         if self.check.unusable:
-            return f"{name}：{self.check.summary_line()}。台账未做任何改动。"
+            return f"{name}：{self.check.summary_line().rstrip('。')}。台账未做任何改动。"
         if self.already:
             line = f"{name}：这个文件已于 {self.already} 导入过，内容相同，台账未做任何改动。"
             if self.already_refused:
