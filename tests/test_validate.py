@@ -526,3 +526,18 @@ def test_the_head_pasted_again_inside_the_table_is_named_as_the_head(tmp_path, b
     assert result.valid_rows == 2 and result.error_rows == {8, 9, 10}
     ws = load_workbook(result.outputs["errors"]).active
     assert [ws.cell(r, 3).value for r in (6, 7, 8)] == ["某镇", "2026-11-20", COLUMNS[2]]  # as written
+
+
+@pytest.mark.parametrize("content", ["姓名,身份证号码\n张三,1\n".encode(), None])  # text named .xlsx; a folder
+def test_an_unreadable_file_is_told_what_to_do_once(tmp_path, book, content):
+    """F01's reason often says what to do already ("请把扩展名改为 .xls …", "请给出要检查的表格文件"): the
+    general advice ("请用 Excel 或 WPS 打开确认…") no longer follows it with something else to do."""
+    path = tmp_path / "申报.xlsx"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    result = process_workbook(path, book, tmp_path / "out", today=TODAY)
+    (f01,) = [f for f in result.findings if f.code == "F01"]
+    assert result.exit_code == 2 and f01.message.count("请") == 1 and f01.message.endswith("。")
+    assert "打开确认内容完好" not in f01.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
 import re
@@ -50,7 +51,10 @@ def read_for_check(
     except TooManyRows as exc:  # a text or web export, refused while it was streamed
         result.findings.append(make("F06", value=f"约 {exc.rows:,}", detail=f"{exc.limit:,}"))
     except UnreadableWorkbook as exc:
-        result.findings.append(make("F01", detail=exc.detail))
+        finding = make("F01", detail=exc.detail)
+        if "请" in exc.detail:  # the reason says what to do: not followed by the general advice as well
+            finding = dataclasses.replace(finding, message=f"文件无法读取：{exc.detail.rstrip('。')}。")
+        result.findings.append(finding)
     except KindNotRecognised as exc:
         result.findings.append(make("F02", detail=exc.detail))
     else:
