@@ -94,12 +94,13 @@ def test_a_file_that_cannot_be_used_goes_to_failed_with_the_reason(ws, tmp_path)
 
 def test_lock_temporary_and_hidden_files_are_ignored(ws, tmp_path):
     source = declaration(tmp_path, [row()])
-    for name in ("~$decl.xlsx", ".~lock.decl.xlsx#", "decl.tmp", ".hidden.xlsx"):
+    for name in ("~$decl.xlsx", ".~lock.decl.xlsx#", "decl.tmp", ".hidden.xlsx", "Thumbs.db", "desktop.ini"):
         drop(ws, source, name)
     drop(ws, source, "decl.xlsx", sub=".隐藏")
     with Watcher(ws, settle=0) as watcher:
         assert watcher.process_pending() == []
     assert results(ws) == [] and names(ws / "已处理") == []
+    assert not (ws / "无法处理").exists() or names(ws / "无法处理") == []
 
 
 def test_a_file_still_being_copied_is_not_touched_until_it_is_complete(ws, tmp_path):

@@ -24,6 +24,7 @@ IGNORED_PREFIXES = ("~$", ".~lock", ".", "~")  # Excel/WPS and LibreOffice lock 
 
 
 IGNORED_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", "~", "#")
+IGNORED_NAMES = ("thumbs.db", "desktop.ini", "ehthumbs.db")  # what Windows Explorer leaves in a shared folder
 
 
 LOG_FILE = "xlflow.log"
@@ -125,7 +126,8 @@ def _whole_compound_file(path: Path) -> bool:
 
 
 def ignored(name: str) -> bool:
-    return name.startswith(IGNORED_PREFIXES) or name.lower().endswith(IGNORED_SUFFIXES)
+    return (name.startswith(IGNORED_PREFIXES) or name.lower().endswith(IGNORED_SUFFIXES)
+            or name.lower() in IGNORED_NAMES)
 
 
 
