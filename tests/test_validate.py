@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -541,3 +542,58 @@ def test_an_unreadable_file_is_told_what_to_do_once(tmp_path, book, content):
     (f01,) = [f for f in result.findings if f.code == "F01"]
     assert result.exit_code == 2 and f01.message.count("请") == 1 and f01.message.endswith("。")
     assert "打开确认内容完好" not in f01.message
+
+
+def merged_declaration(tmp_path, form: str):
+    """Three people of one household, 户口性质 merged down over their rows (D6:D8)."""
+    rows = [row(), row(name="李四", id_number=pid(seq="555")), row(name="王五", id_number=pid(seq="666"))]
+    for r in rows[1:]:
+        r[3] = None
+    if form == "xls":
+        import xlwt
+
+        path = tmp_path / "decl.xls"
+        book = xlwt.Workbook(encoding="utf-8")
+        ws = book.add_sheet("批量缴费申报表")
+        for r, values in enumerate([["批量缴费申报表"], ["申报单位*", None, "某镇", None, None, "经办人*", "刘敏"],
+                                    ["申报日期*", None, "2026-11-20"], [], COLUMNS]):
+            for c, v in enumerate(values):
+                if v is not None:
+                    ws.write(r, c, v)
+        for r, values in enumerate(rows, start=5):
+            for c, v in enumerate(values):
+                if v is not None and c != 3:
+                    ws.write(r, c, v)
+        ws.write_merge(5, 7, 3, 3, rows[0][3])
+        book.save(str(path))
+        return path
+    path = declaration(tmp_path, rows)
+    wb = load_workbook(path)
+    wb.active.merge_cells("D6:D8")
+    wb.active["N6"] = "同一户"
+    wb.active.merge_cells("N6:N7")  # 备注, shown on both rows: given to both
+    wb.active.merge_cells("H8:I8")  # across columns: never copied into the next column (I8 is filled by the rule)
+    wb.save(path)
+    return path
+
+
+@pytest.mark.parametrize("form", ["xlsx", "xls", "beside"])
+def test_a_cell_merged_down_over_a_household_is_given_to_each_row(tmp_path, book, form, monkeypatch):
+    """Clerks merge 户口性质 over the rows of one household: the sheet shows it on every row, the file holds it
+    in the first. Each row now gets it (X11, listed), not C01 "户口性质是必填项" for the second and third
+    person; the corrected workbook holds it on every row and validates clean."""
+    if form == "beside":  # the scan that finds the merged ranges runs beside the reading
+        from xlflow.io.settings import Settings
+
+        limits = Settings.limits
+        monkeypatch.setattr(Settings, "limits", lambda self: dataclasses.replace(limits(self), scan_beside_bytes=0))
+    path = merged_declaration(tmp_path, "xls" if form == "xls" else "xlsx")
+    result = process_workbook(path, book, tmp_path / "out", today=TODAY)
+    merged = [(7, "D7"), (8, "D8")] if form == "xls" else [(7, "D7"), (7, "N7"), (8, "D8")]
+    assert found(result, "X11") == merged and not found(result, "C01")
+    assert result.exit_code == 0 and result.valid_rows == 3
+    ws = load_workbook(result.outputs["corrected"]).active
+    assert [ws.cell(r, 4).value for r in (6, 7, 8)] == ["农业户籍"] * 3 and ws["H8"].value == 0
+    assert ws["I8"].value == 12
+    again = process_workbook(result.outputs["corrected"], book, tmp_path / "again", today=TODAY)
+    assert again.exit_code == 0 and [f.code for f in again.findings] == []

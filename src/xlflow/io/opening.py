@@ -87,6 +87,7 @@ class RawSheet:
     _late: Any = None  # () → SheetScan: formula_blank and error_cells are known once a scan beside ends
     helper: Any = None  # the ScanBeside of this sheet, if any
     source: str | None = None  # what a web or text export really is ("html", "spreadsheetml", "tsv", "csv")
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # (Excel row, column, last row, column)
 
     def rows(self) -> Iterator[list[Any]]:
         return self._rows()
@@ -102,6 +103,7 @@ class RawSheet:
             scan = self._late()
             self.formula_blank = frozenset(scan.formula_blank)
             self.error_cells = scan.error_cells
+            self.merged = list(getattr(scan, "merged", []))
             self._late = None
 
 
@@ -132,7 +134,7 @@ def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
             sheets.append(RawSheet(meta.name, 0, start[1], lambda s=sheet: iter(s.iter_rows()),
                                    frozenset(scan.formula_blank | blanks.get(meta.name, set())),
                                    error_cells=scan.error_cells,
-                                   hidden=_is_hidden(meta)))
+                                   hidden=_is_hidden(meta), merged=_merged(sheet)))
         return sheets
     except (calamine.PasswordError, calamine_stream.PasswordError) as exc:
         raise UnreadableWorkbook("文件设置了打开密码（已加密），请去掉密码后另存再提交") from exc
@@ -191,8 +193,17 @@ def _stream_sheets(path: Path, parts: dict[str, str], scans: dict[str, SheetScan
             _nothing_below(stream, last_row)
 
         sheets.append(RawSheet(meta.name, 0, 0, rows, frozenset(scan.formula_blank), error_cells=scan.error_cells,
-                               hidden=_is_hidden(meta)))
+                               hidden=_is_hidden(meta), merged=scan.merged))
     return sheets
+
+
+def _merged(sheet) -> list[tuple[int, int, int, int]]:
+    """A loaded sheet's merged ranges (.xls, .xlsx read whole) as (Excel row, column, last row, column)."""
+    try:
+        ranges = sheet.merged_cell_ranges or []
+    except (AttributeError, ValueError, calamine.CalamineError):
+        return []
+    return [(r1 + 1, c1, r2 + 1, c2) for (r1, c1), (r2, c2) in ranges[:100_000]]
 
 
 def _stream(book, name: str, last_row: int | None, max_col: int) -> Iterator[list[Any]]:

@@ -65,6 +65,7 @@ class Table:
     passed: list[tuple[str, str, str, str]] = field(default_factory=list)  # (ID, year, file, row) carried over
     first_col: int = 0  # sheet column of the first column read (title rows start there)
     source: str | None = None  # a web or text export: what it really is ("html", "spreadsheetml", "tsv", "csv")
+    merged_fills: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) → the merged value
 
     @property
     def first_data_row(self) -> int:
@@ -282,6 +283,7 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
         source=sheet.source,
     )
     _apply_error_cells(table, sheet.error_cells)
+    table.merged_fills = _fill_merged(table, sheet.merged)
     table.header_values = _header_values(spec, head[:head_index], sheet)
     return table
 
@@ -376,6 +378,28 @@ def _drop_blank(texts: list[np.ndarray], numbers: list[np.ndarray | None], posit
         return texts, numbers, positions
     keep = ~blank
     return [t[keep] for t in texts], [None if m is None else m[keep] for m in numbers], positions[keep]
+
+
+def _fill_merged(table: Table, merged: list[tuple[int, int, int, int]]) -> dict[tuple[int, int], str]:
+    """A cell merged down over the rows below it, in one column of the table (户口性质 or 缴费档次 of a
+    household): every data row it covers shows its value, so every such row is given it (X11 lists each).
+    Merges across columns, starting above the data or over unknown columns are left as they are."""
+    fills: dict[tuple[int, int], str] = {}
+    index = table.frame.index
+    known = set(table.keys.values())
+    for r1, c1, r2, c2 in merged:
+        if c1 != c2 or r2 <= r1 or c1 not in known or c1 >= table.frame.shape[1] or r1 not in index:
+            continue
+        top = table.frame.at[r1, c1]
+        if top == "":
+            continue
+        at = np.arange(index.searchsorted(r1, side="right"), index.searchsorted(r2, side="right"))
+        at = at[table.frame.iloc[at, c1].to_numpy(dtype=object) == ""]
+        if len(at):
+            table.frame.iloc[at, c1] = top
+            table.numeric.iloc[at, c1] = bool(table.numeric.at[r1, c1])
+            fills.update(dict.fromkeys(((int(r), c1) for r in index[at]), top))
+    return fills
 
 
 def _apply_error_cells(table: Table, error_cells: dict[tuple[int, int], str]) -> None:

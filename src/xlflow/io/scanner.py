@@ -24,6 +24,7 @@ def _whole(scan: SheetScan) -> dict:
     out = dataclasses.asdict(scan)
     out["formula_blank"] = sorted(scan.formula_blank)
     out["error_cells"] = [[r, c, text] for (r, c), text in scan.error_cells.items()]
+    out["merged"] = [list(m) for m in scan.merged]
     return out
 
 

@@ -41,6 +41,7 @@ class SheetScan:
     max_col: int = 0  # 1-based
     formula_blank: set[tuple[int, int]] = field(default_factory=set)
     error_cells: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) → "#N/A"
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # (first row, column, last row, column)
 
     @property
     def span(self) -> int:
@@ -58,6 +59,8 @@ _LAST_ROW = re.compile(rb'<row [^>]*?r="([0-9]+)"')
 _CELL_REF = re.compile(rb'<c [^>]*?\br="([A-Z]{1,3})([0-9]+)"')
 _ERROR_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]+)"[^>]*?t="e"[^>]*>.*?<v>(#[A-Z0-9/!?]{1,7})</v>', re.S)
 _FAR_ROW = re.compile(rb'r="[A-Z]{0,3}([0-9]{7,})"')  # row 1,000,000 or below
+_MERGE = re.compile(rb'<mergeCell ref="([A-Z]{1,3})([0-9]+):([A-Z]{1,3})([0-9]+)"')
+MAX_MERGES = 100_000  # more merged ranges than that are not read (nor filled in)
 
 
 def _flattener(best: int) -> bytes:
@@ -138,6 +141,11 @@ def _scan_block(scan: SheetScan, data: bytes) -> None:
     if b't="e"' in data:
         for m in _ERROR_CELL.finditer(data):
             scan.error_cells[(int(m.group(2)), _col_number(m.group(1)) - 1)] = m.group(3).decode("ascii", "replace")
+    if b"<mergeCell " in data:  # after the rows: the ranges a clerk merged (Excel rows, 0-based columns)
+        for m in _MERGE.finditer(data):
+            if len(scan.merged) < MAX_MERGES:
+                scan.merged.append((int(m.group(2)), _col_number(m.group(1)) - 1, int(m.group(4)),
+                                    _col_number(m.group(3)) - 1))
 
 
 def _read_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> int:
@@ -257,9 +265,10 @@ class ScanBeside:
                         self._refused = msg["refused"]
                     elif "done" in msg:
                         scan = SheetScan(**{k: v for k, v in msg["done"].items()
-                                            if k not in ("formula_blank", "error_cells")})
+                                            if k not in ("formula_blank", "error_cells", "merged")})
                         scan.formula_blank = {tuple(c) for c in msg["done"]["formula_blank"]}
                         scan.error_cells = {(r, c): text for r, c, text in msg["done"]["error_cells"]}
+                        scan.merged = [tuple(int(v) for v in m) for m in msg["done"].get("merged", [])]
                         self._done[msg["part"]] = scan
                     else:
                         self._seen[msg["part"]] = (msg["rows"], msg["max_col"])

@@ -1,4 +1,4 @@
-"""The X fixes (X01–X05, X07, X09, X10): each change is returned, with row, column, before, after and code.
+"""The X fixes (X01–X05, X07, X09, X10, X11): each change is returned, with row, column, before, after and code.
 
 Work is done once per distinct value of a column (few for coded columns), then mapped back.
 """
@@ -160,6 +160,10 @@ def normalise(table: Table, types: dict[str, str], vocab: Vocabulary, checked_ke
             for row, code in zip(column.index[hit], codes[hit], strict=True):
                 for fix, before, after in steps[int(code)]:
                     logs.append((int(row), key, before, after, fix))
+    if table.merged_fills:  # a merged cell's value given to each row it covers: listed first, from empty
+        columns = {table.keys[key]: key for key in keys}
+        logs = [(row, columns[col], "", value, "X11") for (row, col), value in sorted(table.merged_fills.items())
+                if col in columns] + logs
     index = table.frame.index
     frame = pd.DataFrame(fixed.T, index=index, columns=keys, dtype=object, copy=False)
     fixes = pd.DataFrame(logs, columns=["row", "key", "before", "after", "code"]).astype({"row": np.int64})
