@@ -361,3 +361,29 @@ def test_xml_with_prefixed_elements_plain_attributes_errors_formulas_and_dates(t
     codes = {(f.code, f.cell) for f in result.check.findings if f.severity == "error"}
     assert codes == {("C11", "G4"), ("C13", "G5")}, codes
     assert result.counts["new"] == 1 and result.counts["refused"] == 2
+
+
+@pytest.mark.parametrize("form", ["html", "xml"])
+def test_a_cell_a_web_export_merges_down_is_given_to_each_row(tmp_path, form):
+    """A web system's export merges 户籍 over one person's records (rowspan, ss:MergeDown): the second record
+    shows it too, so it is given it (X11), not refused with C01."""
+    grid = [["缴费明细导出"], PAY_HEAD, paid("101", 2023), paid("101", 2024), paid("102", 2024)]
+    grid[3][5] = ""
+    if form == "html":
+        path = html_export(tmp_path / "缴费明细.xls", grid)
+        page = path.read_text(encoding="utf-8")
+        page = page.replace('<td class="txt">农业户籍</td>', '<td class="txt" rowspan="2">农业户籍</td>', 1)
+        path.write_text(page.replace('<td class="txt"></td>', "", 1), encoding="utf-8")
+    else:
+        path = xml_export(tmp_path / "缴费明细.xml", grid)
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace('<Cell ss:Index="6"><Data ss:Type="String">农业户籍',
+                                     '<Cell ss:Index="6" ss:MergeDown="1"><Data ss:Type="String">农业户籍', 1),
+                        encoding="utf-8")
+    with Ledger(tmp_path / "l.sqlite") as store:
+        result = import_file(store, path, "payments")
+        assert result.counts == {"new": 3, "changed": 0, "unchanged": 0, "refused": 0}
+        assert [(f.row, f.cell) for f in result.check.findings if f.code == "X11"] == [(4, "F4")]
+        held = store.db.execute("SELECT year, hukou FROM payments WHERE id_number = ? ORDER BY year",
+                                (pid(seq="101"),)).fetchall()
+    assert held == [(2023, "农业户籍"), (2024, "农业户籍")]

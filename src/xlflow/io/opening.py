@@ -152,7 +152,9 @@ def _export_sheets(path: Path, kind: str, limits: Limits) -> list[RawSheet]:
                          source=source)]
     webexports.precount(path, kind, limits)
     if kind == "html":
-        return [RawSheet(path.stem, 0, 0, lambda: webexports.html_rows(path, limits), source=kind)]
+        merged: list = []  # the rowspans the last reading found, given to the table once it is read
+        return [RawSheet(path.stem, 0, 0, lambda: webexports.html_rows(path, limits, merged), source=kind,
+                         _late=lambda: SheetScan(merged=list(merged)))]
     book = webexports.SpreadsheetML(path, limits)
     return [RawSheet(sheet.name, 0, 0, lambda name=sheet.name: book.rows(name), hidden=sheet.hidden, source=kind,
                      _late=lambda name=sheet.name: book.scan(name))

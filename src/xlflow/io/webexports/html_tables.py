@@ -11,6 +11,8 @@ from typing import Any
 from xlflow.io.refusal import MAX_CELL_CHARS, Limits, TooManyRows, UnreadableWorkbook
 from xlflow.io.webexports.sniff import _CHARSET, MAX_SPAN, MAX_TAG_BYTES, SNIFF_BYTES, _Counter, decoded, text_encoding
 
+MAX_MERGES = 100_000  # rowspans past that are not given to the rows they cover
+
 _BLOCKS = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "caption", "center"}
 
 
@@ -92,6 +94,8 @@ class _Tables:
         self.loose: list[str] = []
         self.spans: dict[int, int] = {}  # column → rows below still covered by a rowspan
         self.active: set[int] = set()
+        self.rows_done = 0  # rows given so far (the Excel row of the row being read is one more)
+        self.merged: list[tuple[int, int, int, int]] = []  # rowspan in one column: (Excel row, column, last row)
 
     # rows and cells
     def _start_row(self) -> None:
@@ -104,6 +108,7 @@ class _Tables:
         if self.row is None:
             return
         self.done.append(self.row)
+        self.rows_done += 1
         for c in self.active:
             self.spans[c] -= 1
             if self.spans[c] <= 0:
@@ -140,6 +145,8 @@ class _Tables:
         if down > 1:
             for c in range(col, col + across):
                 self.spans[c] = max(self.spans.get(c, 0), down - 1)
+            if across == 1 and len(self.merged) < MAX_MERGES:
+                self.merged.append((self.rows_done + 1, col, self.rows_done + down, col))
 
     def _flush_loose(self) -> None:
         text = _tidy(self.loose)
@@ -147,6 +154,7 @@ class _Tables:
         for line in text.split("\n"):
             if line.strip():
                 self.done.append([line.strip()])
+                self.rows_done += 1
 
     # the parser's events
     def feed(self, text: str, final: bool = False) -> None:
@@ -292,9 +300,13 @@ def html_encoding(path: Path) -> tuple[str, int]:
 
 
 
-def html_rows(path: Path, limits: Limits) -> Iterator[list[Any]]:
+def html_rows(path: Path, limits: Limits, merged: list | None = None) -> Iterator[list[Any]]:
+    """The page's table rows, streamed; ``merged`` is given the rowspans of one column as they are read."""
     encoding, skip = html_encoding(path)
     parser = _Tables()
+    if merged is not None:
+        merged.clear()
+        parser.merged = merged
     counter = _Counter(limits)
     for piece in decoded(path, encoding, skip):
         parser.feed(piece)

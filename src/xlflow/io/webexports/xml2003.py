@@ -27,6 +27,8 @@ from xlflow.io.webexports.sniff import (
     text_encoding,
 )
 
+MAX_MERGES = 100_000
+
 
 @dataclass
 class XmlSheet:
@@ -35,6 +37,7 @@ class XmlSheet:
     rows: int = 0
     error_cells: dict[tuple[int, int], str] = field(default_factory=dict)  # (Excel row, column) → "#N/A"
     formula_blank: set[tuple[int, int]] = field(default_factory=set)
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # MergeDown in one column
 
 
 
@@ -197,6 +200,8 @@ class _XmlBook:
             if down:
                 for c in range(col, col + across + 1):
                     self.covered[c] = max(self.covered.get(c, 0), down + 1)
+                if not across and len(self.sheet.merged) < MAX_MERGES:
+                    self.sheet.merged.append((self.row_number, col, self.row_number + down, col))
             self.col = col + across + 1
         elif name == _SS_ + "Row":
             if self.sheet is None:
