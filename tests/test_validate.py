@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import html
 import json
+import zipfile
 
 import pytest
 from click.testing import CliRunner
@@ -544,6 +546,48 @@ def test_an_unreadable_file_is_told_what_to_do_once(tmp_path, book, content):
     assert "打开确认内容完好" not in f01.message
 
 
+ODS_NS = {"office": "office:1.0", "table": "table:1.0", "text": "text:1.0"}
+
+
+def write_ods(path, rows, merges=()):
+    """An .ods as LibreOffice writes one: ``merges`` {(row, column): rows} (0-based) merged down, the cells
+    under them covered."""
+    merges = dict(merges)
+    covered = {(r + k, c) for (r, c), n in merges.items() for k in range(1, n)}
+    out = []
+    for r, values in enumerate(rows):
+        cells = []
+        for c, v in enumerate(values):
+            if (r, c) in covered:
+                cells.append("<table:covered-table-cell/>")
+                continue
+            span = f' table:number-rows-spanned="{merges[(r, c)]}"' if (r, c) in merges else ""
+            if v is None or v == "":
+                cells.append(f"<table:table-cell{span}/>")
+            elif isinstance(v, int | float):
+                cells.append(f'<table:table-cell{span} office:value-type="float" office:value="{v}">'
+                             f"<text:p>{v}</text:p></table:table-cell>")
+            else:
+                cells.append(f'<table:table-cell{span} office:value-type="string">'
+                             f"<text:p>{html.escape(str(v))}</text:p></table:table-cell>")
+        out.append("<table:table-row>" + "".join(cells) + "</table:table-row>")
+    spaces = " ".join(f'xmlns:{k}="urn:oasis:names:tc:opendocument:xmlns:{v}"' for k, v in ODS_NS.items())
+    content = (f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {spaces} office:version="1.2">'
+               '<office:body><office:spreadsheet><table:table table:name="批量缴费申报表">' + "".join(out)
+               + "</table:table></office:spreadsheet></office:body></office:document-content>")
+    kind = "application/vnd.oasis.opendocument.spreadsheet"
+    manifest = ('<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+                'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+                f'<manifest:file-entry manifest:full-path="/" manifest:media-type="{kind}"/>'
+                '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+                "</manifest:manifest>")
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("mimetype"), kind)
+        zf.writestr("META-INF/manifest.xml", manifest)
+        zf.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
+    return path
+
+
 def merged_declaration(tmp_path, form: str):
     """Three people of one household, 户口性质 merged down over their rows (D6:D8)."""
     rows = [row(), row(name="李四", id_number=pid(seq="555")), row(name="王五", id_number=pid(seq="666"))]
@@ -567,6 +611,10 @@ def merged_declaration(tmp_path, form: str):
         ws.write_merge(5, 7, 3, 3, rows[0][3])
         book.save(str(path))
         return path
+    if form == "ods":  # as LibreOffice writes it: the merged cell spans three rows, the two below are covered
+        head = [["批量缴费申报表"], ["申报单位*", None, "某镇", None, None, "经办人*", "刘敏"],
+                ["申报日期*", None, "2026-11-20"], [], COLUMNS]
+        return write_ods(tmp_path / "decl.ods", [*head, *rows], {(5, 3): 3})
     path = declaration(tmp_path, rows)
     wb = load_workbook(path)
     wb.active.merge_cells("D6:D8")
@@ -577,7 +625,7 @@ def merged_declaration(tmp_path, form: str):
     return path
 
 
-@pytest.mark.parametrize("form", ["xlsx", "xls", "beside"])
+@pytest.mark.parametrize("form", ["xlsx", "xls", "ods", "beside"])
 def test_a_cell_merged_down_over_a_household_is_given_to_each_row(tmp_path, book, form, monkeypatch):
     """Clerks merge 户口性质 over the rows of one household: the sheet shows it on every row, the file holds it
     in the first. Each row now gets it (X11, listed), not C01 "户口性质是必填项" for the second and third
@@ -587,9 +635,9 @@ def test_a_cell_merged_down_over_a_household_is_given_to_each_row(tmp_path, book
 
         limits = Settings.limits
         monkeypatch.setattr(Settings, "limits", lambda self: dataclasses.replace(limits(self), scan_beside_bytes=0))
-    path = merged_declaration(tmp_path, "xls" if form == "xls" else "xlsx")
+    path = merged_declaration(tmp_path, "xlsx" if form == "beside" else form)
     result = process_workbook(path, book, tmp_path / "out", today=TODAY)
-    merged = [(7, "D7"), (8, "D8")] if form == "xls" else [(7, "D7"), (7, "N7"), (8, "D8")]
+    merged = [(7, "D7"), (8, "D8")] if form in ("xls", "ods") else [(7, "D7"), (7, "N7"), (8, "D8")]
     assert found(result, "X11") == merged and not found(result, "C01")
     assert result.exit_code == 0 and result.valid_rows == 3
     ws = load_workbook(result.outputs["corrected"]).active

@@ -33,7 +33,7 @@ from xlflow.io.refusal import (
     column_letter_of,
 )
 from xlflow.io.xlsbiff import formula_blanks
-from xlflow.io.zipscan import Reread, ScanBeside, SheetScan, _check_zip
+from xlflow.io.zipscan import Reread, ScanBeside, SheetScan, _check_zip, ods_merges
 
 __all__ = ["BOMB", "BROKEN", "DEFAULT_LIMITS", "ENTITY", "MAX_CELL_CHARS", "Limits", "TooManyRows",
            "UnreadableWorkbook", "column_letter_of", "open_sheets", "prefetch", "sheet_parts"]
@@ -119,6 +119,7 @@ def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
         if kind == "ole":  # C11 in a legacy .xls: its BIFF scan runs while calamine (without the GIL) parses
             biff = ThreadPoolExecutor(max_workers=1).submit(formula_blanks, path.read_bytes())
         book = calamine.CalamineWorkbook.from_path(str(path))
+        ods = ods_merges(path) if kind == "zip" and not parts else {}
         parsed = []
         for meta in book.sheets_metadata:
             if not _is_worksheet(meta):
@@ -134,7 +135,7 @@ def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
             sheets.append(RawSheet(meta.name, 0, start[1], lambda s=sheet: iter(s.iter_rows()),
                                    frozenset(scan.formula_blank | blanks.get(meta.name, set())),
                                    error_cells=scan.error_cells,
-                                   hidden=_is_hidden(meta), merged=_merged(sheet)))
+                                   hidden=_is_hidden(meta), merged=ods.get(meta.name) or _merged(sheet)))
         return sheets
     except (calamine.PasswordError, calamine_stream.PasswordError) as exc:
         raise UnreadableWorkbook("文件设置了打开密码（已加密），请去掉密码后另存再提交") from exc

@@ -367,6 +367,46 @@ def _check_ods(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, budge
     return len(data)
 
 
+_ROWS_SPANNED = re.compile(rb'table:number-rows-spanned="([0-9]+)"')
+_COLS_SPANNED = re.compile(rb'table:number-columns-spanned="([0-9]+)"')
+_TABLE_NAME = re.compile(rb'^[^>]*?table:name="([^"]*)"')
+
+
+def ods_merges(path: Path) -> dict[str, list[tuple[int, int, int, int]]]:
+    """An OpenDocument file's cells merged down in one column, per sheet: (Excel row, column, last row,
+    column). Read after the scan of :func:`_check_ods` has bounded content.xml; nothing for a file that is
+    not one (calamine gives no merged ranges for .ods)."""
+    import html
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            data = zf.read("content.xml")
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return {}
+    if b"number-rows-spanned" not in data:
+        return {}
+    out: dict[str, list[tuple[int, int, int, int]]] = {}
+    for table in re.split(rb"<table:table[\s>]", data)[1:]:
+        name = _TABLE_NAME.match(table)
+        found: list[tuple[int, int, int, int]] = []
+        row = 0
+        for m in _ODS_ROW.finditer(table):
+            repeat = int(r.group(1)) if (r := _ROWS_REPEATED.search(m.group(1))) else 1
+            col = 0
+            for c in _ODS_CELL.finditer(m.group(3) or b""):
+                span = int(r.group(1)) if (r := _COLS_REPEATED.search(c.group(1))) else 1
+                down = _ROWS_SPANNED.search(c.group(1))
+                across = _COLS_SPANNED.search(c.group(1))
+                if down and int(down.group(1)) > 1 and (not across or int(across.group(1)) == 1) \
+                        and len(found) < MAX_MERGES:
+                    found.append((row + 1, col, row + int(down.group(1)), col))
+                col += span
+            row += repeat
+        if name and found:
+            out[html.unescape(name.group(1).decode("utf-8", "replace"))] = found
+    return out
+
+
 _FORMULA = re.compile(rb"<f[ >/]")
 _CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]+)"[^>]*?(?:/>|>(.*?)</c>)', re.S)
 _VALUE = re.compile(rb"<v>[^<]|<is>")
