@@ -420,3 +420,21 @@ def test_the_ledger_records_the_watchers_clock(ws, tmp_path):
     with sqlite3.connect(ws / "台账.sqlite") as db:
         assert db.execute("SELECT imported_at FROM sources").fetchall() == [("2026-11-29 09:00:00",)]
         assert db.execute("SELECT created_at FROM batches").fetchall() == [("2026-11-29 09:00:00",)]
+
+
+def test_a_wps_et_file_is_read_when_it_is_an_xls_inside_and_told_how_to_save_it_when_not(ws, tmp_path):
+    """WPS saves as .et by default on some county PCs: most such files are an .xls inside and are checked
+    like one; one that is not goes to 无法处理 with how to save it as .xlsx in WPS (it was refused by name)."""
+    from conftest import EXAMPLES
+
+    drop(ws, EXAMPLES / "other-formats" / "批量缴费申报表.xls", "某镇申报.et")
+    bad = inbox(ws) / "某村申报.et"
+    bad.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600)
+    age(bad, 600)
+    with Watcher(ws, settle=0) as watcher:
+        outcomes = {o.name: o.state for o in watcher.process_pending()}
+    assert outcomes == {"某镇申报.et": "done", "某村申报.et": "failed"}
+    [folder] = results(ws)
+    assert "某镇申报_错误数据.xlsx" in names(folder) and names(ws / "已处理") == ["某镇申报.et"]
+    reason = (ws / "无法处理" / "某村申报_原因.txt").read_text(encoding="utf-8-sig")
+    assert "[F01]" in reason and "WPS 中点“文件 → 另存为”" in reason

@@ -140,7 +140,15 @@ def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
     except (calamine.PasswordError, calamine_stream.PasswordError) as exc:
         raise UnreadableWorkbook("文件设置了打开密码（已加密），请去掉密码后另存再提交") from exc
     except (calamine.CalamineError, calamine_stream.CalamineError, ValueError, OSError) as exc:
-        raise UnreadableWorkbook("文件已损坏或格式不受支持，无法读取内容") from exc
+        raise UnreadableWorkbook(_broken(path)) from exc
+
+
+def _broken(path: Path) -> str:
+    """Why a spreadsheet could not be read: a WPS file that is not an .xls inside is told how to save it."""
+    if path.suffix.lower() in (".et", ".ett"):
+        return ("这是 WPS 表格自己的格式（.et），无法直接读取。请在 WPS 中点“文件 → 另存为”，选择"
+                "“Excel 文件（*.xlsx）”后重新提交")
+    return "文件已损坏或格式不受支持，无法读取内容"
 
 
 def _export_sheets(path: Path, kind: str, limits: Limits) -> list[RawSheet]:

@@ -17,7 +17,9 @@ from xlflow.errors import XlflowError
 from xlflow.io import adopting
 from xlflow.io.settings import SETTINGS_FILE, Settings, load_settings
 
-SUPPORTED = (".xlsx", ".xlsm", ".xls", ".ods", ".csv", ".txt", ".tsv", ".htm", ".html", ".xml")
+# .et / .ett: WPS's own names; what WPS writes under them is mostly an .xls inside (read as one), else F01 says
+# how to save it as .xlsx.
+SUPPORTED = (".xlsx", ".xlsm", ".xls", ".ods", ".csv", ".txt", ".tsv", ".htm", ".html", ".xml", ".et", ".ett")
 
 
 IGNORED_PREFIXES = ("~$", ".~lock", ".", "~")  # Excel/WPS and LibreOffice lock files, hidden files
