@@ -425,8 +425,6 @@ def test_the_ledger_records_the_watchers_clock(ws, tmp_path):
 def test_a_wps_et_file_is_read_when_it_is_an_xls_inside_and_told_how_to_save_it_when_not(ws, tmp_path):
     """WPS saves as .et by default on some county PCs: most such files are an .xls inside and are checked
     like one; one that is not goes to 无法处理 with how to save it as .xlsx in WPS (it was refused by name)."""
-    from conftest import EXAMPLES
-
     drop(ws, EXAMPLES / "other-formats" / "批量缴费申报表.xls", "某镇申报.et")
     bad = inbox(ws) / "某村申报.et"
     bad.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600)
