@@ -645,3 +645,21 @@ def test_a_cell_merged_down_over_a_household_is_given_to_each_row(tmp_path, book
     assert ws["I8"].value == 12
     again = process_workbook(result.outputs["corrected"], book, tmp_path / "again", today=TODAY)
     assert again.exit_code == 0 and [f.code for f in again.findings] == []
+
+
+def test_headers_with_a_note_in_brackets_are_the_columns_they_name(tmp_path, book):
+    """Clerks write 个人缴费（元）, 身份证号码（18位）*, *姓名, 缴费年度(如2025), 公民身份证号码: each is its column.
+    The amount a clerk typed under 个人缴费（元） used to be ignored (the column was not known), and a required
+    column under such a header was F03."""
+    written = {"姓名": "*姓名", "身份证号码": "公民身份证号码（18位）*", "缴费年度": "缴费年度(如2025)",
+               "个人缴费": "个人缴费（元）", "政府代缴": "政府代缴（元）"}
+    head = [written.get(h.rstrip("*"), h) for h in COLUMNS]
+    rows = [row(), row(name="李四", id_number=pid(seq="555"), amounts=(999, 12, 9.9, 8.1, 100, 130))]
+    (tmp_path / "a").mkdir()
+    clean = run(tmp_path / "a", book, rows)
+    block = [["批量缴费申报表"], ["申报单位*", None, "某镇", None, None, "经办人*", "刘敏"],
+             ["申报日期*", None, "2026-11-20"], []]
+    path = write_workbook(tmp_path / "b.xlsx", [*block, head, *rows])
+    noted = process_workbook(path, book, tmp_path / "out", today=TODAY)
+    assert [(f.cell, f.code) for f in noted.findings] == [(f.cell, f.code) for f in clean.findings]
+    assert found(noted, "P04") == [(7, "H7")] and noted.valid_rows == 1

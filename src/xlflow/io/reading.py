@@ -90,9 +90,28 @@ class Table:
 
 
 def header_text(value: Any) -> str:
-    """Header cell → the name used to match columns: spaces, line breaks and a trailing * removed."""
+    """Header cell → the name used to match columns: spaces, line breaks and a * before or after removed."""
     text = re.sub(r"[\s\u3000\u200b\ufeff]+", "", cell_text(value))
-    return text.rstrip("*＊").strip()
+    return text.strip("*＊").strip()
+
+
+_NOTE = re.compile(r"[（(][^（）()]*[)）]$")  # a note after a column name: （元）, (18位), （如2025）
+
+
+@cache
+def _known_names() -> frozenset[str]:
+    return frozenset(name for spec in all_specs() for col in spec.columns for name in col.names)
+
+
+def column_text(value: Any) -> str:
+    """A header cell as a column name: :func:`header_text`, and a note in brackets after it left out when
+    the name with the note is no kind's (“个人缴费（元）” is 个人缴费, “乡镇（街道）” stays itself). A column a
+    clerk filled under such a header was ignored, and a required one was F03."""
+    text = header_text(value)
+    if not text.endswith((")", "）")) or text in _known_names():
+        return text
+    bare = _NOTE.sub("", text).strip("*＊")
+    return bare or text
 
 
 # ---------------------------------------------------------------- opening, safely
@@ -161,7 +180,7 @@ def _best_in_sheet(sheet: RawSheet, specs: list[KindSpec], limits: Limits):
     for i, row in enumerate(head):
         if not any(v not in ("", None) for v in row):
             continue
-        headers = [header_text(v) for v in row]
+        headers = [column_text(v) for v in row]
         for spec in specs:
             score = _score(spec, headers, tuple(specs))
             if score[1] >= 0.5 and score[2] >= spec.min_columns and (best is None or score > best[0]):
@@ -218,7 +237,7 @@ def _second_header_row(spec: KindSpec, head, head_index: int) -> list[str] | Non
     if head_index + 1 >= len(head):
         return None
     names = _name_index(spec)
-    below = [header_text(v) for v in head[head_index + 1]]
+    below = [column_text(v) for v in head[head_index + 1]]
     filled = [t for t in below if t]
     if filled and all(t in names for t in filled):
         return below
@@ -226,7 +245,7 @@ def _second_header_row(spec: KindSpec, head, head_index: int) -> list[str] | Non
 
 
 def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -> Table:
-    headers = [header_text(v) for v in head[head_index]]
+    headers = [column_text(v) for v in head[head_index]]
     raw_cells = [cell_text(v) for v in head[head_index]]
     names = _name_index(spec)
     second = _second_header_row(spec, head, head_index)

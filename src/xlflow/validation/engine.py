@@ -17,7 +17,7 @@ from xlflow.domain.findings import Finding, FindingBlock, column_letter, make
 from xlflow.domain.idcard import id_shaped
 from xlflow.domain.kinds import KindSpec
 from xlflow.io.opening import Limits, TooManyRows, UnreadableWorkbook
-from xlflow.io.reading import KindNotRecognised, Table, header_text, read_table
+from xlflow.io.reading import KindNotRecognised, Table, column_text, header_text, read_table
 from xlflow.validation.result import CheckResult
 
 
@@ -194,7 +194,7 @@ def not_data_findings(table: Table, candidates: np.ndarray) -> list[FindingBlock
         texts = sub[col].to_numpy(dtype=object)
         codes, uniques = pd.factorize(texts)
         if col in known and col < len(table.headers) and table.headers[col]:
-            own = [i for i, u in enumerate(uniques) if isinstance(u, str) and header_text(u) == table.headers[col]]
+            own = [i for i, u in enumerate(uniques) if isinstance(u, str) and column_text(u) == table.headers[col]]
             heads += np.isin(codes, own)
         if labels:
             block = [i for i, u in enumerate(uniques) if isinstance(u, str) and header_text(u).rstrip(":：") in labels]
