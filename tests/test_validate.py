@@ -663,3 +663,20 @@ def test_headers_with_a_note_in_brackets_are_the_columns_they_name(tmp_path, boo
     noted = process_workbook(path, book, tmp_path / "out", today=TODAY)
     assert [(f.cell, f.code) for f in noted.findings] == [(f.cell, f.code) for f in clean.findings]
     assert found(noted, "P04") == [(7, "H7")] and noted.valid_rows == 1
+
+
+def test_a_filled_column_under_a_header_that_only_looks_like_one_is_named(tmp_path, book):
+    """个人应缴 is no column of the declaration, but it looks like the 个人缴费 the table lacks: the amounts typed
+    there are not checked and the clerk is told so at the header (F09, a warning); a column of its own (村组)
+    is kept without a word, and both are kept in the corrected workbook as written."""
+    head = [("个人应缴" if h == "个人缴费" else h) for h in COLUMNS] + ["村组"]
+    rows = [[*row(amounts=(999, 12, 9.9, 8.1, 100, 130)), "一组"]]
+    block = [["批量缴费申报表"], ["申报单位*", None, "某镇", None, None, "经办人*", "刘敏"],
+             ["申报日期*", None, "2026-11-20"], []]
+    result = process_workbook(write_workbook(tmp_path / "d.xlsx", [*block, head, *rows]), book, tmp_path / "out",
+                              today=TODAY)
+    (f09,) = [f for f in result.findings if f.code == "F09"]
+    assert (f09.cell, f09.severity) == ("H5", "warning") and "请把表头改为“个人缴费”" in f09.message
+    assert result.exit_code == 0
+    ws = load_workbook(result.outputs["corrected"]).active
+    assert (ws["H5"].value, ws["H6"].value, ws["O5"].value, ws["O6"].value) == ("个人应缴", 999, "村组", "一组")

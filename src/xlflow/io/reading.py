@@ -66,6 +66,8 @@ class Table:
     first_col: int = 0  # sheet column of the first column read (title rows start there)
     source: str | None = None  # a web or text export: what it really is ("html", "spreadsheetml", "tsv", "csv")
     merged_fills: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) → the merged value
+    # (column, header as written, the absent column it looks like) of filled columns no kind's name matches
+    unknown_columns: list[tuple[int, str, str]] = field(default_factory=list)
 
     @property
     def first_data_row(self) -> int:
@@ -303,6 +305,7 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
     )
     _apply_error_cells(table, sheet.error_cells)
     table.merged_fills = _fill_merged(table, sheet.merged)
+    table.unknown_columns = _look_alike_columns(table)
     table.header_values = _header_values(spec, head[:head_index], sheet)
     return table
 
@@ -397,6 +400,24 @@ def _drop_blank(texts: list[np.ndarray], numbers: list[np.ndarray | None], posit
         return texts, numbers, positions
     keep = ~blank
     return [t[keep] for t in texts], [None if m is None else m[keep] for m in numbers], positions[keep]
+
+
+def _look_alike_columns(table: Table) -> list[tuple[int, str, str]]:
+    """Filled columns under a header that names no column of the kind but looks like one the table lacks
+    (个人应缴 for 个人缴费, 缴费年份 for 缴费年度): they are kept as they are and not checked, which a clerk
+    should know (F09)."""
+    from difflib import SequenceMatcher
+
+    absent = [c for c in table.spec.columns if c.key not in table.keys]
+    names = _name_index(table.spec)
+    out = []
+    for col, text in enumerate(table.headers):
+        if not text or text in names or col >= table.frame.shape[1] or not absent:
+            continue
+        score, like = max((SequenceMatcher(None, text, name).ratio(), c.header) for c in absent for name in c.names)
+        if score >= 0.6 and (table.frame[col] != "").any():
+            out.append((col, table.raw_headers[col] or text, like))
+    return out
 
 
 def _fill_merged(table: Table, merged: list[tuple[int, int, int, int]]) -> dict[tuple[int, int], str]:

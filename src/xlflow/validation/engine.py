@@ -138,6 +138,9 @@ def sheet_findings(table: Table) -> list[FindingBlock | Finding]:
     out: list[FindingBlock | Finding] = []
     for sheet, title in table.hidden_tables:
         out.append(make("F08", value=sheet, detail=title))
+    for col, written, like in table.unknown_columns:
+        out.append(make("F09", column=written, cell=f"{column_letter(col)}{table.header_row}", value=written,
+                        detail=like, kind=table.spec.title))
     for code, cells in (("C13", table.error_cells), ("C12", table.long_cells)):
         by_column: dict[int, list[tuple[int, object]]] = {}
         for (row, col), shown in sorted(cells.items()):
