@@ -29,7 +29,12 @@ _HALF = str.maketrans(_FULLWIDTH)
 _FULL_CHARS = re.compile("[" + "".join(_FULLWIDTH) + "]")
 # "2024年", "2024年度", and a period written as year and month ("202401", "2024-01", 费款所属期). Never
 # "2024.5": a year with a fraction is a number typed wrong (C09), not a year-month to be cut short.
-_YEAR_TEXT = re.compile(r"^([0-9]{4})(?:\s*年度?|(?:0[1-9]|1[0-2])|[-/](?:0?[1-9]|1[0-2])月?|年(?:0?[1-9]|1[0-2])月)$")
+# A whole date (a year cell Excel turned into 2025/1/1, an export's 20250101) and a year CSV-written as
+# "2025.0" are that year too.
+_MONTH, _DAY = r"(?:0?[1-9]|1[0-2])", r"(?:0?[1-9]|[12][0-9]|3[01])"
+_YEAR_TEXT = re.compile(r"^([0-9]{4})(?:\s*年度?|(?:0[1-9]|1[0-2])|[-/](?:0?[1-9]|1[0-2])月?|年(?:0?[1-9]|1[0-2])月"
+                        rf"|\.0+|[-/.]{_MONTH}[-/.]{_DAY}(?:\s*00:00(?::00)?)?|年{_MONTH}月{_DAY}日"
+                        r"|(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]))$")
 
 # An amount written with thousands separators, a currency sign or 元: only well-formed groups of three
 # ("1,000.00"; never "100,50", which may be a decimal comma: that stays C08 for the clerk to decide).
