@@ -189,31 +189,23 @@ class Findings:
         if not cells:
             return
         letters = {letter for _, letter in cells}
-        blocks = []
-        for b in self._blocks:
-            if b.code not in keep and b.letter in letters:
-                hit = np.array([(int(r), b.letter) in cells for r in b.rows], dtype=bool)
-                if hit.any():
-                    params = {k: (v[~hit] if isinstance(v, np.ndarray) and v.shape == b.rows.shape else v)
-                              for k, v in b.params.items()}
-                    b = FindingBlock(b.code, b.column, b.letter, b.rows[~hit], np.asarray(b.values)[~hit], params)
-            if len(b):
-                blocks.append(b)
-        self._blocks = blocks
-        self.changed()
+        self._drop(keep, lambda b: np.array([(int(r), b.letter) in cells for r in b.rows], dtype=bool)
+                   if b.letter in letters else None)
 
     def drop_rows(self, rows: np.ndarray, keep: tuple[str, ...]) -> None:
         """Remove every finding at ``rows`` except those of codes ``keep`` (a totals row: C15 alone)."""
-        if not len(rows):
-            return
+        if len(rows):
+            self._drop(keep, lambda b: np.isin(b.rows, rows))
+
+    def _drop(self, keep: tuple[str, ...], hits) -> None:
+        """Each block without the findings ``hits(block)`` marks (None: none), blocks of ``keep`` untouched."""
         blocks = []
         for b in self._blocks:
-            if b.code not in keep:
-                hit = np.isin(b.rows, rows)
-                if hit.any():
-                    params = {k: (v[~hit] if isinstance(v, np.ndarray) and v.shape == b.rows.shape else v)
-                              for k, v in b.params.items()}
-                    b = FindingBlock(b.code, b.column, b.letter, b.rows[~hit], np.asarray(b.values)[~hit], params)
+            hit = None if b.code in keep else hits(b)
+            if hit is not None and hit.any():
+                params = {k: (v[~hit] if isinstance(v, np.ndarray) and v.shape == b.rows.shape else v)
+                          for k, v in b.params.items()}
+                b = FindingBlock(b.code, b.column, b.letter, b.rows[~hit], np.asarray(b.values)[~hit], params)
             if len(b):
                 blocks.append(b)
         self._blocks = blocks
