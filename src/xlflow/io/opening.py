@@ -33,7 +33,7 @@ from xlflow.io.refusal import (
     column_letter_of,
 )
 from xlflow.io.xlsbiff import formula_blanks
-from xlflow.io.zipscan import Reread, ScanBeside, SheetScan, _check_zip, ods_merges
+from xlflow.io.zipscan import ODS_PART, Reread, ScanBeside, SheetScan, _check_zip
 
 __all__ = ["BOMB", "BROKEN", "DEFAULT_LIMITS", "ENTITY", "MAX_CELL_CHARS", "Limits", "TooManyRows",
            "UnreadableWorkbook", "column_letter_of", "open_sheets", "prefetch", "sheet_parts"]
@@ -119,7 +119,7 @@ def _open_sheets(path: Path, limits: Limits) -> list[RawSheet]:
         if kind == "ole":  # C11 in a legacy .xls: its BIFF scan runs while calamine (without the GIL) parses
             biff = ThreadPoolExecutor(max_workers=1).submit(formula_blanks, path.read_bytes())
         book = calamine.CalamineWorkbook.from_path(str(path))
-        ods = ods_merges(path) if kind == "zip" and not parts else {}
+        ods = {k[len(ODS_PART):]: scan.merged for k, scan in scans.items() if k.startswith(ODS_PART)}
         parsed = []
         for meta in book.sheets_metadata:
             if not _is_worksheet(meta):

@@ -189,7 +189,8 @@ def _check_zip(path: Path, limits: Limits) -> dict[str, SheetScan | ScanBeside]:
                         scan, size = _scan_sheet(fh, limits, left)
                     scans[info.filename] = scan
                 elif info.filename == "content.xml" and "mimetype" in zf.namelist():  # OpenDocument
-                    size = _check_ods(zf, info, limits, left)
+                    size, merged = _check_ods(zf, info, limits, left)
+                    scans.update({f"{ODS_PART}{name}": SheetScan(merged=found) for name, found in merged.items()})
                 else:
                     cap = limits.max_strings_bytes if info.filename.endswith("sharedStrings.xml") else left
                     size = _read_capped(zf, info, min(cap, left))
@@ -336,9 +337,14 @@ _ROWS_REPEATED = re.compile(rb'table:number-rows-repeated="([0-9]+)"')
 _COLS_REPEATED = re.compile(rb'table:number-columns-repeated="([0-9]+)"')
 
 
-def _check_ods(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, budget: int) -> int:
+def _check_ods(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits,
+               budget: int) -> tuple[int, dict[str, list[tuple[int, int, int, int]]]]:
     """An OpenDocument sheet's extent before the reader expands it: rows and columns repeated by
-    attribute count only up to the last cell that holds something (an empty tail is free)."""
+    attribute count only up to the last cell that holds something (an empty tail is free). Also, per
+    sheet, the cells merged down in one column (Excel row, column, last row, column): calamine gives no
+    merged ranges for .ods."""
+    import html
+
     data = b""
     with zf.open(info) as fh:
         while block := fh.read(_SCAN_CHUNK):
@@ -347,13 +353,20 @@ def _check_ods(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, budge
                 raise UnreadableWorkbook(BOMB)
     if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data[:4096]:
         raise UnreadableWorkbook(ENTITY)
+    spans = b"number-rows-spanned" in data
+    merges: dict[str, list[tuple[int, int, int, int]]] = {}
     for table in re.split(rb"<table:table[\s>]", data)[1:]:
         row, max_row, max_col = 0, 0, 0
+        found: list[tuple[int, int, int, int]] = []
         for m in _ODS_ROW.finditer(table):
             repeat = int(r.group(1)) if (r := _ROWS_REPEATED.search(m.group(1))) else 1
             col, width = 0, 0
             for c in _ODS_CELL.finditer(m.group(3) or b""):
                 span = int(r.group(1)) if (r := _COLS_REPEATED.search(c.group(1))) else 1
+                if spans and (down := _ROWS_SPANNED.search(c.group(1))) and len(found) < MAX_MERGES:
+                    across = _COLS_SPANNED.search(c.group(1))
+                    if int(down.group(1)) > 1 and (across is None or int(across.group(1)) == 1):
+                        found.append((row + 1, col, row + int(down.group(1)), col))
                 col += span
                 if c.group(3) or b"office:value" in c.group(1):
                     width = col
@@ -364,47 +377,15 @@ def _check_ods(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, budge
                 raise UnreadableWorkbook(
                     f"工作表的内容一直延伸到 {column_letter_of(max_col)}{max_row} 单元格，"
                     f"超出上限 {limits.max_cells:,} 个单元格。请删除表格以外的内容（或把表格复制到新文件）后再提交")
-    return len(data)
+        if found and (name := _TABLE_NAME.match(table)):
+            merges[html.unescape(name.group(1).decode("utf-8", "replace"))] = found
+    return len(data), merges
 
 
 _ROWS_SPANNED = re.compile(rb'table:number-rows-spanned="([0-9]+)"')
 _COLS_SPANNED = re.compile(rb'table:number-columns-spanned="([0-9]+)"')
 _TABLE_NAME = re.compile(rb'^[^>]*?table:name="([^"]*)"')
-
-
-def ods_merges(path: Path) -> dict[str, list[tuple[int, int, int, int]]]:
-    """An OpenDocument file's cells merged down in one column, per sheet: (Excel row, column, last row,
-    column). Read after the scan of :func:`_check_ods` has bounded content.xml; nothing for a file that is
-    not one (calamine gives no merged ranges for .ods)."""
-    import html
-
-    try:
-        with zipfile.ZipFile(path) as zf:
-            data = zf.read("content.xml")
-    except (KeyError, zipfile.BadZipFile, OSError):
-        return {}
-    if b"number-rows-spanned" not in data:
-        return {}
-    out: dict[str, list[tuple[int, int, int, int]]] = {}
-    for table in re.split(rb"<table:table[\s>]", data)[1:]:
-        name = _TABLE_NAME.match(table)
-        found: list[tuple[int, int, int, int]] = []
-        row = 0
-        for m in _ODS_ROW.finditer(table):
-            repeat = int(r.group(1)) if (r := _ROWS_REPEATED.search(m.group(1))) else 1
-            col = 0
-            for c in _ODS_CELL.finditer(m.group(3) or b""):
-                span = int(r.group(1)) if (r := _COLS_REPEATED.search(c.group(1))) else 1
-                down = _ROWS_SPANNED.search(c.group(1))
-                across = _COLS_SPANNED.search(c.group(1))
-                if down and int(down.group(1)) > 1 and (not across or int(across.group(1)) == 1) \
-                        and len(found) < MAX_MERGES:
-                    found.append((row + 1, col, row + int(down.group(1)), col))
-                col += span
-            row += repeat
-        if name and found:
-            out[html.unescape(name.group(1).decode("utf-8", "replace"))] = found
-    return out
+ODS_PART = "content.xml#"  # the key of an .ods sheet's scan (its merges): content.xml holds every sheet
 
 
 _FORMULA = re.compile(rb"<f[ >/]")
