@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xlflow.domain.findings import Finding, FindingBlock, column_letter, make
+from xlflow.domain.findings import Finding, FindingBlock, catalogue, column_letter, make
 from xlflow.domain.idcard import id_shaped
 from xlflow.domain.kinds import KindSpec
 from xlflow.io.opening import Limits, TooManyRows, UnreadableWorkbook
@@ -52,8 +52,9 @@ def read_for_check(
         result.findings.append(make("F06", value=f"约 {exc.rows:,}", detail=f"{exc.limit:,}"))
     except UnreadableWorkbook as exc:
         finding = make("F01", detail=exc.detail)
-        if "请" in exc.detail:  # the reason says what to do: not followed by the general advice as well
-            finding = dataclasses.replace(finding, message=f"文件无法读取：{exc.detail.rstrip('。')}。")
+        if "请" in exc.detail:  # the reason says what to do: the template up to its reason, not its advice too
+            head = catalogue()["F01"].message.split("{detail}")[0]
+            finding = dataclasses.replace(finding, message=f"{head}{exc.detail.rstrip('。')}。")
         result.findings.append(finding)
     except KindNotRecognised as exc:
         result.findings.append(make("F02", detail=exc.detail))
