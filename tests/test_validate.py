@@ -691,3 +691,13 @@ def test_a_year_written_as_a_date_or_a_whole_number_is_that_year(tmp_path, book,
     assert found(result, "X07") == [(6, "F6")] and found(result, "C09") == [(7, "F7"), (8, "F8")]
     ws = load_workbook(result.outputs["corrected"]).active
     assert ws["F6"].value == 2025
+
+
+def test_a_header_block_written_in_one_cell_gives_each_of_its_values(tmp_path, book):
+    block = [["批量缴费申报表"], ["申报单位：某镇人社站      经办人: 刘敏     申报日期：2026.11.20"], []]
+    path = write_workbook(tmp_path / "decl.xlsx", [*block, COLUMNS, row()])
+    result = process_workbook(path, book, tmp_path / "out", today=TODAY)
+    assert [f.code for f in result.findings] == []
+    summary = load_workbook(tmp_path / "out" / "decl_汇总.xlsx")["概况"]
+    fields = {summary.cell(r, 1).value: summary.cell(r, 2).value for r in range(1, summary.max_row + 1)}
+    assert (fields["申报单位"], fields["经办人"], fields["申报日期"]) == ("某镇人社站", "刘敏", "2026.11.20")

@@ -469,7 +469,22 @@ def _header_values(spec: KindSpec, rows: list[list[Any]], sheet: RawSheet) -> di
                         break
                 found.setdefault(labels[bare], HeaderValue(bare, value, cell))
             elif inline and header_text(inline.group(1)) in labels:
-                label = header_text(inline.group(1))
                 cell = f"{column_letter(c + sheet.first_col)}{r + sheet.first_row + 1}"
-                found.setdefault(labels[label], HeaderValue(label, inline.group(2).strip(), cell))
+                for label, value in _inline_values(header_text(inline.group(1)), inline.group(2), labels):
+                    found.setdefault(labels[label], HeaderValue(label, value, cell))
     return found
+
+
+_INLINE_LABEL = re.compile(r"([^\s:：]+?)[*＊]?\s*[:：]")
+
+
+def _inline_values(label: str, rest: str, labels: dict[str, str]) -> list[tuple[str, str]]:
+    """The labels and values of one cell that holds them: "申报单位：某镇   经办人：刘敏   申报日期：2026.11.20"
+    → each label with the text up to the next known label (a colon in a value, as in 10:30, is kept)."""
+    pairs = []
+    for mark in _INLINE_LABEL.finditer(rest):
+        if header_text(mark.group(1)) in labels:
+            pairs.append((label, rest[: mark.start()].strip()))
+            label, rest = header_text(mark.group(1)), rest[mark.end():]
+            return pairs + _inline_values(label, rest, labels)
+    return [(label, rest.strip())]
