@@ -442,6 +442,16 @@ def test_a_totals_row_at_the_foot_of_an_export_is_refused_as_a_totals_row(tmp_pa
         "请删除这一行：各项合计见汇总表。")
 
 
+def test_the_sign_off_lines_at_the_foot_of_an_export_are_refused_as_such(tmp_path, ledger):
+    rows = [paid("101"), paid("102"), ["打印时间：2026-11-25 10:30", "", "", "", "", "制表人：刘敏"],
+            ["注：本表金额单位为元"], ["1、个人缴费含补缴。"]]
+    result = import_file(ledger, payments_xls(tmp_path / "缴费明细.xls", rows), "payments")
+    assert result.counts["new"] == 2 and result.counts["refused"] == 3
+    assert [r[:5] for r in result.refused["reason"]] == ["[C17]"] * 3
+    assert result.refused["reason"].tolist()[0].startswith(
+        "[C17] 这一行是表格下方的签字或说明（“证件号码”写的是“打印时间：")
+
+
 def test_money_text_of_a_web_export_is_imported_as_the_amount(tmp_path, ledger):
     rows = [paid("101"), paid("102")]
     rows[0][6], rows[1][6], rows[1][7] = "1,000.00", "¥100", "12元"

@@ -39,6 +39,7 @@ ID_MESS = {
     "lower-case x": (lambda i: i[:-1] + i[-1].lower(), "X03"),
     "15 digits": (lambda i: i[:6] + i[8:17], "X04"),
     "apostrophe": (lambda i: "'" + i, "X10"),
+    "grouped with dashes": (lambda i: f"{i[:6]}-{i[6:14]}-{i[14:]}", "X12"),
 }
 
 

@@ -701,3 +701,56 @@ def test_a_header_block_written_in_one_cell_gives_each_of_its_values(tmp_path, b
     summary = load_workbook(tmp_path / "out" / "decl_汇总.xlsx")["概况"]
     fields = {summary.cell(r, 1).value: summary.cell(r, 2).value for r in range(1, summary.max_row + 1)}
     assert (fields["申报单位"], fields["经办人"], fields["申报日期"]) == ("某镇人社站", "刘敏", "2026.11.20")
+
+
+@pytest.mark.parametrize("written", [f"{pid()[:6]}-{pid()[6:14]}-{pid()[14:]}",
+                                     f"{pid()[:6]}/{pid()[6:14]}/{pid()[14:]}",
+                                     f"{pid()[:6]}-{pid()[6:14]}{pid()[14:]}"])
+def test_an_id_written_in_groups_with_separators_is_the_id(tmp_path, book, written):
+    result = run(tmp_path, book, [row(id_number=written)])
+    assert [(f.code, f.cell) for f in result.findings] == [("X12", "C6")]
+    ws = load_workbook(result.outputs["corrected"]).active
+    assert ws["C6"].value == pid()
+
+
+def test_a_dash_in_another_place_of_an_id_is_not_taken_for_a_separator(tmp_path, book):
+    result = run(tmp_path, book, [row(id_number=f"{pid()[:4]}-{pid()[4:]}")])
+    assert [f.code for f in result.findings] == ["C03"]
+
+
+@pytest.mark.parametrize("dash", ["-", "—", "－", "/", "无", " - "])
+def test_an_amount_written_as_a_dash_is_not_filled_in(tmp_path, book, dash):
+    """What a clerk (or Excel's accounting format) writes for "none" is read as an empty cell: the
+    declaration's amount is then filled from the rule (X06), not refused as "不是数字" (C08)."""
+    result = run(tmp_path, book, [row(amounts=(dash, 12, 9.9, 8.1, 100, 130))])
+    assert sorted(f.code for f in result.findings) == ["X06", "X13"] and result.exit_code == 0
+    ws = load_workbook(result.outputs["corrected"]).active
+    assert ws["H6"].value == 0
+
+
+SPREAD_SIGN_OFF = ["制表人：", None, "刘敏", None, "审核人：", "王五", None, None, None, "制表日期：", "2026-11-20"]
+
+
+@pytest.mark.parametrize("line", [["制表人：刘敏"], SPREAD_SIGN_OFF, ["单位（盖章）"], ["注：金额单位为元"],
+                                  ["单位负责人（签字）：", None, "王五"], ["打印时间：2026-11-20 10:30"]])
+def test_a_sign_off_line_under_the_table_is_named_as_one(tmp_path, book, line):
+    """Forms end in 制表人：… 审核人：… lines and notes. Such a row used to get C01 for every required column
+    (and C07, C08 … for what stood in them): now it is one C17 at the cell that says so, and the numbered
+    lines of a note below it are C17 too; the row goes to the error workbook as written."""
+    sign = [None] + line + [None] * (13 - len(line))
+    note = [None, "1、本表一式两份。"] + [None] * 12
+    result = run(tmp_path, book, [row(), row(name="李四", id_number=pid(seq="555")), sign, note])
+    assert [(f.row, f.cell, f.code) for f in result.findings if f.row >= 8] == [(8, "B8", "C17"), (9, "B9", "C17")]
+    assert result.error_rows == {8, 9} and result.valid_rows == 2
+    ws = load_workbook(result.outputs["errors"]).active
+    assert ws["B6"].value == line[0] and ws.cell(6, 15).value.startswith("[C17] 这一行是表格下方的签字或说明")
+
+
+def test_a_persons_row_without_its_id_is_not_a_sign_off_line(tmp_path, book):
+    """A person's row whose ID is missing stays that person's, whatever its 备注 says; a numbered line with no
+    sign-off above it is not taken for a note either."""
+    person = row()
+    person[2], person[13] = None, "说明：身份证待补"
+    result = run(tmp_path, book, [person, [None, "1、本表一式两份。"] + [None] * 12])
+    assert {(f.row, f.code) for f in result.findings if f.code in ("C01", "C17")} == {(6, "C01"), (7, "C01")}
+    assert found(result, "C01")[0] == (6, "C6")  # 身份证号码是必填项

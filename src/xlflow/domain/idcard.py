@@ -126,8 +126,8 @@ def birth_years(ids: pd.Series) -> pd.Series:
 
 _FULL_DIGITS = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)} | {"ｘ": "x", "Ｘ": "X"})
 # Groups of digits (an x may end one) with what a clerk types between them: spaces, ideographic and
-# zero-width spaces, hyphens.
-_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9]+[Xx]?(?:[ \t\u3000\u00a0\u200b\u200c\u200d\u2060\ufeff-]+[0-9]+[Xx]?)*")
+# zero-width spaces, and the separators X12 removes (430321-19800101-1233, 430321/19800101/1233).
+_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9]+[Xx]?(?:[ \t\u3000\u00a0\u200b\u200c\u200d\u2060\ufeff\-—_/.·]+[0-9]+[Xx]?)*")
 _GROUP = re.compile(r"[0-9]+[Xx]?")
 _SHAPED = re.compile(r"[0-9]{15}|[0-9]{17}[0-9Xx]")
 

@@ -174,6 +174,12 @@ _SPACES = re.compile(r"[\s\u3000\u200b\ufeff]+")
 # What a totals row's label starts with ("合计", "合  计", "本页小计：", "合计：1,234 人", "共计 56 户"); only
 # rows without a person's ID are asked, so a cell that starts so is the label, whatever follows.
 _TOTALS = re.compile(r"(本页|本表|全表|本月|本年|本镇|全镇|总)?(合计|总计|小计|累计|共计)")
+# What a sign-off or note line under a table starts with (制表人：刘敏, 审核人：, 单位负责人（签字）：, 打印时间：…,
+# 注：…, 填表说明：), and the numbered lines of such a note (1、… 2. …) that follow it.
+_SIGN_OFF = re.compile(r"(制表|填表|填报|审核|复核|审批|单位负责|负责|主管|分管|打印|导出|签字|签名|盖章"
+                       r"|(填表)?说明|注)[人员日期时间领导单位]*([（(][^)）]{0,8}[)）])?[:：]"
+                       r"|(经办|填报|申报)?单位[（(](盖章|签章|公章)[)）]")
+_NOTE_LINE = re.compile(r"[0-9一二三四五六七八九十]{1,2}[、.．)）]")
 
 
 def not_data_findings(table: Table, candidates: np.ndarray) -> list[FindingBlock]:
@@ -210,6 +216,7 @@ def not_data_findings(table: Table, candidates: np.ndarray) -> list[FindingBlock
     id_col = table.keys["id_number"]
     for at in np.flatnonzero(heads >= max(2, (len(known) + 1) // 2)).tolist():
         found[int(rows[at])] = ("C16", id_col, sub.iloc[at][id_col])
+    found |= _sign_off_rows(sub, found)
     by_cell: dict[tuple[str, int], list[tuple[int, str]]] = {}
     for row, (code, col, text) in sorted(found.items()):
         by_cell.setdefault((code, col), []).append((row, text))
@@ -218,4 +225,25 @@ def not_data_findings(table: Table, candidates: np.ndarray) -> list[FindingBlock
         header = table.headers[col] if col < len(table.headers) and table.headers[col] else column_letter(col)
         out.append(FindingBlock(code, header, column_letter(col), np.array([r for r, _ in items], dtype=np.int64),
                                 np.array([t for _, t in items], dtype=object), {}))
+    return out
+
+
+def _sign_off_rows(sub: pd.DataFrame, found: dict) -> dict[int, tuple[str, int, str]]:
+    """C17 for the rows of ``sub`` (rows without a person's ID) that are a sign-off or note line under the
+    table: a cell starting 制表人：, 审核人：, 打印时间：, 注：… (the first such cell of the row), and the numbered
+    lines (1、…) right below such a line that hold one or two cells. A row already named (C15, C16) stays so,
+    and a row with most of its cells filled is a person's."""
+    out: dict[int, tuple[str, int, str]] = {}
+    last = None  # the sheet row of the last sign-off or note line
+    for row, values in zip(sub.index.tolist(), sub.to_numpy(dtype=object), strict=True):
+        filled = [(c, v) for c, v in zip(sub.columns, values, strict=True) if isinstance(v, str) and v.strip()]
+        if row in found or not filled or len(filled) > max(6, len(sub.columns) // 2):
+            continue  # a row filled like a person's (its ID missing) is that person's, whatever its 备注 says
+        hit = next(((c, v) for c, v in filled if _SIGN_OFF.match(_SPACES.sub("", v))), None)
+        if hit is None and last is not None and row == last + 1 and len(filled) <= 2 \
+                and _NOTE_LINE.match(_SPACES.sub("", filled[0][1])):
+            hit = filled[0]
+        if hit is not None:
+            out[int(row)] = ("C17", int(hit[0]), hit[1])
+            last = row
     return out

@@ -1,4 +1,4 @@
-"""The X fixes (X01–X05, X07, X09, X10, X11): each change is returned, with row, column, before, after and code.
+"""The X fixes (X01–X05, X07, X09–X13): each change is returned, with row, column, before, after and code.
 
 Work is done once per distinct value of a column (few for coded columns), then mapped back.
 """
@@ -39,6 +39,13 @@ _YEAR_TEXT = re.compile(r"^([0-9]{4})(?:\s*年度?|(?:0[1-9]|1[0-2])|[-/](?:0?[1
 # An amount written with thousands separators, a currency sign or 元: only well-formed groups of three
 # ("1,000.00"; never "100,50", which may be a decimal comma: that stays C08 for the clerk to decide).
 _MONEY_TEXT = re.compile(r"^([+-]?)[¥￥]?([+-]?)([0-9]{1,3}(?:[,，][0-9]{3})+|[0-9]+)(\.[0-9]+)?元?$")
+
+# An ID written in groups with separators, as on some forms and web pages: 430321-19800101-1233 (the groups
+# of an ID: area, birth date, sequence and check). Only that shape: any other dash is a typo left to C03.
+_ID_GROUPS = re.compile(r"^([0-9]{6})[-—_/.·]([0-9]{8})[-—_/.·]?([0-9]{3}[0-9Xx])$|"
+                        r"^([0-9]{6})[-—_/.·]([0-9]{6})[-—_/.·]?([0-9]{3})$")
+# What a clerk or a web export writes in an amount cell for "nothing": read as not filled in.
+NO_AMOUNT = frozenset({"-", "--", "—", "——", "–", "/", "\\", "无", "空"})
 
 # Types whose values never hold inner spaces, and types where full-width characters are made half-width.
 COMPACT = {"id", "year", "tier", "hukou", "identity", "identity_name", "amount", "signed_amount",
@@ -101,12 +108,18 @@ def fix_value(col_type: str, text: str, vocab: Vocabulary) -> tuple[str, list[tu
             text = new
 
     pattern = _ANY_SPACE if col_type in COMPACT else _EDGE_SPACE
+    if col_type in ("amount", "signed_amount") and _ANY_SPACE.sub("", _INVISIBLE.sub("", text)).translate(_HALF) \
+            in NO_AMOUNT:  # "-" (and what the accounting format shows for 0), " － ": nothing filled in, one fix
+        step("X13", "")
     step("X01", pattern.sub("", _INVISIBLE.sub("", text)))
     if col_type in HALFWIDTH and _FULL_CHARS.search(text):
         step("X02", text.translate(_HALF))
     if col_type == "id":
         if text[:1] in "'‘’`" and len(text) > 1:  # a text marker typed or exported before the number
             step("X10", text[1:].lstrip())
+        m = _ID_GROUPS.match(text)
+        if m:
+            step("X12", "".join(g for g in m.groups() if g))
         if text.endswith("x"):
             step("X03", text[:-1] + "X")
         if len(text) == 15 and text.isdigit():
