@@ -185,6 +185,8 @@ def test_mask_ids_reads_ids_as_the_cell_pass_does():
     assert mask_ids("43030219780101000x") == "430302********000X"
     assert mask_ids("430302780101000") == "430302*****1000"
     assert mask_ids("电话 13800138000，金额 123456") == "电话 13800138000，金额 123456"
+    assert mask_ids("430302-19780101-0008，430302/19780101/0008") == "430302********0008，430302********0008"
+    assert mask_ids("申报日期 2026.11.20") == "申报日期 2026.11.20"
 
 
 def test_a_header_under_45_note_rows_is_found(tmp_path, book):
