@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
-from conftest import ROOT
+from conftest import ROOT, write_workbook
 from test_validate import TODAY, declaration, found, pid, row
 from xlflow.app.imports import import_file
 from xlflow.app.pipeline import process_workbook
@@ -421,6 +421,28 @@ def test_office_lists_are_imported_by_kind_and_give_the_exit_year(tmp_path, book
     with Ledger(path) as store:
         result = process_workbook(declaration(tmp_path, rows), book, tmp_path / "out", today=TODAY, ledger=store)
     assert found(result, "P07") == [(6, "F6")]  # 脱贫 in 2024: still 代缴 in 2024, not in 2025
+
+
+HOUSEHOLD_HEADS = [["序号", "乡镇", "户主姓名", "户主身份证号码", "成员姓名", "身份证号码", "与户主关系",
+                    "低保类别"],
+                   ["序号", "乡镇", "户主姓名", "户主身份证号", "家庭成员姓名", "家庭成员身份证号",
+                    "与户主关系", "类别"]]
+
+
+@pytest.mark.parametrize("head", HOUSEHOLD_HEADS)
+def test_a_household_list_gives_each_member_under_the_members_own_name(tmp_path, ledger, head):
+    """民政's lists give a household per run of rows: the head's name and ID on every row beside each member's.
+    Each member is listed under the member's own name and ID (the head's columns used to be read as the
+    person's: every member got the head's name), with the list's 低保类别 as the category."""
+    head_id, child = pid(seq="101"), pid(seq="102")
+    rows = [[1, "某镇", "张父", head_id, "张父", head_id, "户主", "A类"],
+            [2, "某镇", "张父", head_id, "张子", child, "子", "A类"]]
+    path = tmp_path / "低保对象名单.xlsx"
+    write_workbook(path, [["某县低保对象名单"], head, *rows])
+    result = import_file(ledger, path, "list", "低保对象")
+    assert result.counts["new"] == 2 and [f.code for f in result.check.findings] == []
+    held = ledger.db.execute("SELECT id_number, name, category, area FROM lists ORDER BY 1").fetchall()
+    assert held == [(head_id, "张父", "A类", "某镇"), (child, "张子", "A类", "某镇")]
 
 
 def test_an_id_refused_by_the_cell_checks_is_not_also_p11(tmp_path, book):

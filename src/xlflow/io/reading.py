@@ -129,6 +129,13 @@ def _name_index(spec: KindSpec) -> dict[str, str]:
 
 
 @cache
+def _name_rank(spec: KindSpec) -> dict[str, int]:
+    """Each header name's place among its column's names: where two columns name one (户主姓名 and 成员姓名 in
+    a household list), the one named first in the kind's list is read."""
+    return {name: rank for col in spec.columns for rank, name in enumerate(col.names)}
+
+
+@cache
 def _others_names(spec: KindSpec, others: tuple[KindSpec, ...]) -> frozenset[str]:
     """Header names the other candidate kinds know (a header row is scored against each kind)."""
     return frozenset(n for other in others if other.kind != spec.kind for n in _name_index(other))
@@ -260,12 +267,15 @@ def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -
                      for c in range(width)]
     keys: dict[str, int] = {}
     duplicates: dict[str, list[int]] = {}
+    rank = _name_rank(spec)
     for col, text in enumerate(headers):
         key = names.get(text)
         if key is None:
             continue
         if key in keys:
-            duplicates.setdefault(key, [keys[key]]).append(col + sheet.first_col)
+            duplicates.setdefault(key, [keys[key] + sheet.first_col]).append(col + sheet.first_col)
+            if rank[text] < rank[headers[keys[key]]]:  # 成员姓名 beside 户主姓名: the member's is the person's
+                keys[key] = col
         else:
             keys[key] = col
     offset = sheet.first_col
