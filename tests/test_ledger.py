@@ -340,6 +340,28 @@ def test_each_ledger_code_at_its_cell(tmp_path, book):
         {"id": 1, "status": "new", "rows": 4, "found_by": "new"}
 
 
+def test_a_roster_that_writes_death_or_no_identity_in_words_is_read_so(tmp_path, book):
+    """A roster export that writes 已死亡 for a person whose insurance ended is 终止参保 (P12 on a declaration,
+    not C07 on the roster); 无 / 否 / 0 under 特殊参保群体 is no identity set: an ordinary person declared as
+    such is fine (it used to be P10 "与系统中的身份标识“无”不一致"), a 代缴 identity is P10 "未设置"."""
+    path = tmp_path / "台账.sqlite"
+    with Ledger(path) as store:
+        imported = import_file(store, roster_csv(tmp_path / "r.csv", [
+            person("101", status="已死亡"), person("102", flag="无"), person("103", flag="否"),
+            person("104", flag="0")]), "roster")  # fmt: skip
+        assert imported.counts["new"] == 4 and imported.counts["refused"] == 0
+        assert [(f.code, f.row) for f in imported.check.findings if f.code == "X13"] == [("X13", 4), ("X13", 5),
+                                                                                          ("X13", 6)]
+        rows = [row(id_number=pid(seq="101")), row(id_number=pid(seq="102"), identity="普通参保人员",
+                                                    amounts=(None,) * 6),
+                row(id_number=pid(seq="103"), identity="普通参保人员", amounts=(None,) * 6),
+                row(id_number=pid(seq="104"))]
+        result = process_workbook(declaration(tmp_path, rows), book, tmp_path / "out", today=TODAY, ledger=store)
+    assert found(result, "P12") == [(6, "C6")]
+    assert found(result, "P10") == [(9, "E9")]
+    assert "身份标识“未设置”" in next(f.message for f in result.findings if f.code == "P10")
+
+
 def test_batches_replace_clash_and_are_marked_paid(tmp_path, book):
     path = ledger_with_people(tmp_path)
     first = declaration(tmp_path, [row(id_number=pid(seq="101"))], name="镇一.xlsx")

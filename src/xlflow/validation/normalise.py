@@ -44,8 +44,10 @@ _MONEY_TEXT = re.compile(r"^([+-]?)[¥￥]?([+-]?)([0-9]{1,3}(?:[,，][0-9]{3})+
 # of an ID: area, birth date, sequence and check). Only that shape: any other dash is a typo left to C03.
 _ID_GROUPS = re.compile(r"^([0-9]{6})[-—_/.·]([0-9]{8})[-—_/.·]?([0-9]{3}[0-9Xx])$|"
                         r"^([0-9]{6})[-—_/.·]([0-9]{6})[-—_/.·]?([0-9]{3})$")
-# What a clerk or a web export writes in an amount cell for "nothing": read as not filled in.
+# What a clerk or a web export writes in an amount cell for "nothing", and in a roster's 参保身份 for "no
+# identity set": read as not filled in.
 NO_AMOUNT = frozenset({"-", "--", "—", "——", "–", "/", "\\", "无", "空"})
+NO_FLAG = NO_AMOUNT | {"否", "0", "00", "000", "未设置", "未标识", "非特殊群体", "无特殊身份"}
 
 # Types whose values never hold inner spaces, and types where full-width characters are made half-width.
 COMPACT = {"id", "year", "tier", "hukou", "identity", "identity_name", "amount", "signed_amount",
@@ -128,6 +130,8 @@ def fix_value(col_type: str, text: str, vocab: Vocabulary) -> tuple[str, list[tu
         m = _MONEY_TEXT.match(text)
         if m:  # "1,234.50", "¥100", "100元" (web and bank exports): the number they write
             step("X09", m.group(1) + m.group(2) + m.group(3).replace(",", "").replace("，", "") + (m.group(4) or ""))
+    elif col_type == "identity_name" and text in NO_FLAG:  # a roster's 特殊参保群体 "无": no identity set
+        step("X13", "")
     elif col_type == "year":
         m = _YEAR_TEXT.match(text)
         if m:
