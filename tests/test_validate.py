@@ -754,3 +754,19 @@ def test_a_persons_row_without_its_id_is_not_a_sign_off_line(tmp_path, book):
     result = run(tmp_path, book, [person, [None, "1、本表一式两份。"] + [None] * 12])
     assert {(f.row, f.code) for f in result.findings if f.code in ("C01", "C17")} == {(6, "C01"), (7, "C01")}
     assert found(result, "C01")[0] == (6, "C6")  # 身份证号码是必填项
+
+
+@pytest.mark.parametrize("written", ["阿依古丽•买买提", "阿依古丽.买买提", "阿依古丽．买买提", "阿依古丽・买买提"])
+def test_the_dot_of_a_minority_name_is_the_id_cards(tmp_path, book, written):
+    result = run(tmp_path, book, [row(name=written)])
+    assert [(f.code, f.cell) for f in result.findings] == [("X05", "B6")]
+    assert load_workbook(result.outputs["corrected"]).active["B6"].value == "阿依古丽·买买提"
+
+
+@pytest.mark.parametrize("name", ["𠀀三", "王𪚥", "李〇", "欧阳娜娜"])
+def test_a_name_with_a_rare_character_is_a_name(tmp_path, book, name):
+    """Names in the countryside hold characters of the supplementary planes (CJK Extension B and later): they
+    used to be C10 "含有数字、符号", a row refused for a name written right."""
+    result = run(tmp_path, book, [row(name=name)])
+    assert result.findings == [] and result.exit_code == 0
+    assert load_workbook(result.outputs["corrected"]).active["B6"].value == name

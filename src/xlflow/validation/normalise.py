@@ -49,6 +49,10 @@ _ID_GROUPS = re.compile(r"^([0-9]{6})[-—_/.·]([0-9]{8})[-—_/.·]?([0-9]{3}[
 NO_AMOUNT = frozenset({"-", "--", "—", "——", "–", "/", "\\", "无", "空"})
 NO_FLAG = NO_AMOUNT | {"否", "0", "00", "000", "未设置", "未标识", "非特殊群体", "无特殊身份"}
 
+# The dots typed between the parts of a minority name in place of the ID card's "·" (U+00B7): •, ・, ., ．, ‧ …
+_HAN = "[\u3400-\u9fff\U00020000-\U000323af]"
+_NAME_DOT = re.compile(f"(?<={_HAN})[•・.．‧∙⋅･。](?={_HAN})")
+
 # Types whose values never hold inner spaces, and types where full-width characters are made half-width.
 COMPACT = {"id", "year", "tier", "hukou", "identity", "identity_name", "amount", "signed_amount",
            "month", "person_class", "seq", "name"}  # fmt: skip
@@ -130,6 +134,8 @@ def fix_value(col_type: str, text: str, vocab: Vocabulary) -> tuple[str, list[tu
         m = _MONEY_TEXT.match(text)
         if m:  # "1,234.50", "¥100", "100元" (web and bank exports): the number they write
             step("X09", m.group(1) + m.group(2) + m.group(3).replace(",", "").replace("，", "") + (m.group(4) or ""))
+    elif col_type == "name" and _NAME_DOT.search(text):  # 阿依古丽•买买提: the ID card's dot is "·"
+        step("X05", _NAME_DOT.sub("·", text))
     elif col_type == "identity_name" and text in NO_FLAG:  # a roster's 特殊参保群体 "无": no identity set
         step("X13", "")
     elif col_type == "year":
