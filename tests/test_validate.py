@@ -154,6 +154,13 @@ def test_f07_template_from_another_rule_table(tmp_path, book, rules_file):
         ({"id_number": pid().translate(str.maketrans("0123456789", "０１２３４５６７８９"))}, "X02", None, pid()),
         ({"hukou": "农村户籍"}, "X05", "农村户籍", "农业户籍"),
         ({"tier": "第1档"}, "X05", "第1档", "一档"),
+        ({"tier": "壹档"}, "X05", "壹档", "一档"),
+        ({"tier": "一档次"}, "X05", "一档次", "一档"),
+        ({"tier": "100元档"}, "X05", "100元档", "一档"),  # the ordinary person's amount of the tier
+        ({"tier": "一档（100元）"}, "X05", "一档（100元）", "一档"),
+        ({"hukou": "农业户"}, "X05", "农业户", "农业户籍"),
+        ({"identity": "一级贫困人口"}, "X05", "一级贫困人口", "贫困人口一级"),
+        ({"identity": "贫困人口（一级）"}, "X05", "贫困人口（一级）", "贫困人口一级"),
         ({"identity": "051"}, "X05", "051", "贫困人口一级"),
         ({"year": "2025年"}, "X07", "2025年", "2025"),
         ({"amounts": (None, 12, 9.9, 8.1, 100, 130)}, "X06", "", "0"),
@@ -770,3 +777,21 @@ def test_a_name_with_a_rare_character_is_a_name(tmp_path, book, name):
     result = run(tmp_path, book, [row(name=name)])
     assert result.findings == [] and result.exit_code == 0
     assert load_workbook(result.outputs["corrected"]).active["B6"].value == name
+
+
+def test_a_tier_written_as_an_amount_is_read_only_when_the_amount_is_one_tiers(tmp_path, book):
+    """200元 is 二档 in the example rule table; an amount no tier has, or a tier whose note says another
+    amount, stays C07 for the clerk to decide."""
+    result = run(tmp_path, book, [row(tier="200元", identity="普通参保人员", amounts=(None,) * 6),
+                                  row(name="李四", id_number=pid(seq="555"), tier="150元"),
+                                  row(name="王五", id_number=pid(seq="556"), tier="一档（200元）")])
+    assert found(result, "X05") == [(6, "G6")] and found(result, "C07") == [(7, "G7"), (8, "G8")]
+    assert load_workbook(result.outputs["corrected"]).active["G6"].value == "二档"
+
+
+@pytest.mark.parametrize("written,years", [("2023-2025", "2023、2024、2025"), ("2024、2025", "2024、2025"),
+                                           ("2023年至2024年", "2023、2024"), ("2022，2024", "2022、2024")])
+def test_several_years_in_one_cell_are_told_to_be_one_row_each(tmp_path, book, written, years):
+    result = run(tmp_path, book, [row(year=written)])
+    (c09,) = [f for f in result.findings if f.code == "C09"]
+    assert c09.cell == "F6" and f"要申报 {years} 年，请把这一行复制成 {years.count('、') + 1} 行" in c09.message

@@ -31,13 +31,31 @@ def parse_amount(text: str, signed: bool = False) -> tuple[int | None, str | Non
     return cents, None
 
 
+_YEAR_RANGE = re.compile(r"([0-9]{4})年?(?:-|—|–|~|～|至|到)([0-9]{4})年?度?")
+_YEAR_LIST = re.compile(r"[0-9]{4}年?(?:[、,，;；/]+[0-9]{4}年?)+度?")
+
+
 def parse_year(text: str, first: int, last: int) -> tuple[int | None, str | None]:
     if not re.fullmatch(r"[0-9]{4}", text):
-        return None, ""
+        return None, _several_years(text)
     year = int(text)
     if not first <= year <= last:
         return None, f"年度应在 {first} 至 {last} 之间。"
     return year, None
+
+
+def _several_years(text: str) -> str:
+    """The advice for several years in one cell (2023-2025, 2024、2025): one row per person-year."""
+    if m := _YEAR_RANGE.fullmatch(text):
+        years = list(range(int(m.group(1)), int(m.group(2)) + 1))
+    elif _YEAR_LIST.fullmatch(text):
+        years = [int(y) for y in re.findall(r"[0-9]{4}", text)]
+    else:
+        return ""
+    if not 2 <= len(years) <= 30:
+        return ""
+    shown = "、".join(map(str, years))
+    return f"一行只能填一个年度：要申报 {shown} 年，请把这一行复制成 {len(years)} 行，每行填一个年度。"
 
 
 def parse_month(text: str) -> tuple[int | None, str | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 SEVERITY_WORDS = {"error": "错误", "warning": "警告", "fixed": "已更正"}  # what a clerk reads for each severity
@@ -14,9 +15,9 @@ FIRST_YEAR = 2009  # 新农保 pilots started in 2009: no contribution year befo
 
 HUKOU = ("农业户籍", "城镇户籍")
 _HUKOU_SYNONYMS = {
-    "农业户籍": ("农村户籍", "农业", "农村", "农业户口", "农村户口", "农业人口", "20"),
-    "城镇户籍": ("非农业户籍", "非农业", "非农", "城镇", "城市", "城镇户口", "非农业户口",
-                 "城市户口", "10"),
+    "农业户籍": ("农村户籍", "农业", "农村", "农业户口", "农村户口", "农业人口", "农业户", "农村户", "20"),
+    "城镇户籍": ("非农业户籍", "非农业", "非农", "城镇", "城市", "城镇户口", "非农业户口", "非农户口",
+                 "非农业户", "非农户", "城镇户", "城市户口", "10"),
 }  # fmt: skip
 
 PERSON_CLASSES = ("缴费人员", "待遇人员")
@@ -73,13 +74,19 @@ def tier_number(tier: str) -> int:
     return TIERS.index(tier) + 1
 
 
+_CAPITALS = str.maketrans("一二三四五六七八九十", "壹贰叁肆伍陆柒捌玖拾")  # the digits of 大写 amounts
+
+
 def _tier_variants() -> dict[str, str]:
     out: dict[str, str] = {}
     for n in range(1, 31):
         canon = f"{chinese_number(n)}档"
+        capital = chinese_number(n).translate(_CAPITALS)
         for v in (canon, f"{n}档", f"第{n}档", f"第{chinese_number(n)}档", str(n), f"{n:02d}",
-                  f"{n:03d}", chinese_number(n), f"档次{n}", f"{n}级档次"):
+                  f"{n:03d}", chinese_number(n), f"档次{n}", f"{n}级档次", f"{capital}档", f"第{capital}档"):
             out.setdefault(v, canon)
+            if v.endswith("档"):
+                out.setdefault(f"{v}次", canon)  # 一档次, 第一档次, 1档次
     return out
 
 
@@ -106,7 +113,7 @@ IDENTITY_CODES: dict[str, tuple[str, ...]] = {
 
 _IDENTITY_SHORT = {
     "普通": "普通参保人员", "普通人员": "普通参保人员", "一般参保人员": "普通参保人员",
-    "特困": "特困人员", "特困供养人员": "特困人员",
+    "特困": "特困人员", "特困供养人员": "特困人员", "特困供养": "特困人员", "特困供养对象": "特困人员",
 }  # fmt: skip
 
 
@@ -154,7 +161,16 @@ def identity_map(allowed: Iterable[str]) -> dict[str, str]:
                 out.setdefault(short + name[len(long):], name)
         if name.startswith("贫困人口"):
             out.setdefault("建档立卡" + name, name)
+    for spelling, name in list(out.items()):  # the level written first (一级低保) or in brackets (低保对象（一级）)
+        level = _LEVEL_LAST.match(spelling)
+        if level:
+            for other in (level.group(2) + level.group(1), f"{level.group(1)}（{level.group(2)}）",
+                          f"{level.group(1)}({level.group(2)})"):
+                out.setdefault(other, name)
     return out
+
+
+_LEVEL_LAST = re.compile(r"^(.*[^一二三四五六七八九十])([一二三四五六七八九十]级)$")
 
 
 def _synonym_map(table: dict[str, tuple[str, ...]]) -> dict[str, str]:

@@ -31,11 +31,29 @@ def vocabulary(book: RuleBook) -> Vocabulary:
     return Vocabulary(
         {
             "hukou": vocab.hukou_map(),
-            "tier": vocab.tier_map(),
+            "tier": vocab.tier_map() | _tiers_by_amount(book),
             "identity": vocab.identity_map(book.identities),
             "person_class": vocab.person_class_map(),
         }
     )
+
+
+def _tiers_by_amount(book: RuleBook) -> dict[str, str]:
+    """A tier written as its amount (100元, 100元档, 一档（100元）): each tier is an ordinary person's yearly
+    amount (普通参保人员's 个人缴费 in the rule table). Only an amount that is one tier's, in every period and
+    户口性质, is read as it."""
+    normal = book.frame[book.frame["identity"] == vocab.NORMAL_IDENTITY]
+    tiers: dict[int, set[str]] = {}
+    for tier, cents in zip(normal["tier"], normal["personal"], strict=True):
+        if cents == cents and cents > 0 and cents % 100 == 0:
+            tiers.setdefault(int(cents) // 100, set()).add(tier)
+    out = {}
+    for yuan, named in tiers.items():
+        if len(named) == 1:
+            (tier,) = named
+            for spelling in (f"{yuan}元", f"{yuan}元档", f"{yuan}元档次", f"{tier}（{yuan}元）", f"{tier}({yuan}元)"):
+                out[spelling] = tier
+    return out
 
 
 def check_declaration(table: Table, book: RuleBook, settings: Settings, today_year: int,
