@@ -795,3 +795,15 @@ def test_several_years_in_one_cell_are_told_to_be_one_row_each(tmp_path, book, w
     result = run(tmp_path, book, [row(year=written)])
     (c09,) = [f for f in result.findings if f.code == "C09"]
     assert c09.cell == "F6" and f"要申报 {years} 年，请把这一行复制成 {years.count('、') + 1} 行" in c09.message
+
+
+def test_an_amount_two_tiers_share_is_not_read_as_a_tier(rules_file):
+    """In this table 200 is 二档 for 农业户籍 and 一档 for 城镇户籍: 200元 names no one tier."""
+    from conftest import rule
+    from xlflow.validation.declaration import vocabulary
+
+    rules = [rule("一档", "普通参保人员", "农业户籍", 100, 12, 9.9, 8.1, 0),
+             rule("二档", "普通参保人员", "农业户籍", 200, 12, 9.9, 8.1, 0),
+             rule("一档", "普通参保人员", "城镇户籍", 200, 12, 9.9, 8.1, 0)]
+    tiers = vocabulary(load_rulebook(rules_file(rules))).maps["tier"]
+    assert tiers["100元"] == "一档" and "200元" not in tiers and "200元档" not in tiers
