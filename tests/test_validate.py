@@ -807,3 +807,17 @@ def test_an_amount_two_tiers_share_is_not_read_as_a_tier(rules_file):
              rule("一档", "普通参保人员", "城镇户籍", 200, 12, 9.9, 8.1, 0)]
     tiers = vocabulary(load_rulebook(rules_file(rules))).maps["tier"]
     assert tiers["100元"] == "一档" and "200元" not in tiers and "200元档" not in tiers
+
+
+def test_a_declaration_under_the_names_clerks_give_its_columns_is_read_whole(tmp_path, book):
+    """Headers as counties write them (参保人姓名, 社会保障号码 for the ID, 缴费年份, 人员身份, 个人缴费金额, 省补贴,
+    代缴金额 …): every column is read and checked, none is F03 missing or F09 unknown."""
+    names = ["序号", "参保人姓名", "社会保障号码", "户籍", "人员身份", "缴费年份", "档次", "个人缴费金额", "省补贴",
+             "市补贴", "县补贴", "代缴金额", "合计金额", "备注"]
+    path = write_workbook(tmp_path / "decl.xlsx", [["批量缴费申报表"], ["申报单位", "某镇", "经办人", "刘敏",
+                                                                         "申报日期", "2026-11-20"], names,
+                                                   row(), row(name="李四", id_number=pid(seq="555"), year="2025年",
+                                                              amounts=(0, 12, 9.9, 8.1, 90, 130))])
+    result = process_workbook(path, book, tmp_path / "out", today=TODAY)
+    assert result.kind == "declaration" and result.rows == 2
+    assert [(f.code, f.cell) for f in result.findings] == [("X07", "F5"), ("P04", "L5")]
