@@ -467,6 +467,21 @@ def test_a_household_list_gives_each_member_under_the_members_own_name(tmp_path,
     assert held == [(head_id, "张父", "A类", "某镇"), (child, "张子", "A类", "某镇")]
 
 
+def test_a_disability_list_that_gives_certificate_numbers_lists_each_holder_by_id_kind_and_level(tmp_path, ledger):
+    """残联's lists give the 残疾人证号 (the ID, then the kind of disability and its level) in place of the ID: the
+    ledger holds the ID, and the kind and level as the person's 类别 and 级别 unless the list gives its own."""
+    rows = [[1, "张三", pid(seq="101") + "42", ""], [2, "李四", pid(seq="102") + "13", "一级"],
+            [3, "王五", pid(seq="103"), ""], [4, "赵六", pid(seq="104") + "9", ""]]
+    head = ["序号", "姓名", "残疾人证号", "残疾等级"]
+    path = write_workbook(tmp_path / "残疾人名单.xlsx", [["残联名单"], head, *rows])
+    result = import_file(ledger, path, "list", "残疾人")
+    assert result.counts["new"] == 3 and result.refused["row"].tolist() == [6]  # 19 characters: C03
+    assert [(f.code, f.cell) for f in result.check.findings if f.code == "X14"] == [("X14", "C3"), ("X14", "C4")]
+    held = ledger.db.execute("SELECT id_number, category, level FROM lists ORDER BY 1").fetchall()
+    assert held == [(pid(seq="101"), "肢体残疾", "二级"), (pid(seq="102"), "视力残疾", "一级"),
+                    (pid(seq="103"), None, None)]
+
+
 def test_an_id_refused_by_the_cell_checks_is_not_also_p11(tmp_path, book):
     path = ledger_with_people(tmp_path)
     with Ledger(path) as store:

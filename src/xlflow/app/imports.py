@@ -263,8 +263,9 @@ def _records(kind: str, table: Table, cells: Cells, good: np.ndarray) -> pd.Data
     sort = _key_order(values["id_number"].to_numpy(dtype=object)[rows], [] if years is None else [years])
     order = rows[sort]
     del rows
+    # The known columns, and what the cell pass read off them (a 残疾人证号's 类别 and 级别).
     out = {k: pd.Series(values[k].to_numpy(dtype=object).take(order), dtype=object, copy=False)
-           for k in values.columns if k in table.keys}
+           for k in values.columns}
     for key, cents in cells.cents.items():
         out[key] = pd.Series(cents.iloc[order].fillna(0).astype("int64").to_numpy(), copy=False)
     if years is not None:

@@ -161,3 +161,15 @@ def _mask_run(m: re.Match) -> str:
         out += [run[last:groups[i][0]], digits[:6] + "*" * (len(digits) - 10) + digits[-4:].upper()]
         last, i = groups[j][1], j + 1
     return "".join(out) + run[last:]
+
+
+# ---------------------------------------------------------------- 残疾人证号 (残联's lists)
+
+# The second-generation disability certificate number: the holder's 18-character ID, then the kind of
+# disability (1 视力 … 7 多重) and its level (1–4). 残联's lists often give it in place of the ID.
+DISABILITY_CERT_NAMES = ("残疾证号", "残疾人证号", "残疾证号码", "残疾人证号码", "残疾人证编号", "残疾证编号")
+DISABILITY_CERT = re.compile(r"[0-9]{17}[0-9Xx][1-7][1-4]")
+DISABILITY_KINDS = dict(zip("1234567", ("视力残疾", "听力残疾", "言语残疾", "肢体残疾", "智力残疾", "精神残疾",
+                                         "多重残疾"), strict=True))
+DISABILITY_LEVELS = dict(zip("1234", ("一级", "二级", "三级", "四级"), strict=True))
+

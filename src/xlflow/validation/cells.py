@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from xlflow.domain.findings import Finding, FindingBlock, Findings, make
-from xlflow.domain.idcard import id_shaped, inspect_ids
+from xlflow.domain.idcard import DISABILITY_CERT_NAMES, DISABILITY_KINDS, DISABILITY_LEVELS, id_shaped, inspect_ids
 from xlflow.domain.values import parse_amount, parse_year
 from xlflow.io.reading import Table
 from xlflow.validation.engine import cell_findings, fix_findings, parse_column
@@ -62,6 +62,22 @@ def formula_findings(table: Table) -> list[FindingBlock | Finding]:
     return out
 
 
+def _from_certificates(values: pd.DataFrame, fixes: pd.DataFrame) -> pd.DataFrame:
+    """A list that gives 残疾人证号 for the ID: each certificate's kind (肢体残疾 …) and level (二级 …) are the
+    row's 类别 and 级别 where the list gives none (they hold "" when the list has no such column)."""
+    cut = fixes[fixes["code"] == "X14"]
+    if not len(cut):
+        return values
+    values = values.copy()
+    for key, place, words in (("category", 18, DISABILITY_KINDS), ("level", 19, DISABILITY_LEVELS)):
+        if key not in values:
+            values[key] = ""
+        derived = pd.Series([words[t[place]] for t in cut["before"]], index=cut["row"].to_numpy())
+        empty = values.loc[derived.index, key].eq("").to_numpy()
+        values.loc[derived.index[empty], key] = derived[empty].to_numpy()
+    return values
+
+
 def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[str]], first_year: int,
                 today_year: int) -> Cells:
     """Fix and check every cell of the known columns of ``table``."""
@@ -70,7 +86,11 @@ def check_cells(table: Table, vocabulary: Vocabulary, allowed: dict[str, list[st
     schema = row_schema(spec, allowed, today_year)
     # The None-for-empty frame is kept for the rule lookup only (the row schema reads the distinct values;
     # a full sheet's 14 columns of it were 110 MB).
-    values, fixes, checked, distinct = normalise(table, types, vocabulary, RULE_KEYS)
+    cert = "id_number" in types and table.headers[table.keys["id_number"]] in DISABILITY_CERT_NAMES
+    fixing = {**types, "id_number": "disability_id"} if cert else types
+    values, fixes, checked, distinct = normalise(table, fixing, vocabulary, RULE_KEYS)
+    if cert:
+        values = _from_certificates(values, fixes)
     distinct = {key: distinct[key] for key in schema.columns if key in distinct}  # the rest can go now
     findings = Findings(header_findings(table) + fix_findings(fixes, table) + formula_findings(table))
     cells = Cells(values, checked, findings, fixes)

@@ -1,4 +1,4 @@
-"""The X fixes (X01–X05, X07, X09–X13): each change is returned, with row, column, before, after and code.
+"""The X fixes (X01–X05, X07, X09–X14): each change is returned, with row, column, before, after and code.
 
 Work is done once per distinct value of a column (few for coded columns), then mapped back.
 """
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from xlflow.domain.idcard import id_shape, upgrade_15
+from xlflow.domain.idcard import DISABILITY_CERT, id_shape, upgrade_15
 from xlflow.io.reading import Table
 
 # Invisible characters, control characters (NUL, BEL, an ANSI colour sequence whole) and the bidirectional
@@ -55,7 +55,7 @@ _NAME_DOT = re.compile(f"(?<={_HAN})[•・.．‧∙⋅･。](?={_HAN})")
 
 # Types whose values never hold inner spaces, and types where full-width characters are made half-width.
 COMPACT = {"id", "year", "tier", "hukou", "identity", "identity_name", "amount", "signed_amount",
-           "month", "person_class", "seq", "name"}  # fmt: skip
+           "month", "person_class", "seq", "name", "disability_id"}  # fmt: skip
 HALFWIDTH = COMPACT - {"name", "identity_name"}
 # Values that no fix can change, by type: checked first because ID and name columns are mostly unique.
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
@@ -120,12 +120,14 @@ def fix_value(col_type: str, text: str, vocab: Vocabulary) -> tuple[str, list[tu
     step("X01", pattern.sub("", _INVISIBLE.sub("", text)))
     if col_type in HALFWIDTH and _FULL_CHARS.search(text):
         step("X02", text.translate(_HALF))
-    if col_type == "id":
+    if col_type in ("id", "disability_id"):  # disability_id: an ID column headed 残疾人证号
         if text[:1] in "'‘’`" and len(text) > 1:  # a text marker typed or exported before the number
             step("X10", text[1:].lstrip())
         m = _ID_GROUPS.match(text)
         if m:
             step("X12", "".join(g for g in m.groups() if g))
+        if col_type == "disability_id" and DISABILITY_CERT.fullmatch(text):
+            step("X14", text[:18])  # the certificate's kind and level are the list's (see cells.py)
         if text.endswith("x"):
             step("X03", text[:-1] + "X")
         if len(text) == 15 and text.isdigit():
