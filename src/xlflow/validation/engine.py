@@ -232,18 +232,31 @@ def _sign_off_rows(sub: pd.DataFrame, found: dict) -> dict[int, tuple[str, int, 
     """C17 for the rows of ``sub`` (rows without a person's ID) that are a sign-off or note line under the
     table: a cell starting 制表人：, 审核人：, 打印时间：, 注：… (the first such cell of the row), and the numbered
     lines (1、…) right below such a line that hold one or two cells. A row already named (C15, C16) stays so,
-    and a row with most of its cells filled is a person's."""
+    and a row with most of its cells filled is a person's. Each distinct text is matched once; only the rows
+    holding a match (and the rows right below them) are looked at one by one."""
+    starts = np.zeros(len(sub), dtype=bool)
+    for col in sub.columns:
+        codes, uniques = pd.factorize(sub[col].to_numpy(dtype=object))
+        hits = [i for i, u in enumerate(uniques) if isinstance(u, str) and _SIGN_OFF.match(_SPACES.sub("", u))]
+        if hits:
+            starts |= np.isin(codes, hits)
     out: dict[int, tuple[str, int, str]] = {}
-    last = None  # the sheet row of the last sign-off or note line
-    for row, values in zip(sub.index.tolist(), sub.to_numpy(dtype=object), strict=True):
-        filled = [(c, v) for c, v in zip(sub.columns, values, strict=True) if isinstance(v, str) and v.strip()]
-        if row in found or not filled or len(filled) > max(6, len(sub.columns) // 2):
-            continue  # a row filled like a person's (its ID missing) is that person's, whatever its 备注 says
-        hit = next(((c, v) for c, v in filled if _SIGN_OFF.match(_SPACES.sub("", v))), None)
-        if hit is None and last is not None and row == last + 1 and len(filled) <= 2 \
-                and _NOTE_LINE.match(_SPACES.sub("", filled[0][1])):
-            hit = filled[0]
-        if hit is not None:
-            out[int(row)] = ("C17", int(hit[0]), hit[1])
-            last = row
+    rows = sub.index.to_numpy()
+    for at in np.flatnonzero(starts).tolist():
+        below = False  # the line itself, then the numbered lines right below it
+        while at < len(rows) and int(rows[at]) not in found and int(rows[at]) not in out:
+            filled = [(c, v) for c, v in zip(sub.columns, sub.iloc[at], strict=True)
+                      if isinstance(v, str) and v.strip()]
+            if not filled or len(filled) > max(6, len(sub.columns) // 2):
+                break  # a row filled like a person's (its ID missing) is that person's, whatever its 备注 says
+            hit = next(((c, v) for c, v in filled if _SIGN_OFF.match(_SPACES.sub("", v))), None)
+            if hit is None and below and len(filled) <= 2 and _NOTE_LINE.match(_SPACES.sub("", filled[0][1])):
+                hit = filled[0]
+            if hit is None:
+                break
+            out[int(rows[at])] = ("C17", int(hit[0]), hit[1])
+            below = True
+            if at + 1 < len(rows) and rows[at + 1] != rows[at] + 1:
+                break
+            at += 1
     return out
