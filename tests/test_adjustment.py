@@ -297,3 +297,10 @@ def test_a_waived_personal_part_does_not_change_the_other_fills_messages(tmp_pat
 def test_an_id_with_a_bad_birth_date_is_reported_for_that_not_as_missing_from_the_ledger(tmp_path, book):
     result = check(tmp_path, book, [adj(seq="101")[:2] + [pid(birth="19800231")] + adj()[3:]])
     assert [f.code for f in result.findings if f.cell == "C6"] == ["C05"]
+
+
+@pytest.mark.parametrize("written", ["(100)", "（100.00）", "(¥100.00)"])
+def test_a_negative_in_brackets_as_the_accounting_format_writes_it_is_a_minus(tmp_path, book, written):
+    result = check(tmp_path, book, [adj(amounts=(written, 0, 0, 0, 100))])
+    assert sorted(f.code for f in result.findings if f.cell == "I6") == ["A03", "X09"]
+    assert result.lists["个人缴费负调整（单个办理）"]["个人缴费负调整金额"].tolist() == [-100.0]

@@ -38,6 +38,7 @@ _YEAR_TEXT = re.compile(r"^([0-9]{4})(?:\s*年度?|(?:0[1-9]|1[0-2])|[-/](?:0?[1
 
 # An amount written with thousands separators, a currency sign or 元: only well-formed groups of three
 # ("1,000.00"; never "100,50", which may be a decimal comma: that stays C08 for the clerk to decide).
+_BRACKETED = re.compile(r"^[(（]([¥￥]?[0-9][0-9,，]*(?:\.[0-9]+)?元?)[)）]$")
 _MONEY_TEXT = re.compile(r"^([+-]?)[¥￥]?([+-]?)([0-9]{1,3}(?:[,，][0-9]{3})+|[0-9]+)(\.[0-9]+)?元?$")
 
 # An ID written in groups with separators, as on some forms and web pages: 430321-19800101-1233 (the groups
@@ -133,7 +134,8 @@ def fix_value(col_type: str, text: str, vocab: Vocabulary) -> tuple[str, list[tu
         if len(text) == 15 and text.isdigit():
             step("X04", upgrade_15(text))
     elif col_type in ("amount", "signed_amount"):
-        m = _MONEY_TEXT.match(text)
+        negative = _BRACKETED.match(text)  # "(1,000.00)": the accounting format's negative, exported as text
+        m = _MONEY_TEXT.match("-" + negative.group(1) if negative else text)
         if m:  # "1,234.50", "¥100", "100元" (web and bank exports): the number they write
             step("X09", m.group(1) + m.group(2) + m.group(3).replace(",", "").replace("，", "") + (m.group(4) or ""))
     elif col_type == "name" and _NAME_DOT.search(text):  # 阿依古丽•买买提: the ID card's dot is "·"
