@@ -553,6 +553,25 @@ def test_an_unreadable_file_is_told_what_to_do_once(tmp_path, book, content):
     assert "打开确认内容完好" not in f01.message
 
 
+@pytest.mark.parametrize("how,says", [("missing", "找不到这个文件。请检查文件名"),
+                                      ("denied", "没有读取这个文件的权限")])
+def test_a_file_that_is_not_there_or_cannot_be_read_is_told_so_and_not_to_resave_it(tmp_path, book, monkeypatch,
+                                                                                      how, says):
+    from xlflow.io import opening
+
+    path = tmp_path / "申报.xlsx"
+    if how == "denied":  # root reads any file: the refusal the share gives is made here
+        path.write_bytes(b"PK\x03\x04")
+
+        def refuse(*args, **kwargs):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(opening, "open", refuse, raising=False)
+    result = process_workbook(path, book, tmp_path / "out", today=TODAY)
+    (f01,) = [f for f in result.findings if f.code == "F01"]
+    assert result.exit_code == 2 and says in f01.message and "另存为" not in f01.message
+
+
 ODS_NS = {"office": "office:1.0", "table": "table:1.0", "text": "text:1.0"}
 
 

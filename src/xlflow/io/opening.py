@@ -39,14 +39,19 @@ __all__ = ["BOMB", "BROKEN", "DEFAULT_LIMITS", "ENTITY", "MAX_CELL_CHARS", "Limi
            "UnreadableWorkbook", "column_letter_of", "open_sheets", "prefetch", "sheet_parts"]
 
 
+_NO_ACCESS = "没有读取这个文件的权限，或共享文件夹断开了。请管理员给出读取权限，或把文件复制到自己的文件夹后重新检查"
+
+
 def _sniff(path: Path, limits: Limits) -> tuple[str, dict[str, SheetScan]]:
     """('zip', 'ole' or 'text', worksheet scans of a zip); refuses what cannot be a spreadsheet."""
     if path.is_dir():
         raise UnreadableWorkbook("这是一个文件夹，不是文件。请给出要检查的表格文件")
     try:
         st = path.stat()
+    except FileNotFoundError as exc:
+        raise UnreadableWorkbook("找不到这个文件。请检查文件名和所在的文件夹（共享文件夹是否连着）") from exc
     except OSError as exc:
-        raise UnreadableWorkbook("找不到文件或没有读取权限") from exc
+        raise UnreadableWorkbook(_NO_ACCESS) from exc
     if not stat.S_ISREG(st.st_mode):  # a pipe or a device: reading it could wait for ever or never end
         raise UnreadableWorkbook("这不是一个普通文件（可能是管道或设备）。请给出要检查的表格文件")
     size = st.st_size
@@ -55,8 +60,11 @@ def _sniff(path: Path, limits: Limits) -> tuple[str, dict[str, SheetScan]]:
     if size > limits.max_file_bytes:
         mib = limits.max_file_bytes // 2**20
         raise UnreadableWorkbook(f"文件大小超过上限 {mib} MB")
-    with open(path, "rb") as fh:
-        magic = fh.read(8)
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(8)
+    except OSError as exc:  # no permission to read it (the folder lets it be seen), or the share dropped
+        raise UnreadableWorkbook(_NO_ACCESS) from exc
     if magic.startswith(b"PK\x03\x04"):
         return "zip", _check_zip(path, limits)
     if magic.startswith(b"\xd0\xcf\x11\xe0"):
