@@ -7,6 +7,7 @@ import datetime as dt
 import html
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -840,3 +841,26 @@ def test_a_declaration_under_the_names_clerks_give_its_columns_is_read_whole(tmp
     result = process_workbook(path, book, tmp_path / "out", today=TODAY)
     assert result.kind == "declaration" and result.rows == 2
     assert [(f.code, f.cell) for f in result.findings] == [("X07", "F5"), ("P04", "L5")]
+
+
+def test_two_inputs_of_one_name_checked_together_keep_their_own_outputs(tmp_path):
+    """明细.xlsx and a .csv copy of it, and a 明细.xlsx from another folder, checked in one call into one
+    folder: each gets its own three workbooks (the second's named after its extension, the third numbered),
+    where the later used to overwrite the earlier without a word."""
+    first = tmp_path / "明细.xlsx"
+    first.write_bytes((EXAMPLES / "批量缴费申报表.xlsx").read_bytes())
+    ws = load_workbook(first).worksheets[0]
+    rows = [["" if v is None else v for v in r] for r in ws.iter_rows(min_row=5, max_row=8, values_only=True)]
+    copy = tmp_path / "明细.csv"
+    copy.write_text("\n".join(",".join(map(str, r)) for r in rows), encoding="utf-8-sig")
+    other = tmp_path / "镇二" / "明细.xlsx"
+    other.parent.mkdir()
+    other.write_bytes(first.read_bytes())
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["validate", str(first), str(copy), str(other), "--out", str(out), "--json"])
+    reports = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [Path(r["outputs"]["summary"]).name for r in reports] == ["明细_汇总.xlsx", "明细_csv_汇总.xlsx",
+                                                                     "明细_2_汇总.xlsx"]
+    assert [r["rows"] for r in reports] == [36, 3, 36]
+    assert len(list(out.glob("*.xlsx"))) == 9
+    assert load_workbook(out / "明细_csv_汇总.xlsx")["概况"]["B3"].value == "明细.csv"

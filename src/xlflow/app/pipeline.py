@@ -35,9 +35,10 @@ from xlflow.validation.result import CheckResult
 log = logging.getLogger("xlflow")
 
 
-def output_paths(path: Path, out_dir: Path | None) -> dict[str, Path]:
+def output_paths(path: Path, out_dir: Path | None, stem: str | None = None) -> dict[str, Path]:
+    """NAME_更正 / _错误数据 / _汇总.xlsx, NAME the input's (or ``stem``, where two inputs share a name)."""
     folder = Path(out_dir) if out_dir else Path(path).parent
-    stem = fit_stem(Path(path).stem)  # a 250-byte input name must not make a name the disk refuses
+    stem = fit_stem(stem or Path(path).stem)  # a 250-byte input name must not make a name the disk refuses
     return {"corrected": folder / f"{stem}_更正.xlsx", "errors": folder / f"{stem}_错误数据.xlsx",
             "summary": folder / f"{stem}_汇总.xlsx"}  # fmt: skip
 
@@ -161,11 +162,13 @@ def process_workbook(
     split_rows: int | None = None,
     progress: Callable[[str], None] | None = None,
     ledger: Ledger | None = None,
+    stem: str | None = None,
 ) -> CheckResult:
     """Validate one declaration or adjustment workbook and write its corrected, error and summary workbooks.
 
     ``split_rows`` writes the corrected rows as parts of at most that many rows (NAME_更正_1.xlsx,
-    ...). ``progress`` is called with the name of each stage as it starts.
+    ...). ``progress`` is called with the name of each stage as it starts. ``stem`` names the outputs in
+    place of the input's name (明细.xlsx and 明细.csv checked together: 明细_csv_更正.xlsx for the second).
     """
     step = progress or (lambda stage: None)
     settings = settings or Settings()
@@ -175,7 +178,7 @@ def process_workbook(
     result = CheckResult(file=str(path), kind=None, checked_at=dt.datetime.combine(today, now.time()))
     step(STAGES[0])
     table = read_for_check(path, [kind_spec(k) for k in CHECKED], settings.limits(), result)
-    outputs = output_paths(path, out_dir)
+    outputs = output_paths(path, out_dir, stem)
     if table is None:
         log.info("%s: unusable (%s)", path.name, ",".join(f.code for f in result.findings))
         return result

@@ -44,13 +44,14 @@ def validate(files: tuple[Path, ...], rules: Path | None, out_dir: Path | None,
     book = rulebook(rules)
     ledger = open_ledger(ledger_path)
     worst = 0
+    stems = _output_stems(files, out_dir)
     for i, path in enumerate(files):
         if i + 1 < len(files):
             opening.prefetch(files[i + 1], settings.limits())
         try:
             with progress(path) as step:
                 result = process_workbook(path, book, out_dir, settings, split_rows=split_rows, progress=step,
-                                          ledger=ledger)
+                                          ledger=ledger, stem=stems[i])
         except XlflowError:
             raise
         except Exception as exc:  # a bug: one Chinese line for the clerk, the type for the IT person
@@ -66,3 +67,27 @@ def validate(files: tuple[Path, ...], rules: Path | None, out_dir: Path | None,
                     click.echo(f"  {one}", err=True)
         worst = max(worst, result.exit_code)
     sys.exit(worst)
+
+
+def _output_stems(files: tuple[Path, ...], out_dir: Path | None) -> list[str | None]:
+    """Where two inputs of one call would write the same outputs (明细.xlsx and 明细.csv, or two folders'
+    申报表.xlsx into one --out), the later one's are named after its extension (明细_csv_更正.xlsx) or, with
+    the same extension, numbered (明细_2_更正.xlsx): one input never overwrites what another's check wrote
+    (the same file given twice keeps its name). None: the input's own name."""
+    taken: set[tuple[str, str]] = set()
+    suffixes: set[tuple[str, str, str]] = set()  # (folder, stem, suffix) of the inputs named so far
+    chosen: dict[Path, str] = {}
+    out: list[str | None] = []
+    for path in files:
+        if path.resolve() not in chosen:
+            folder = str((out_dir or path.parent).resolve())
+            own = (folder, path.stem.lower(), path.suffix.lower())
+            by_suffix = [f"{path.stem}_{path.suffix.lstrip('.')}"] if path.suffix and own not in suffixes else []
+            suffixes.add(own)
+            candidates = [path.stem, *by_suffix, *(f"{path.stem}_{n}" for n in range(2, 1000))]
+            stem = next((c for c in candidates if (folder, c.lower()) not in taken), candidates[-1])
+            taken.add((folder, stem.lower()))
+            chosen[path.resolve()] = stem
+        stem = chosen[path.resolve()]
+        out.append(None if stem == path.stem else stem)
+    return out
