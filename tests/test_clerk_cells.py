@@ -83,3 +83,19 @@ def test_a_stray_character_in_one_name_among_many_is_fixed_at_its_row(tmp_path, 
     assert found(result, "X01") == [(7, "B7"), (9, "B9"), (11, "B11")]
     ws = load_workbook(result.outputs["corrected"]).active
     assert [ws.cell(r, 2).value for r in range(6, 13)] == ["张三", "李四", "王五", "赵六", "钱七", "孙八", "周九"]
+
+
+def test_a_column_of_distinct_texts_is_converted_as_a_column_of_shared_ones(monkeypatch):
+    """IDs and names are converted without factorising (nothing to share): the texts, the empty mask and
+    the long-text flag are those the factorising conversion gives."""
+    import numpy as np
+
+    from xlflow.io import cellvalues
+
+    column = tuple([f"43030219780101{n:04d}" for n in range(300)] + ["", " ", "\u3000", "张 三", "x" * 32767])
+    fast = cellvalues.convert_column(column)
+    monkeypatch.setattr(cellvalues, "_mostly_distinct", lambda column: False)
+    slow = cellvalues.convert_column(column)
+    assert fast[0].tolist() == slow[0].tolist() and fast[1] is None and slow[1] is None
+    assert np.array_equal(fast[2], slow[2]) and fast[2][-5:-1].tolist() == [True, True, True, False]
+    assert fast[3] is slow[3] is True
