@@ -728,6 +728,12 @@ def test_a_header_block_written_in_one_cell_gives_each_of_its_values(tmp_path, b
     summary = load_workbook(tmp_path / "out" / "decl_汇总.xlsx")["概况"]
     fields = {summary.cell(r, 1).value: summary.cell(r, 2).value for r in range(1, summary.max_row + 1)}
     assert (fields["申报单位"], fields["经办人"], fields["申报日期"]) == ("某镇人社站", "刘敏", "2026.11.20")
+    # A cell of thousands of labels (a hostile file) is read, not a RecursionError.
+    path = write_workbook(tmp_path / "many.xlsx", [["申报单位：某镇 " + "经办人：刘敏 " * 3000], COLUMNS, row()])
+    assert process_workbook(path, book, tmp_path / "out", today=TODAY).rows == 1
+    # Without spaces between them too.
+    path = write_workbook(tmp_path / "tight.xlsx", [["申报单位：某镇经办人：刘敏申报日期：2026-11-20"], COLUMNS, row()])
+    assert process_workbook(path, book, tmp_path / "out", today=TODAY).findings == []
 
 
 @pytest.mark.parametrize("written", [f"{pid()[:6]}-{pid()[6:14]}-{pid()[14:]}",

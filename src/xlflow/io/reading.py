@@ -485,16 +485,19 @@ def _header_values(spec: KindSpec, rows: list[list[Any]], sheet: RawSheet) -> di
     return found
 
 
-_INLINE_LABEL = re.compile(r"([^\s:：]+?)[*＊]?\s*[:：]")
+@cache
+def _label_marks(labels: frozenset[str]) -> re.Pattern:
+    """Where a label of the header block starts inside a cell's text: the label, then a colon."""
+    words = "|".join(re.escape(label) for label in sorted(labels, key=len, reverse=True))
+    return re.compile(rf"({words})[*＊]?\s*[:：]")
 
 
 def _inline_values(label: str, rest: str, labels: dict[str, str]) -> list[tuple[str, str]]:
     """The labels and values of one cell that holds them: "申报单位：某镇   经办人：刘敏   申报日期：2026.11.20"
-    → each label with the text up to the next known label (a colon in a value, as in 10:30, is kept)."""
-    pairs = []
-    for mark in _INLINE_LABEL.finditer(rest):
-        if header_text(mark.group(1)) in labels:
-            pairs.append((label, rest[: mark.start()].strip()))
-            label, rest = header_text(mark.group(1)), rest[mark.end():]
-            return pairs + _inline_values(label, rest, labels)
-    return [(label, rest.strip())]
+    (spaces between them or not) → each label with the text up to the next one (a colon in a value, as in
+    10:30, is kept)."""
+    pairs, start = [], 0
+    for mark in _label_marks(frozenset(labels)).finditer(rest):
+        pairs.append((label, rest[start: mark.start()].strip()))
+        label, start = mark.group(1), mark.end()
+    return [*pairs, (label, rest[start:].strip())]
