@@ -709,13 +709,16 @@ def test_a_filled_column_under_a_header_that_only_looks_like_one_is_named(tmp_pa
     assert (ws["H5"].value, ws["H6"].value, ws["O5"].value, ws["O6"].value) == ("个人应缴", 999, "村组", "一组")
 
 
-@pytest.mark.parametrize("written", [dt.datetime(2025, 1, 1), "2025/1/1", "2025年1月1日", "2025.0", "20250101"])
+@pytest.mark.parametrize("written", [dt.datetime(2025, 1, 1), "2025/1/1", "2025年1月1日", "2025.0", "20250101",
+                                     "202501-202512", "2025-01至2025-12", "2025年1月-12月", "20250101-20251231"])
 def test_a_year_written_as_a_date_or_a_whole_number_is_that_year(tmp_path, book, written):
-    """Excel turns 2025/1/1 typed in 缴费年度 into a date; CSV writers give "2025.0"; exports "20250101": X07
-    makes each the year 2025 (listed); a year with a fraction or a month that does not exist stays C09."""
+    """Excel turns 2025/1/1 typed in 缴费年度 into a date; CSV writers give "2025.0"; exports "20250101" and a
+    费款所属期 of the months of one year (202501-202512): X07 makes each the year 2025 (listed); a year with a
+    fraction, a month that does not exist or a period across years stays C09."""
     result = run(tmp_path, book, [row(year=written), row(name="李四", id_number=pid(seq="555"), year="2025.5"),
-                                  row(name="王五", id_number=pid(seq="666"), year="20251301")])
-    assert found(result, "X07") == [(6, "F6")] and found(result, "C09") == [(7, "F7"), (8, "F8")]
+                                  row(name="王五", id_number=pid(seq="666"), year="20251301"),
+                                  row(name="赵六", id_number=pid(seq="667"), year="202401-202512")])
+    assert found(result, "X07") == [(6, "F6")] and found(result, "C09") == [(7, "F7"), (8, "F8"), (9, "F9")]
     ws = load_workbook(result.outputs["corrected"]).active
     assert ws["F6"].value == 2025
 

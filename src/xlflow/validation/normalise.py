@@ -36,6 +36,21 @@ _YEAR_TEXT = re.compile(r"^([0-9]{4})(?:\s*年度?|(?:0[1-9]|1[0-2])|[-/](?:0?[1
                         rf"|\.0+|[-/.]{_MONTH}[-/.]{_DAY}(?:\s*00:00(?::00)?)?|年{_MONTH}月{_DAY}日"
                         r"|(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]))$")
 
+_PERIOD_CUT = re.compile(r"\s*(?:-|—|–|~|～|至|到)\s*")
+_MONTH_ONLY = re.compile(rf"^{_MONTH}月?$")
+
+
+def _period_within_a_year(text: str) -> re.Match | None:
+    """A period of months within one year, as payment exports write 费款所属期 (202401-202412, 2024-01至2024-12,
+    2024年1月-12月, 20240101-20241231): the match of its start, whose group 1 is the year. A period across
+    years (202401-202512) is none: it stays C09."""
+    for cut in _PERIOD_CUT.finditer(text):  # 2024-01至2024-12: the cut is the 至, not a dash of a side
+        start, end = _YEAR_TEXT.match(text[: cut.start()]), text[cut.end():]
+        if start and ((m := _YEAR_TEXT.match(end)) and m.group(1) == start.group(1) or _MONTH_ONLY.match(end)):
+            return start
+    return None
+
+
 # An amount written with thousands separators, a currency sign or 元: only well-formed groups of three
 # ("1,000.00"; never "100,50", which may be a decimal comma: that stays C08 for the clerk to decide).
 _BRACKETED = re.compile(r"^[(（]([¥￥]?[0-9][0-9,，]*(?:\.[0-9]+)?元?)[)）]$")
@@ -143,7 +158,7 @@ def fix_value(col_type: str, text: str, vocab: Vocabulary) -> tuple[str, list[tu
     elif col_type == "identity_name" and text in NO_FLAG:  # a roster's 特殊参保群体 "无": no identity set
         step("X13", "")
     elif col_type == "year":
-        m = _YEAR_TEXT.match(text)
+        m = _YEAR_TEXT.match(text) or _period_within_a_year(text)
         if m:
             step("X07", m.group(1))
     mapping = vocab.maps.get(col_type)
