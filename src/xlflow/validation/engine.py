@@ -16,8 +16,9 @@ import pandas as pd
 from xlflow.domain.findings import Finding, FindingBlock, catalogue, column_letter, make
 from xlflow.domain.idcard import id_shaped
 from xlflow.domain.kinds import KindSpec
+from xlflow.io.headers import column_text, header_text
 from xlflow.io.opening import Limits, TooManyRows, UnreadableWorkbook
-from xlflow.io.reading import KindNotRecognised, Table, column_text, header_text, read_table
+from xlflow.io.reading import KindNotRecognised, Table, read_table
 from xlflow.validation.result import CheckResult
 
 
