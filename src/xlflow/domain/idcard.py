@@ -172,4 +172,3 @@ DISABILITY_CERT = re.compile(r"[0-9]{17}[0-9Xx][1-7][1-4]")
 DISABILITY_KINDS = dict(zip("1234567", ("视力残疾", "听力残疾", "言语残疾", "肢体残疾", "智力残疾", "精神残疾",
                                          "多重残疾"), strict=True))
 DISABILITY_LEVELS = dict(zip("1234", ("一级", "二级", "三级", "四级"), strict=True))
-

@@ -13,6 +13,10 @@ FUNDING_ITEMS = {"personal": "个人缴费", "province": "省级补贴", "city":
 AMOUNT_KEYS = tuple(FUNDING_ITEMS)
 FIRST_YEAR = 2009  # 新农保 pilots started in 2009: no contribution year before it
 
+# The characters of a Chinese name, as a regex class body: the rare ones of the supplementary planes
+# (𠀀, 𪚥: CJK Extensions B–H, which names in the countryside hold), the compatibility ideographs and 〇 too.
+HAN_CHARS = "\u3007\u3400-\u9fff\uf900-\ufaff\U00020000-\U000323af"
+
 HUKOU = ("农业户籍", "城镇户籍")
 _HUKOU_SYNONYMS = {
     "农业户籍": ("农村户籍", "农业", "农村", "农业户口", "农村户口", "农业人口", "农业户", "农村户", "20"),

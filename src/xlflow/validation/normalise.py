@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from xlflow.domain.idcard import DISABILITY_CERT, id_shape, upgrade_15
+from xlflow.domain.vocab import HAN_CHARS
 from xlflow.io.reading import Table
 
 # Invisible characters, control characters (NUL, BEL, an ANSI colour sequence whole) and the bidirectional
@@ -66,8 +67,7 @@ NO_AMOUNT = frozenset({"-", "--", "—", "——", "–", "/", "\\", "无", "空
 NO_FLAG = NO_AMOUNT | {"否", "0", "00", "000", "未设置", "未标识", "非特殊群体", "无特殊身份"}
 
 # The dots typed between the parts of a minority name in place of the ID card's "·" (U+00B7): •, ・, ., ．, ‧ …
-_HAN = "[\u3400-\u9fff\U00020000-\U000323af]"
-_NAME_DOT = re.compile(f"(?<={_HAN})[•・.．‧∙⋅･。](?={_HAN})")
+_NAME_DOT = re.compile(f"(?<=[{HAN_CHARS}])[•・.．‧∙⋅･。](?=[{HAN_CHARS}])")
 
 # Types whose values never hold inner spaces, and types where full-width characters are made half-width.
 COMPACT = {"id", "year", "tier", "hukou", "identity", "identity_name", "amount", "signed_amount",

@@ -17,13 +17,11 @@ from pandera.errors import SchemaErrors
 
 from xlflow.domain.idcard import inspect_ids
 from xlflow.domain.kinds import KindSpec
+from xlflow.domain.vocab import HAN_CHARS
 from xlflow.paths import data_dir
 
-# Chinese characters include the rare ones of the supplementary planes (𠀀, 𪚥: CJK Extensions B–H, which
-# names in the countryside hold) and 〇.
-_HAN = "\u3007\u3400-\u9fff\uf900-\ufaff\U00020000-\U000323af"
 NAME_PATTERN = re.compile(
-    rf"^[{_HAN}][{_HAN}·]{{1,29}}$"
+    rf"^[{HAN_CHARS}][{HAN_CHARS}·]{{1,29}}$"
     r"|^[A-Za-z][A-Za-z .·'-]{1,49}$"
 )
 
