@@ -508,7 +508,7 @@ def test_the_sign_off_lines_at_the_foot_of_an_export_are_refused_as_such(tmp_pat
     assert result.counts["new"] == 2 and result.counts["refused"] == 3
     assert [r[:5] for r in result.refused["reason"]] == ["[C17]"] * 3
     assert result.refused["reason"].tolist()[0].startswith(
-        "[C17] 这一行是表格下方的签字或说明（“证件号码”写的是“打印时间：")
+        "[C17] 这一行是表格下方的签字、说明或翻页文字（“证件号码”写的是“打印时间：")
 
 
 def test_money_text_of_a_web_export_is_imported_as_the_amount(tmp_path, ledger):

@@ -768,7 +768,9 @@ SPREAD_SIGN_OFF = ["制表人：", None, "刘敏", None, "审核人：", "王五
 
 
 @pytest.mark.parametrize("line", [["制表人：刘敏"], SPREAD_SIGN_OFF, ["单位（盖章）"], ["注：金额单位为元"],
-                                  ["单位负责人（签字）：", None, "王五"], ["打印时间：2026-11-20 10:30"]])
+                                  ["单位负责人（签字）：", None, "王五"], ["打印时间：2026-11-20 10:30"],
+                                  ["显示 1 - 20 条，共 1,000 条"], ["首页", "上一页", "下一页", "尾页"],
+                                  ["第 1 页 / 共 50 页"]])
 def test_a_sign_off_line_under_the_table_is_named_as_one(tmp_path, book, line):
     """Forms end in 制表人：… 审核人：… lines and notes. Such a row used to get C01 for every required column
     (and C07, C08 … for what stood in them): now it is one C17 at the cell that says so, and the numbered
@@ -779,7 +781,7 @@ def test_a_sign_off_line_under_the_table_is_named_as_one(tmp_path, book, line):
     assert [(f.row, f.cell, f.code) for f in result.findings if f.row >= 8] == [(8, "B8", "C17"), (9, "B9", "C17")]
     assert result.error_rows == {8, 9} and result.valid_rows == 2
     ws = load_workbook(result.outputs["errors"]).active
-    assert ws["B6"].value == line[0] and ws.cell(6, 15).value.startswith("[C17] 这一行是表格下方的签字或说明")
+    assert ws["B6"].value == line[0] and ws.cell(6, 15).value.startswith("[C17] 这一行是表格下方的签字、说明或翻页文字")
 
 
 def test_a_persons_row_without_its_id_is_not_a_sign_off_line(tmp_path, book):

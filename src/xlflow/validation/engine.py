@@ -177,9 +177,12 @@ _SPACES = re.compile(r"[\s\u3000\u200b\ufeff]+")
 _TOTALS = re.compile(r"(本页|本表|全表|本月|本年|本镇|全镇|总)?(合计|总计|小计|累计|共计)")
 # What a sign-off or note line under a table starts with (制表人：刘敏, 审核人：, 单位负责人（签字）：, 打印时间：…,
 # 注：…, 填表说明：), and the numbered lines of such a note (1、… 2. …) that follow it.
+# And the pager a web system's table brings along when copied off the page (显示 1-20 条，共 1,000 条; 第 1 页 /
+# 共 50 页; 首页 上一页 下一页 尾页).
 _SIGN_OFF = re.compile(r"(制表|填表|填报|审核|复核|审批|单位负责|负责|主管|分管|打印|导出|签字|签名|盖章"
                        r"|(填表)?说明|注)[人员日期时间领导单位]*([（(][^)）]{0,8}[)）])?[:：]"
-                       r"|(经办|填报|申报)?单位[（(](盖章|签章|公章)[)）]")
+                       r"|(经办|填报|申报)?单位[（(](盖章|签章|公章)[)）]"
+                       r"|(显示)?第?[0-9,]+[-–~至到][0-9,]+条|共[0-9,]+条(记录)?|第[0-9]+页|首页|上一页|下一页|尾页|末页")
 _NOTE_LINE = re.compile(r"[0-9一二三四五六七八九十]{1,2}[、.．)）]")
 
 
