@@ -161,3 +161,17 @@ def test_not_a_rule_table_at_all(tmp_path):
     path = write_workbook(tmp_path / "x.xlsx", [["甲", "乙"], [1, 2]])
     result = CliRunner().invoke(main, ["rules", "check", str(path)])
     assert result.exit_code == 2 and "F02" in result.output
+
+
+@pytest.mark.parametrize("end", ["长期", "长期有效", "至今", "9999", "999912"])
+def test_a_rule_without_an_end_written_in_words_is_in_force_to_209912(rules_file, end):
+    """Counties write 长期 or 9999 for a rule that has no end: it is 209912 (X05, listed), the rule in force;
+    长期 as a start is still R04."""
+    rows = good_rules()
+    rows[0] = rule("一档", "普通参保人员", "农业户籍", 100, 12, 9.9, 8.1, 0, "202001", end)
+    result, book = check_rules(rules_file(rows))
+    assert [(f.code, f.cell) for f in result.findings] == [("X05", "K3")]
+    assert book.frame.loc[book.frame["row"] == 3, "end"].tolist() == [209912]
+    rows[0] = rule("一档", "普通参保人员", "农业户籍", 100, 12, 9.9, 8.1, 0, end, "209912")
+    result, _ = check_rules(rules_file(rows))
+    assert [(f.code, f.cell) for f in result.findings if f.code in ("R04", "X05")] == [("R04", "J3")]

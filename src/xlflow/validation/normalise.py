@@ -71,7 +71,7 @@ _NAME_DOT = re.compile(f"(?<=[{HAN_CHARS}])[•・.．‧∙⋅･。](?=[{HAN_C
 
 # Types whose values never hold inner spaces, and types where full-width characters are made half-width.
 COMPACT = {"id", "year", "tier", "hukou", "identity", "identity_name", "amount", "signed_amount",
-           "month", "person_class", "seq", "name", "disability_id"}  # fmt: skip
+           "month", "end_month", "person_class", "seq", "name", "disability_id"}  # fmt: skip
 HALFWIDTH = COMPACT - {"name", "identity_name"}
 # Values that no fix can change, by type: checked first because ID and name columns are mostly unique.
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")

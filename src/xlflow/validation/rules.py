@@ -35,8 +35,15 @@ def rules_vocabulary(identities: list[str] | None = None) -> Vocabulary:
             "hukou": vocab.hukou_map(),
             "tier": vocab.tier_map(),
             "identity_name": vocab.identity_map(identities or names),
+            "end_month": dict.fromkeys(OPEN_END, "209912"),
         }
     )
+
+
+# How a rule that has no end is written: 长期 / 至今, or a year 9999 (the product writes 209912, as the
+# system does).
+OPEN_END = ("长期", "长期有效", "至今", "永久", "永久有效", "9999", "999912", "9999-12", "99991231", "9999-12-31",
+            "2099")
 
 
 def check_rules(
@@ -54,7 +61,7 @@ def check_rules(
         headers = "、".join(table.headers[c] for c in cols)
         findings.append(make("R03", row=table.header_row, value=spec.column(key).header,
                              detail=f"第 {table.header_row} 行表头：{headers}"))  # fmt: skip
-    types = {c.key: c.type for c in spec.columns}
+    types = {c.key: c.type for c in spec.columns} | {"end": "end_month"}  # 长期 is an end, never a start
     frame, fixes, *_ = normalise(table, types, rules_vocabulary())
     findings += fix_findings(fixes, table)
     checked = frame.where(frame != "", None)
