@@ -875,3 +875,26 @@ def test_two_inputs_of_one_name_checked_together_keep_their_own_outputs(tmp_path
     assert [r["rows"] for r in reports] == [36, 3, 36]
     assert len(list(out.glob("*.xlsx"))) == 9
     assert load_workbook(out / "明细_csv_汇总.xlsx")["概况"]["B3"].value == "明细.csv"
+
+
+@pytest.mark.parametrize("payers", [["省级", "市级", "县级"], ["省", "市", "县"], ["省级补贴", "市级补贴", "县级补贴"]])
+def test_a_two_row_header_naming_the_payers_under_a_merged_subsidy_cell_is_one_header(tmp_path, book, payers):
+    """财政补贴 merged over three cells, 省级 / 市级 / 县级 under it (every other header merged down over both
+    rows): the two rows are one header and the amounts under 省级 … are the subsidies. The row of payers used to
+    be read as a person with everything missing, and the subsidies as nobody's."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    block = [["批量缴费申报表"], ["申报单位*", None, "某镇", None, None, "经办人*", "刘敏"],
+             ["申报日期*", None, "2026-11-20"]]
+    for line in (*block, COLUMNS[:8] + ["财政补贴", None, None] + COLUMNS[11:], [None] * 8 + payers + [None] * 3):
+        ws.append(line)
+    for column in [*range(1, 9), 12, 13, 14]:
+        ws.merge_cells(start_row=4, start_column=column, end_row=5, end_column=column)
+    ws.merge_cells(start_row=4, start_column=9, end_row=4, end_column=11)
+    ws.append(row(amounts=(0, 12, 9.9, 8.1, 100, 130)))
+    ws.append(row(name="李四", id_number=pid(seq="555"), amounts=(0, 11, 9.9, 8.1, 100, 130)))
+    wb.save(tmp_path / "decl.xlsx")
+    result = process_workbook(tmp_path / "decl.xlsx", book, tmp_path / "out", today=TODAY)
+    assert result.rows == 2 and [(f.code, f.cell) for f in result.findings] == [("P04", "I7")]

@@ -213,11 +213,24 @@ def _second_header_row(spec: KindSpec, head, head_index: int) -> list[str] | Non
     if head_index + 1 >= len(head):
         return None
     names = _name_index(spec)
-    below = [column_text(v) for v in head[head_index + 1]]
+    below = [_sub_name(column_text(v), names) for v in head[head_index + 1]]
     filled = [t for t in below if t]
     if filled and all(t in names for t in filled):
         return below
     return None
+
+
+# Under a merged 财政补贴 (or 补贴金额, 调整金额 …), the second header row names the payers alone: 省级 / 市级 / 县级.
+_PAYERS = {"省": "省级", "市": "市级", "县": "县级", "县(市、区)": "县级", "县（市、区）": "县级", "县区": "县级"}
+
+
+def _sub_name(text: str, names: dict[str, str]) -> str:
+    """A cell of a second header row as a column name: itself, or a payer alone (省级, 市, 县级) as the kind's
+    column for that payer's subsidy (省级补贴, or 省级补贴调整 in an adjustment)."""
+    if text in names or not text:
+        return text
+    payer = _PAYERS.get(text, text)
+    return next((name for name in (f"{payer}补贴", f"{payer}补贴调整", f"{payer}财政补贴") if name in names), text)
 
 
 def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -> Table:
