@@ -304,3 +304,25 @@ def test_a_negative_in_brackets_as_the_accounting_format_writes_it_is_a_minus(tm
     result = check(tmp_path, book, [adj(amounts=(written, 0, 0, 0, 100))])
     assert sorted(f.code for f in result.findings if f.cell == "I6") == ["A03", "X09"]
     assert result.lists["个人缴费负调整（单个办理）"]["个人缴费负调整金额"].tolist() == [-100.0]
+
+
+def test_a_two_row_header_of_an_adjustment_names_each_part_under_a_merged_amount_cell(tmp_path, book):
+    """调整金额 merged over five cells with 个人 / 省级 / 市级 / 县级 / 政府代缴 under it: the parts are read as the
+    five adjustment columns (the typed 90 of 政府代缴 is checked against the ledger, not ignored)."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    for line in (["批量缴费调整登记表"], ["申报单位*", None, "某镇", None, None, "经办人*", "刘敏"],
+                 ["申报日期*", None, "2026-11-20"], COLUMNS[:8] + ["调整金额", None, None, None, None] + COLUMNS[13:],
+                 [None] * 8 + ["个人", "省级", "市级", "县级", "政府代缴"] + [None, None]):
+        ws.append(line)
+    for column in [*range(1, 9), 14, 15]:
+        ws.merge_cells(start_row=4, start_column=column, end_row=5, end_column=column)
+    ws.merge_cells(start_row=4, start_column=9, end_row=4, end_column=13)
+    ws.append(adj(amounts=(0, 0, 0, 0, 90)))
+    wb.save(tmp_path / "adj.xlsx")
+    with Ledger(build_ledger(tmp_path, [person("101")], [paid("101")])) as store:
+        result = process_workbook(tmp_path / "adj.xlsx", book, tmp_path / "out", today=TODAY, ledger=store)
+    a07 = next(f for f in result.findings if f.code == "A07")  # the typed 90, where the ledger says 100
+    assert result.rows == 1 and a07.cell == "M6" and "应为 100" in a07.message

@@ -225,12 +225,14 @@ _PAYERS = {"省": "省级", "市": "市级", "县": "县级", "县(市、区)": 
 
 
 def _sub_name(text: str, names: dict[str, str]) -> str:
-    """A cell of a second header row as a column name: itself, or a payer alone (省级, 市, 县级) as the kind's
-    column for that payer's subsidy (省级补贴, or 省级补贴调整 in an adjustment)."""
+    """A cell of a second header row as a column name: itself, or a payer alone (省级, 市, 县级; 个人 and 政府代缴
+    under an adjustment's merged 调整金额) as the kind's column for that payer's part (省级补贴, 省级补贴调整,
+    个人缴费调整, 政府代缴调整)."""
     if text in names or not text:
         return text
     payer = _PAYERS.get(text, text)
-    return next((name for name in (f"{payer}补贴", f"{payer}补贴调整", f"{payer}财政补贴") if name in names), text)
+    return next((name for name in (f"{payer}补贴", f"{payer}补贴调整", f"{payer}财政补贴", f"{payer}缴费调整",
+                                   f"{payer}调整") if name in names), text)
 
 
 def _build_table(spec, sheet: RawSheet, head_index: int, head, limits: Limits) -> Table:
