@@ -51,7 +51,7 @@ def test_catalogue_messages_are_chinese_and_codes_complete():
     expected |= {f"R0{i}" for i in range(1, 8)} | {f"X0{i}" for i in range(1, 8)}
     # codes are added, never reused
     added = {"F08", "C12", "C13", "P11", "P12", "P13", "A09", "A10", "A11", "C14", "P14", "X08"}
-    added |= {"C15", "C16", "X09", "X10", "X11", "F09", "X12", "X13", "C17", "X14"}
+    added |= {"C15", "C16", "X09", "X10", "X11", "F09", "X12", "X13", "C17", "X14", "F10"}
     added |= {f"I0{i}" for i in range(1, 6)}  # the 批量参保身份变更表's
     assert codes == expected | added
     for info in catalogue().values():

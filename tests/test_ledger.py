@@ -527,3 +527,19 @@ def test_an_unreadable_export_says_so_in_one_sentence(tmp_path, ledger):
     line = result.summary_line()
     assert result.exit_code == 2 and "[F01]" in line and line.endswith("后重新提交。台账未做任何改动。")
     assert "。。" not in line and ledger.status()["payment_records"] == 0
+
+
+def test_an_export_split_over_sheets_imports_the_first_and_names_the_others(tmp_path, ledger):
+    """Old systems split a big .xls export over sheets of 65,536 rows: the others are not imported unseen."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "Sheet1"
+    for n, sheet in enumerate([wb.active, wb.create_sheet("Sheet2")]):
+        sheet.append(PAY_HEAD)
+        for seq in range(3):
+            sheet.append(paid(f"{n}{seq:02d}"))
+    wb.save(tmp_path / "缴费明细.xlsx")
+    result = import_file(ledger, tmp_path / "缴费明细.xlsx", "payments")
+    assert result.counts["new"] == 3 and result.exit_code == 1
+    assert "工作表“Sheet2”也有一张表格（缴费明细，3 行），这次只处理了工作表“Sheet1”" in result.summary_line()

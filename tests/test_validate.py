@@ -898,3 +898,27 @@ def test_a_two_row_header_naming_the_payers_under_a_merged_subsidy_cell_is_one_h
     wb.save(tmp_path / "decl.xlsx")
     result = process_workbook(tmp_path / "decl.xlsx", book, tmp_path / "out", today=TODAY)
     assert result.rows == 2 and [(f.code, f.cell) for f in result.findings] == [("P04", "I7")]
+
+
+def test_a_workbook_of_one_sheet_per_township_names_the_sheets_it_did_not_check(tmp_path, book):
+    """Two townships' tables on two sheets: the first is checked; the second is F10 (an error at the file),
+    named with its rows, so that its people are not lost unseen in a corrected workbook without them."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "镇一"
+    for line in (["批量缴费申报表"], ["申报单位*", None, "镇一", None, None, "经办人*", "刘敏"],
+                 ["申报日期*", None, "2026-11-20"], [], COLUMNS, row(), row(name="李四", id_number=pid(seq="555"))):
+        ws.append(line)
+    other = wb.create_sheet("镇二")
+    for line in (["批量缴费申报表"], ["申报单位*", None, "镇二", None, None, "经办人*", "王五"],
+                 ["申报日期*", None, "2026-11-20"], [], COLUMNS,
+                 *[row(name="赵六", id_number=pid(seq=f"{n}")) for n in range(556, 559)]):
+        other.append(line)
+    wb.save(tmp_path / "两镇.xlsx")
+    result = process_workbook(tmp_path / "两镇.xlsx", book, tmp_path / "out", today=TODAY)
+    (f10,) = [f for f in result.findings if f.code == "F10"]
+    assert f10.severity == "error" and result.exit_code == 1 and result.rows == 2
+    assert "工作表“镇二”也有一张表格（批量缴费申报表，3 行），这次只处理了工作表“镇一”" in f10.message
+    assert "另存为单独的文件" in f10.message

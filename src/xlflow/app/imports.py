@@ -63,7 +63,12 @@ class ImportResult:
     def exit_code(self) -> int:
         if self.check.unusable:
             return 2
-        return 1 if self.counts.get("refused") else 0
+        return 1 if self.counts.get("refused") or self.unread_sheets else 0
+
+    @property
+    def unread_sheets(self) -> list:
+        """F10: the other sheets of the export that hold a table too (an export split over sheets): not imported."""
+        return [f for f in self.check.findings if f.code == "F10"]
 
     def summary_line(self) -> str:
         name = Path(self.check.file).name
@@ -83,6 +88,8 @@ class ImportResult:
             counts += f"；与前面某行完全相同的缴费记录 {self.repeated:,} 行（已导入，请核对是否重复导出，见导入错误表）"
         if note := source_note(self.check.file, self.check.source):
             counts += f"；{note.split('（')[0]}"
+        for f in self.unread_sheets:
+            counts += f"；{f.message}"
         return f"{name}（{kind_spec(self.kind).title}{'：' + self.list_kind if self.list_kind else ''}）：{counts}"
 
     def as_json(self) -> dict:

@@ -54,6 +54,9 @@ class Table:
     error_cells: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) → "#N/A"
     long_cells: dict[tuple[int, int], int] = field(default_factory=dict)  # (row, column) → characters
     hidden_tables: list[tuple[str, str]] = field(default_factory=list)  # (sheet, kind title) of hidden sheets
+    # (sheet, kind title, its rows as counted in the rows read to find its header) of the other visible sheets
+    # that hold a table: not read (F10)
+    other_tables: list[tuple[str, str, str]] = field(default_factory=list)
     passed: list[tuple[str, str, str, str]] = field(default_factory=list)  # (ID, year, file, row) carried over
     first_col: int = 0  # sheet column of the first column read (title rows start there)
     source: str | None = None  # a web or text export: what it really is ("html", "spreadsheetml", "tsv", "csv")
@@ -128,7 +131,7 @@ def _detect(sheets: list[RawSheet], specs: list[KindSpec], limits: Limits):
     """The best header row of any sheet: visible sheets first, then the best score. Also returns the
     hidden sheets that hold a table (reported as F08, never chosen silently over a visible one)."""
     best = None
-    hidden = []
+    hidden, visible = [], []
     for sheet in sheets:
         if sheet.name in SUPPORT_SHEETS:  # the instructions' example table is not the data
             continue
@@ -137,10 +140,21 @@ def _detect(sheets: list[RawSheet], specs: list[KindSpec], limits: Limits):
             continue
         if sheet.hidden:
             hidden.append((sheet.name, found[1].title))
+        else:
+            visible.append((sheet.name, found[1].title, _rows_seen(found[4], found[3], limits)))
         ranked = (not sheet.hidden, *found[0])
         if best is None or ranked > best[0]:
             best = (ranked, *found[1:])
-    return best, hidden
+    return best, hidden, visible
+
+
+def _rows_seen(head: list, head_index: int, limits: Limits) -> str:
+    """The filled rows under a header among the rows read to find it ("12 行", or "至少 190 行" when the search
+    stopped before the sheet's end)."""
+    rows = sum(1 for row in head[head_index + 1:] if any(v not in ("", None) for v in row))
+    cut = len(head) >= MAX_HEAD_ROWS or sum(1 for row in head if any(v not in ("", None) for v in row)) \
+        >= limits.header_scan_rows
+    return f"至少 {rows:,} 行" if cut else f"{rows:,} 行"
 
 
 def _best_in_sheet(sheet: RawSheet, specs: list[KindSpec], limits: Limits):
@@ -181,7 +195,7 @@ def read_table(
 
 def _read_sheets(sheets: list[RawSheet], kinds: list[KindSpec] | None, limits: Limits) -> Table:
     specs = kinds or all_specs()
-    found, hidden = _detect(sheets, specs, limits)
+    found, hidden, visible = _detect(sheets, specs, limits)
     if found is None:
         wanted = "、".join(s.title for s in specs)
         raise KindNotRecognised(f"应为：{wanted}")
@@ -189,6 +203,7 @@ def _read_sheets(sheets: list[RawSheet], kinds: list[KindSpec] | None, limits: L
     table = _build_table(spec, sheet, head_index, head, limits)
     table.passed = _passed_rows(sheets)
     table.hidden_tables = [(name, title) for name, title in hidden if name != sheet.name]
+    table.other_tables = [other for other in visible if other[0] != sheet.name]
     if sheet.hidden:
         table.hidden_tables.insert(0, (sheet.name, spec.title))
     return table

@@ -136,10 +136,12 @@ def cell_findings(
 
 def sheet_findings(table: Table) -> list[FindingBlock | Finding]:
     """What the reader saw in the sheet itself: Excel error values (C13), text past the cell limit
-    (C12), tables on hidden sheets (F08)."""
+    (C12), tables on hidden sheets (F08) and on the other visible sheets (F10: not read)."""
     out: list[FindingBlock | Finding] = []
     for sheet, title in table.hidden_tables:
         out.append(make("F08", value=sheet, detail=title))
+    for sheet, title, rows in table.other_tables:
+        out.append(make("F10", value=sheet, detail=f"{title}，{rows}", sheet=table.sheet))
     for col, written, like in table.unknown_columns:
         out.append(make("F09", column=written, cell=f"{column_letter(col)}{table.header_row}", value=written,
                         detail=like, kind=table.spec.title))
