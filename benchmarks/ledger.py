@@ -89,14 +89,15 @@ def stages(path: Path) -> None:
     import time
 
     import xlflow.app.imports as imports
+    import xlflow.app.ledger_rows as ledger_rows
     from xlflow.store.ledger import Ledger
 
     def rss() -> str:
         status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
         return f"{int(status['VmRSS'].split()[0]) // 1024} / {int(status['VmHWM'].split()[0]) // 1024} MiB"
 
-    def timed(name: str) -> None:
-        inner = getattr(imports, name)
+    def timed(name: str, module=imports) -> None:
+        inner = getattr(module, name)
 
         @functools.wraps(inner)
         def run(*args, **kwargs):
@@ -105,10 +106,12 @@ def stages(path: Path) -> None:
             print(f"  {name}: {time.perf_counter() - start:.2f} s, {rss()}")
             return out
 
-        setattr(imports, name, run)
+        setattr(module, name, run)
 
-    for name in ("read_for_check", "check_cells", "_repeated_records", "_records", "_digest", "_classify", "_write"):
+    for name in ("read_all_for_check", "check_cells", "_repeated_records", "_records", "_write"):
         timed(name)
+    for name in ("_digest", "_classify"):
+        timed(name, ledger_rows)
     ledger = DATA / "ledger_stages.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{ledger}{suffix}").unlink(missing_ok=True)

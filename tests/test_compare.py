@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -256,3 +257,36 @@ def test_a_list_imported_again_without_the_new_columns_is_unchanged(tmp_path, le
     with Ledger(ledger) as store:
         again = import_file(store, lists(tmp_path)["贫困人口"], "list", "贫困人口")
     assert again.already or again.counts.get("changed", 0) == 0
+
+
+def test_a_list_of_two_sheets_is_compared_whole_and_a_person_on_both_is_named_with_the_sheets(tmp_path, book):
+    """民政 keeps 城市低保 and 农村低保 on two sheets of one file: both are compared (the second used to be
+    named and left out), and a person on both sheets is one person, listed as repeated with both places."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    city = wb.active
+    city.title = "城市低保"
+    rural = wb.create_sheet("农村低保")
+    for line in (["城市低保对象名单"], LIST_HEAD, [p("101"), "张甲", "一级", None]):
+        city.append(line)
+    for line in (["农村低保对象名单"], LIST_HEAD, [p("110"), "张癸", "二级", None], [p("101"), "张甲", "一级", None],
+                 ["4303211980", "坏号", "一级", None]):
+        rural.append(line)
+    wb.save(tmp_path / "低保对象名单.xlsx")
+    path = tmp_path / "台账.sqlite"
+    with Ledger(path) as store:
+        import_file(store, roster_csv(tmp_path / "r.csv", roster_rows()), "roster")
+        result = import_file(store, tmp_path / "低保对象名单.xlsx", "list", "低保对象", out_dir=tmp_path / "err")
+        assert result.counts == {"new": 2, "changed": 0, "unchanged": 0, "refused": 1}
+        assert result.sheets == ["城市低保", "农村低保"] and result.exit_code == 1
+        assert [Path(f).name for f in result.errors_files] == ["低保对象名单_农村低保_导入错误.xlsx"]
+        assert result.duplicates[["sheet", "row", "first_sheet", "first_row"]].values.tolist() == [
+            ["农村低保", 4, "城市低保", 3]]
+        run = run_comparison(store, book, YEAR, tmp_path / "out")
+    rows = by_id(run.comparison)
+    assert rows[p("110")]["所在名单"] == "低保对象" and rows[p("110")]["需办理事项"] == "身份标识变更"
+    assert rows[p("101")]["需办理事项"] == "政府代缴申报"
+    reasons = run.comparison.unmatched.set_index("身份证号码")["原因"]
+    assert reasons[p("101")].startswith("工作表“农村低保”：与本名单工作表“城市低保”第 3 行是同一人")
+    assert reasons["4303211980"].startswith("工作表“农村低保”：[C03]")

@@ -248,7 +248,7 @@ def test_digests_are_those_older_ledgers_hold():
     import numpy as np
     import pandas as pd
 
-    from xlflow.app.imports import _digest
+    from xlflow.app.ledger_rows import _digest
 
     frame = pd.DataFrame({"name": ["张三", "", "李四", "张三"], "cents": np.array([100, -5, 100, 10**12]),
                           "none": [None] * 4, "exit": pd.array([2020, None, 2021, 2020], dtype="Int64"),
@@ -267,13 +267,13 @@ def test_a_failure_in_the_middle_of_an_import_leaves_the_ledger_as_it_was(tmp_pa
     script = f"""
 import sys
 sys.path.insert(0, {str(ROOT / 'src')!r})
-from xlflow.app import imports
+from xlflow.app import imports, ledger_rows
 from xlflow.store.ledger import Ledger
-original = imports.import_payments
+original = ledger_rows.import_payments
 def failing(ledger, *args):
     original(ledger, *args)  # every row written inside the transaction ...
     raise RuntimeError("injected failure")  # ... then the process fails
-imports.import_payments = failing
+ledger_rows.import_payments = failing
 with Ledger({str(path)!r}) as store:
     imports.import_file(store, {str(pay)!r}, "payments")
 """
@@ -529,17 +529,65 @@ def test_an_unreadable_export_says_so_in_one_sentence(tmp_path, ledger):
     assert "。。" not in line and ledger.status()["payment_records"] == 0
 
 
-def test_an_export_split_over_sheets_imports_the_first_and_names_the_others(tmp_path, ledger):
-    """Old systems split a big .xls export over sheets of 65,536 rows: the others are not imported unseen."""
+def payments_sheets(path, sheets):
+    """An old system's .xls export split over sheets: each sheet its title row, the header and its rows."""
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    for name, rows in sheets.items():
+        ws = book.add_sheet(name)
+        ws.write(0, 0, "缴费明细导出")
+        for r, values in enumerate([PAY_HEAD, *rows], start=1):
+            for c, v in enumerate(values):
+                ws.write(r, c, v)
+    book.save(str(path))
+    return path
+
+
+def test_an_export_split_over_sheets_is_imported_whole_with_each_sheets_errors_named_by_sheet(tmp_path, ledger):
+    """Old systems split a big .xls export over sheets of 65,536 rows: every sheet is imported, a person-year
+    whose records fall on two sheets is summed whole, and the rows refused are listed per sheet."""
+    bad = paid("102")
+    bad[0] = "123"
+    path = payments_sheets(tmp_path / "缴费明细.xls", {
+        "Sheet1": [paid("101"), paid("102"), bad],
+        "Sheet2": [paid("102", personal=-10), paid("103", 2023), ["", "", "", "", ""], bad]})
+    result = import_file(ledger, path, "payments", out_dir=tmp_path / "out")
+    assert result.counts == {"new": 3, "changed": 0, "unchanged": 0, "refused": 2} and result.exit_code == 1
+    assert result.sheets == ["Sheet1", "Sheet2"] and "读取了 2 张工作表：Sheet1、Sheet2" in result.summary_line()
+    assert "F10" not in result.summary_line()
+    view = ledger.view([pid(seq="102")])
+    assert view.paid.loc[0, "personal"] == 9000 and view.paid.loc[0, "records"] == 2  # both sheets' records
+    assert ledger.db.execute("SELECT sheet, rows FROM sources").fetchall() == [("Sheet1、Sheet2", 4)]
+    names = ["缴费明细_Sheet1_导入错误.xlsx", "缴费明细_Sheet2_导入错误.xlsx"]
+    assert [Path(f).name for f in result.errors_files] == names
+    for name in names:
+        sheet = load_workbook(tmp_path / "out" / name).active
+        rows = [r for r in sheet.iter_rows(values_only=True) if r[0] == "123"]
+        assert len(rows) == 1 and "C03" in rows[0][-1]
+    assert result.refused[["sheet", "row"]].values.tolist() == [["Sheet1", 5], ["Sheet2", 6]]
+    assert [result.where(r.row, r.sheet) for r in result.refused.itertuples()] == ["工作表“Sheet1”第 5 行",
+                                                                                     "工作表“Sheet2”第 6 行"]
+    again = import_file(ledger, path, "payments", out_dir=tmp_path / "out")
+    assert again.already and again.already_refused == 2
+
+
+def test_a_sheet_of_another_kind_or_without_a_needed_column_is_named_not_read(tmp_path, ledger):
     from openpyxl import Workbook
 
     wb = Workbook()
-    wb.active.title = "Sheet1"
-    for n, sheet in enumerate([wb.active, wb.create_sheet("Sheet2")]):
-        sheet.append(PAY_HEAD)
-        for seq in range(3):
-            sheet.append(paid(f"{n}{seq:02d}"))
+    wb.active.title = "明细"
+    for line in (PAY_HEAD, paid("101"), paid("102")):
+        wb.active.append(line)
+    roster, more = wb.create_sheet("花名册"), wb.create_sheet("补充")
+    for line in (ROSTER_HEAD, person("103")):
+        roster.append(line)
+    for line in ([h for h in PAY_HEAD if h != "费款所属期"], paid("104")[:2] + paid("104")[3:]):
+        more.append(line)
     wb.save(tmp_path / "缴费明细.xlsx")
     result = import_file(ledger, tmp_path / "缴费明细.xlsx", "payments")
-    assert result.counts["new"] == 3 and result.exit_code == 1
-    assert "工作表“Sheet2”也有一张表格（缴费明细，3 行），这次只处理了工作表“Sheet1”" in result.summary_line()
+    assert result.counts["new"] == 2 and result.sheets == ["明细"] and result.exit_code == 1
+    line = result.summary_line()
+    assert "工作表“补充”也有一张表格（缴费明细，1 行），这次只处理了工作表“明细”" in line
+    assert "工作表“花名册”也有一张表格" in line and "读取了" not in line
+    assert ledger.status()["payment_records"] == 2

@@ -1,5 +1,6 @@
 """Where the data shipped with xlflow lives: inside the wheel, or at the top of a source checkout."""
 
+import re
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -34,3 +35,11 @@ def fit_stem(stem: str, limit: int = NAME_BYTES) -> str:
     tag = "~" + hashlib.sha1(stem.encode("utf-8", "surrogateescape")).hexdigest()[:6]
     cut = raw[: limit - len(tag)].decode("utf-8", "ignore")
     return cut + tag if len(raw) > limit else text
+
+
+_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+def file_safe(name: str) -> str:
+    """A township's (or a sheet's) name as part of a file name on every file system we run on (雨湖区/城正街街道)."""
+    return _UNSAFE.sub("_", name).strip(" .") or "_"

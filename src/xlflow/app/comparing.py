@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from xlflow.outputs.comparison import (
     write_registration,
     write_statistics,
 )
+from xlflow.paths import file_safe
 from xlflow.store import history
 from xlflow.store.ledger import Ledger
 from xlflow.store.ledger_guard import LedgerError
@@ -103,11 +103,3 @@ def run_comparison(ledger: Ledger, book: RuleBook, year: int, out_dir, settings:
     except LedgerError as exc:
         return ComparisonRun(comparison, outputs, f"本次比对结果没有记入台账（下次比对不能据此列出变化）：{exc}")
     return ComparisonRun(comparison, outputs)
-
-
-_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
-
-
-def file_safe(name: str) -> str:
-    """A township's name as part of a file name on every file system we run on (雨湖区/城正街街道)."""
-    return _UNSAFE.sub("_", name).strip(" .") or "_"

@@ -17,18 +17,17 @@ import numpy as np
 import pandas as pd
 
 from xlflow.domain import vocab
-from xlflow.domain.kinds import AMOUNT_KEYS, kind_spec
 from xlflow.domain.kinds import kind as kind_of
+from xlflow.domain.kinds import kind_spec
 from xlflow.errors import OutputError, XlflowError
-from xlflow.io.frames import in_parts
 from xlflow.io.reading import Table
 from xlflow.io.settings import Settings
 from xlflow.io.webexports import source_note
 from xlflow.outputs.errors import write_errors
-from xlflow.paths import fit_stem
+from xlflow.paths import file_safe, fit_stem
 from xlflow.store.ledger import Ledger
 from xlflow.validation.cells import Cells, check_cells
-from xlflow.validation.engine import add_sheet_findings, cell_findings, read_for_check, without_cycle_collector
+from xlflow.validation.engine import add_sheet_findings, cell_findings, read_all_for_check, without_cycle_collector
 from xlflow.validation.normalise import Vocabulary
 from xlflow.validation.result import Checked, CheckResult
 
@@ -38,10 +37,11 @@ COUNT_WORDS = {"new": "新增", "changed": "更新", "unchanged": "未变", "ref
                "removed": "移出名单（不在本文件中）"}
 
 
-def errors_name(path: Path | str) -> str:
-    """The import's error workbook for ``path``: NAME_导入错误.xlsx (a name too long for the disk is cut, as
-    validate's outputs are)."""
-    return f"{fit_stem(Path(path).stem)}_导入错误.xlsx"
+def errors_name(path: Path | str, sheet: str | None = None) -> str:
+    """The import's error workbook for ``path``: NAME_导入错误.xlsx, or NAME_SHEET_导入错误.xlsx for a sheet of a
+    file whose several sheets were imported (a name too long for the disk is cut, as validate's outputs are)."""
+    stem = Path(path).stem + (f"_{file_safe(sheet)}" if sheet else "")
+    return f"{fit_stem(stem)}_导入错误.xlsx"
 
 
 @dataclass
@@ -52,12 +52,21 @@ class ImportResult:
     already: str | None = None  # when the same content was imported before: when
     already_refused: int = 0  # the rows of it that import did not take (they had errors)
     counts: dict[str, int] = field(default_factory=dict)
-    errors_file: str | None = None
+    errors_files: list[str] = field(default_factory=list)  # NAME_导入错误.xlsx, or one per sheet that has such rows
+    sheets: list[str] = field(default_factory=list)  # the sheets imported (several: an export split over sheets)
     repeated: int = 0  # payment records repeating an earlier one of the same export (P14, imported)
-    # Rows not imported (row, id_number, name, reason) and rows that repeat a person already in the file
-    # (row, id_number, name, first_row): the later row is what the ledger keeps.
+    # Rows not imported (row, sheet, id_number, name, reason) and rows that repeat a person already in the file
+    # (row, sheet, id_number, name, first_row, first_sheet): the later row is what the ledger keeps.
     refused: pd.DataFrame = field(default_factory=pd.DataFrame)
     duplicates: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def errors_file(self) -> str | None:
+        return self.errors_files[0] if self.errors_files else None
+
+    def where(self, row: int, sheet: str) -> str:
+        """A row as the clerk finds it: "第 5 行", or "工作表“镇二”第 5 行" when several sheets were imported."""
+        return f"工作表“{sheet}”第 {row} 行" if len(self.sheets) > 1 else f"第 {row} 行"
 
     @property
     def exit_code(self) -> int:
@@ -88,6 +97,8 @@ class ImportResult:
             counts += f"；与前面某行完全相同的缴费记录 {self.repeated:,} 行（已导入，请核对是否重复导出，见导入错误表）"
         if note := source_note(self.check.file, self.check.source):
             counts += f"；{note.split('（')[0]}"
+        if len(self.sheets) > 1:
+            counts += f"；读取了 {len(self.sheets)} 张工作表：{'、'.join(self.sheets)}"
         for f in self.unread_sheets:
             counts += f"；{f.message}"
         return f"{name}（{kind_spec(self.kind).title}{'：' + self.list_kind if self.list_kind else ''}）：{counts}"
@@ -96,7 +107,7 @@ class ImportResult:
         data = self.check.as_json()
         data.update(kind=self.kind, list_kind=self.list_kind, already_imported=self.already,
                     already_refused=self.already_refused, counts=self.counts,
-                    outputs={"errors": self.errors_file})
+                    sheets=self.sheets, outputs={"errors": self.errors_file, "errors_all": self.errors_files})
         return data
 
 
@@ -123,7 +134,8 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
                 step=None) -> ImportResult:
     """Import one export into ``ledger``; every change is one transaction (all or nothing). ``replace``: an
     office list that is the whole list of its kind — the people of that kind it no longer names are removed.
-    ``step(stage)``: told as each of IMPORT_STAGES begins (a progress line)."""
+    ``step(stage)``: told as each of IMPORT_STAGES begins (a progress line). Every visible sheet that holds a
+    table of the kind is imported (an export split over sheets, a list of one sheet per township)."""
     step = step or (lambda _stage: None)
     settings = settings or Settings()
     today = today or dt.date.today()
@@ -132,8 +144,8 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
     check = CheckResult(file=str(path), kind=kind)
     result = ImportResult(check, kind, list_kind)
     step(IMPORT_STAGES[0])
-    table = read_for_check(path, [kind_spec(kind)], settings.limits(), check)
-    if table is None:
+    tables = read_all_for_check(path, [kind_spec(kind)], settings.limits(), check)
+    if tables is None:
         return result
     check.kind = kind
     step(IMPORT_STAGES[1])
@@ -141,8 +153,42 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
     source_kind = f"list:{list_kind}" if own.office_list else kind
     earlier = ledger.source(source_kind, sha)
     if earlier:
-        result.already, result.already_refused = earlier[2], max(0, len(table.frame) - int(earlier[3] or 0))
+        result.already, result.already_refused = earlier[2], max(0, check.rows - int(earlier[3] or 0))
         return result
+    result.sheets = [t.sheet for t in tables]
+    result.counts = {"new": 0, "changed": 0, "unchanged": 0, "refused": 0}
+    parts, people = [], []
+    for table in tables:
+        rows, kept = _check_part(table, path, own, out_dir, settings, today, result)
+        parts.append(rows)
+        people.append(kept)
+        del table
+    tables.clear()
+    if not own.several_a_year:  # a person twice in a roster or list; payments have several a year
+        result.duplicates = _twice(people[0] if len(people) == 1 else pd.concat(people, ignore_index=True))
+    del people
+    rows = parts[0] if len(parts) == 1 else _in_key_order(pd.concat(parts, ignore_index=True))
+    del parts
+    sheet, imported = "、".join(result.sheets), len(rows)
+    writer = own.row_writer  # the kind's own rows, as the registry names them
+    # One import at a time: a second one waits, then finds the first's (the same file twice is "already").
+    step(IMPORT_STAGES[2])
+    with ledger.exclusive(f"导入 {path.name}"):
+        earlier = ledger.source(source_kind, sha)
+        if earlier:
+            result.already, result.counts, result.errors_files = earlier[2], {}, []
+            result.already_refused = max(0, imported + len(result.refused) - int(earlier[3] or 0))
+            return result
+        _write(ledger, path, sheet, kind, list_kind, source_kind, sha, imported, rows, writer, result)
+        if replace and own.office_list:
+            _remove_unlisted(ledger, list_kind, rows["id_number"], result)
+    return result
+
+
+def _check_part(table: Table, path: Path, own, out_dir: Path | None, settings: Settings, today: dt.date,
+                result: ImportResult) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """One sheet's table checked: its rows to import, and (but for payments) who they are (row, sheet, ID,
+    name) for the people listed twice. Its refused rows and P14 go to its error workbook and to ``result``."""
     allowed = {"hukou": list(vocab.HUKOU), "tier": list(vocab.TIERS), "status": list(vocab.STATUSES)}
     cells = check_cells(table, _vocabulary(), allowed, settings.first_year, today.year)
     add_sheet_findings(cells.findings, table)
@@ -150,54 +196,56 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
     good = ~table.frame.index.isin(bad)
     repeated = (_repeated_records(table, cells, good) if own.several_a_year
                 else np.array([], dtype=np.int64))
-    check.findings = check.findings + cells.findings
-    result.counts = {"new": 0, "changed": 0, "unchanged": 0, "refused": int(len(bad))}
-    result.repeated = int(len(repeated))
+    result.check.findings = result.check.findings + cells.findings
+    result.counts["refused"] += int(len(bad))
+    result.repeated += int(len(repeated))
     if len(bad) or len(repeated):
         folder = Path(out_dir) if out_dir else path.parent
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / errors_name(path)
+        target = folder / errors_name(path, table.sheet if len(result.sheets) > 1 else None)
         try:
             write_errors(Checked(table, cells.values, cells.findings, cells.fixes), target,
                          rows=np.union1d(bad, repeated))
         except OSError as exc:
             raise OutputError(f"无法写出导入错误表到 {folder}：{exc.strerror or exc}。台账未做改动。") from exc
-        result.errors_file = str(target)
+        result.errors_files.append(str(target))
     ids = cells.values["id_number"]
-    texts = table.text("id_number")
     names = cells.values["name"] if "name" in cells.values else pd.Series("", index=ids.index)
     if len(bad):
         feedback = cells.findings.feedback_by_row(np.asarray(bad, dtype=np.int64))
-        result.refused = pd.DataFrame({"row": bad, "id_number": texts.reindex(bad).to_numpy(),
-                                       "name": names.reindex(bad).to_numpy(),
-                                       "reason": [_joined(feedback.get(r, [])) for r in bad.tolist()]})
-    if not own.several_a_year:  # a person twice in a roster or list; payments have several a year
-        kept = ids[good]
-        repeat = kept.duplicated(keep="first") & (kept != "")
-        if repeat.any():
-            first = kept.reset_index().drop_duplicates("id_number").set_index("id_number")["index"]
-            result.duplicates = pd.DataFrame({"row": kept.index[repeat], "id_number": kept[repeat].to_numpy(),
-                                              "name": names[good][repeat].to_numpy(),
-                                              "first_row": kept[repeat].map(first).to_numpy()})
-    rows = _records(kind, table, cells, good)
-    sheet, imported = table.sheet, int(good.sum())
+        refused = pd.DataFrame({"row": bad, "sheet": table.sheet,
+                                "id_number": table.text("id_number").reindex(bad).to_numpy(),
+                                "name": names.reindex(bad).to_numpy(),
+                                "reason": [_joined(feedback.get(r, [])) for r in bad.tolist()]})
+        result.refused = refused if result.refused.empty else pd.concat([result.refused, refused],
+                                                                         ignore_index=True)
+    kept = None
+    if not own.several_a_year:
+        kept = pd.DataFrame({"row": ids.index[good], "sheet": table.sheet, "id_number": ids[good].to_numpy(),
+                             "name": names[good].to_numpy()})
+    rows = _records(table.spec.kind, table, cells, good)
     # What the cell pass held is not needed for writing: let it go before sqlite's share (a million
     # payment rows: ~350 MB).
     table.frame = table.numeric = None
-    del cells, ids, texts, names, good
-    writer = own.row_writer  # the kind's own rows, as the registry names them
-    # One import at a time: a second one waits, then finds the first's (the same file twice is "already").
-    step(IMPORT_STAGES[2])
-    with ledger.exclusive(f"导入 {path.name}"):
-        earlier = ledger.source(source_kind, sha)
-        if earlier:
-            result.already, result.counts, result.errors_file = earlier[2], {}, None
-            result.already_refused = max(0, imported + len(result.refused) - int(earlier[3] or 0))
-            return result
-        _write(ledger, path, sheet, kind, list_kind, source_kind, sha, imported, rows, writer, result)
-        if replace and own.office_list:
-            _remove_unlisted(ledger, list_kind, rows["id_number"], result)
-    return result
+    return rows, kept
+
+
+def _twice(people: pd.DataFrame) -> pd.DataFrame:
+    """The rows that repeat a person listed on an earlier row (of any sheet): row, sheet, ID, name and the
+    first row and its sheet."""
+    repeat = people["id_number"].duplicated(keep="first") & (people["id_number"] != "")
+    if not repeat.any():
+        return pd.DataFrame()
+    first = people[~people["id_number"].duplicated(keep="first")].set_index("id_number")
+    later = people[repeat]
+    return later.assign(first_row=later["id_number"].map(first["row"]).to_numpy(),
+                        first_sheet=later["id_number"].map(first["sheet"]).to_numpy()).reset_index(drop=True)
+
+
+def _in_key_order(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of several sheets in one order by ID number, then year (what _records gives one sheet's)."""
+    years = [rows["year"].to_numpy(dtype=np.int64)] if "year" in rows else []
+    return rows.take(_key_order(rows["id_number"].to_numpy(dtype=object), years)).reset_index(drop=True)
 
 
 def _joined(messages: list[str]) -> str:
@@ -252,9 +300,14 @@ def _repeated_records(table: Table, cells: Cells, good: np.ndarray) -> np.ndarra
 
 def problem_rows(result: ImportResult) -> list[tuple[int, str, str, str]]:
     """(row, ID as written, name, reason) of the rows not imported and of the rows repeating a person."""
-    out = [(int(r.row), str(r.id_number), str(r.name), str(r.reason)) for r in result.refused.itertuples(index=False)]
-    out += [(int(r.row), str(r.id_number), str(r.name), f"与本名单第 {r.first_row} 行是同一人（重复列出），按一人比对；"
-             "两行级别不同时按代缴金额较高的级别") for r in result.duplicates.itertuples(index=False)]
+    several = len(result.sheets) > 1
+    out = [(int(r.row), str(r.id_number), str(r.name), (f"工作表“{r.sheet}”：" if several else "") + str(r.reason))
+           for r in result.refused.itertuples(index=False)]
+    for r in result.duplicates.itertuples(index=False):
+        sheet = f"工作表“{r.sheet}”：" if several else ""
+        first = result.where(r.first_row, r.first_sheet)
+        out.append((int(r.row), str(r.id_number), str(r.name),
+                    f"{sheet}与本名单{first}是同一人（重复列出），按一人比对；两行级别不同时按代缴金额较高的级别"))
     return out
 
 
@@ -290,195 +343,3 @@ def _key_order(ids: np.ndarray, after: list[np.ndarray]) -> np.ndarray:
     rank = np.empty(len(uniques), dtype=np.int64)
     rank[np.argsort(np.asarray(uniques, dtype=str), kind="stable")] = np.arange(len(uniques))
     return np.lexsort([*reversed(after), rank[codes]])
-
-
-def _plain(frame: pd.DataFrame, columns: list[str]) -> list[list]:
-    """Columns as Python lists for sqlite ('' stored as NULL), each empty value found in one numpy pass."""
-    out = []
-    for c in columns:
-        values = frame[c].to_numpy(dtype=object)
-        empty = values == ""
-        if empty.any():
-            values = values.copy()
-            values[empty] = None
-        out.append(values.tolist())
-    return out
-
-
-def _ints(frame: pd.DataFrame, columns: list[str]) -> list[list]:
-    return [frame[c].to_numpy(dtype=np.int64).tolist() for c in columns]
-
-
-def _as_text(column: pd.Series):
-    """The column as text for hashing. Whole numbers (amounts in cents, years) have few distinct values:
-    each is made text once (as categories), not once per row (a million rows × 5 amounts was 300 MB)."""
-    if column.dtype.kind in "iub":
-        codes, uniques = pd.factorize(column)
-        return pd.Categorical.from_codes(codes, categories=pd.Index(uniques.astype(str), dtype=object))
-    return column.astype(str)
-
-
-def _digest(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """One number per row from the text of ``columns`` (the same as hashing ``frame.astype(str)``, which
-    the ledgers already hold, without that copy)."""
-    present = [c for c in columns if c in frame]
-    if not present:
-        return np.zeros(len(frame), dtype=np.uint64)
-    text = pd.DataFrame({c: _as_text(frame[c]) for c in present}, index=frame.index)
-    return pd.util.hash_pandas_object(text, index=False).to_numpy(dtype=np.uint64)
-
-
-def _classify(ledger: Ledger, table: str, keys: list[str], new: pd.DataFrame) -> dict[str, int] | None:
-    """Compare the new digests with the ledger's: how many keys are new, changed, unchanged. The keys go
-    to the temporary table ``incoming`` for the statements after; ``None`` when ``table`` is empty (every
-    key is new and nothing needs looking up: a county's first import writes each row once)."""
-    key_sql = " AND ".join(f"t.{k} = w.{k}" for k in keys)
-    ledger.db.execute("DROP TABLE IF EXISTS incoming")
-    if ledger.db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None:
-        return None
-    # Keyed: every later statement looks rows up in it (unkeyed, a second import was quadratic: 40,000
-    # payment rows imported again took 65× the first time).
-    ledger.db.execute(f"CREATE TEMP TABLE incoming ({', '.join(keys)}, digest TEXT, "
-                      f"PRIMARY KEY ({', '.join(keys)})) WITHOUT ROWID")
-    ledger.db.executemany(f"INSERT INTO incoming VALUES ({', '.join('?' * (len(keys) + 1))})",
-                          in_parts(new, lambda part: zip(*(part[c].tolist() for c in [*keys, "digest"]),
-                                                           strict=True)))
-    where = f"FROM incoming w LEFT JOIN {table} t ON {key_sql}"
-    known = ledger.db.execute(f"SELECT COUNT(t.digest), SUM(t.digest = w.digest) {where}").fetchone()
-    total = len(new)
-    unchanged = int(known[1] or 0)
-    return {"new": total - int(known[0]), "changed": int(known[0]) - unchanged, "unchanged": unchanged}
-
-
-def _all_new(rows: pd.DataFrame) -> dict[str, int]:
-    return {"new": len(rows), "changed": 0, "unchanged": 0}
-
-
-def import_roster(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind) -> dict[str, int]:
-    columns = ["name", "hukou", "status", "identity", "exit_year", "area", "township"]
-    rows = rows.drop_duplicates("id_number", keep="last").copy()
-    for c in columns:
-        if c not in rows:
-            rows[c] = None
-    rows["digest"] = _digest(rows, columns).astype(str)
-    counts = _classify(ledger, "persons", ["id_number"], rows) or _all_new(rows)
-    ledger.db.executemany(
-        "INSERT INTO persons (id_number, name, hukou, status, identity, exit_year, area, township, digest, "
-        "source_id) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id_number) DO UPDATE SET name = excluded.name, "
-        "hukou = excluded.hukou, status = excluded.status, identity = excluded.identity, "
-        "exit_year = excluded.exit_year, area = excluded.area, township = excluded.township, "
-        "digest = excluded.digest, source_id = excluded.source_id",
-        ((r[0], r[1] or None, r[2] or None, r[3] or None, r[4] or None, None if pd.isna(r[5]) else int(r[5]),
-          r[6] or None, r[7] or None, r[8], source)
-         for r in rows[["id_number", *columns, "digest"]].itertuples(index=False, name=None)))
-    return counts
-
-
-def import_payments(ledger: Ledger, rows: pd.DataFrame, source: int, _list_kind) -> dict[str, int]:
-    """Records per person-year: a newer export replaces every record of the person-years it holds."""
-    for c in ("name", "identity", "tier", "hukou", "method", "arrived_at", "arrived_flag"):
-        if c not in rows:
-            rows[c] = ""
-    for c in AMOUNT_KEYS:
-        if c not in rows:
-            rows[c] = 0
-    starts = _person_years(rows)
-    rows["seq"] = np.arange(len(rows)) - np.repeat(starts, np.diff(np.append(starts, len(rows))))
-    record_hash = _digest(rows, ["identity", "tier", "hukou", *AMOUNT_KEYS])
-    h = record_hash * (rows["seq"].to_numpy(dtype=np.uint64) + np.uint64(1))
-    years = _years(rows, starts, h)
-    counts = _classify(ledger, "payment_years", ["id_number", "year"], years)
-    if counts is None:
-        counts = _all_new(years)
-    else:  # Replace the person-years the export holds. Driven from the export's keys into the ledger's
-        # primary keys: the work grows with the export, not with the ledger times the export.
-        ledger.db.execute("DELETE FROM payments WHERE (id_number, year) IN (SELECT id_number, year FROM incoming)")
-        ledger.db.execute("DELETE FROM payment_years WHERE (id_number, year) IN "
-                          "(SELECT id_number, year FROM incoming)")
-    text = ["name", "identity", "tier", "hukou"]
-    extra = ["method", "arrived_at", "arrived_flag"]
-    ledger.db.executemany(
-        "INSERT INTO payments (id_number, year, seq, name, identity, tier, hukou, personal, province, city, county, "
-        "daijiao, method, arrived_at, arrived_flag, source_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        in_parts(rows, lambda part: zip(*_plain(part, ["id_number"]), *_ints(part, ["year", "seq"]),
-                                          *_plain(part, text), *_ints(part, list(AMOUNT_KEYS)), *_plain(part, extra),
-                                          [source] * len(part), strict=True)))
-    ledger.db.executemany(
-        "INSERT INTO payment_years (id_number, year, records, personal, province, city, county, daijiao, identity, "
-        "tier, digest, source_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        in_parts(years, lambda part: zip(*_plain(part, ["id_number"]),
-                                           *_ints(part, ["year", "records", *AMOUNT_KEYS]),
-                                           *_plain(part, ["identity", "tier", "digest"]), [source] * len(part),
-                                           strict=True)))
-    # A pending batch whose person-year now has a payment went through.
-    # Driven from the pending rows (few) into payment_years' primary key.
-    ledger.db.execute("UPDATE batch_rows SET paid = 1 WHERE paid = 0 AND EXISTS (SELECT 1 FROM payment_years y "
-                      "WHERE y.id_number = batch_rows.id_number AND y.year = batch_rows.year AND y.source_id = ?)",
-                      (source,))
-    return counts
-
-
-def _person_years(rows: pd.DataFrame) -> np.ndarray:
-    """Where each person-year's run of records begins (``rows`` are in key order: _records)."""
-    ids, years = rows["id_number"].to_numpy(dtype=object), rows["year"].to_numpy(dtype=np.int64)
-    begins = np.ones(len(rows), dtype=bool)
-    begins[1:] = (ids[1:] != ids[:-1]) | (years[1:] != years[:-1])
-    return np.flatnonzero(begins)
-
-
-def _years(rows: pd.DataFrame, starts: np.ndarray, h: np.ndarray) -> pd.DataFrame:
-    """Per person-year (each a run of ``rows`` from ``starts``): the records, the sums of the amounts, the last
-    identity and tier, and the digest (the sum of the records' hashes, modulo 2**64)."""
-    if not len(rows):
-        return pd.DataFrame({c: [] for c in ["id_number", "year", "records", *AMOUNT_KEYS, "identity", "tier",
-                                             "digest"]})
-    ends = np.append(starts[1:], len(rows)) - 1
-    years = pd.DataFrame({"id_number": rows["id_number"].to_numpy(dtype=object)[starts],
-                          "year": rows["year"].to_numpy(dtype=np.int64)[starts], "records": ends - starts + 1})
-    for c in AMOUNT_KEYS:
-        years[c] = np.add.reduceat(rows[c].to_numpy(dtype=np.int64), starts)
-    for c in ("identity", "tier"):  # the last record's, as the export lists them
-        values = rows[c].to_numpy(dtype=object)
-        if pd.isna(values).any():  # a record without it: the last that has one (pandas' "last")
-            run = np.repeat(np.arange(len(starts)), ends - starts + 1)
-            years[c] = rows.groupby(run, sort=False)[c].last().to_numpy()
-        else:
-            years[c] = values[ends]
-    years["digest"] = np.add.reduceat(h.astype(np.uint64), starts).astype(str)
-    return years
-
-
-def import_list(ledger: Ledger, rows: pd.DataFrame, source: int, list_kind: str) -> dict[str, int]:
-    columns = ["name", "category", "level", "exit_year", "exit_flag"]
-    extra = ["hukou", "phone", "area"]  # what a list may know besides (for the registration list)
-    for c in columns + extra:
-        if c not in rows:
-            rows[c] = None
-    # A person listed twice keeps every level the rows give (「二级、一级」): the comparison takes the one
-    # with the larger 代缴 (SPEC 3.2), not whichever row came last.
-    twice = rows["id_number"].duplicated(keep=False)
-    levels = None
-    if twice.any():
-        levels = rows[twice].groupby("id_number", sort=False)["level"].agg(
-            lambda s: "、".join(dict.fromkeys(v for v in s.fillna("").astype(str) if v)))
-    rows = rows.drop_duplicates("id_number", keep="last").copy()
-    if levels is not None:
-        hit = rows["id_number"].isin(levels.index)
-        rows.loc[hit, "level"] = rows.loc[hit, "id_number"].map(levels).replace("", None)
-    rows["kind"] = list_kind
-    digest = _digest(rows, columns)
-    known = rows[extra].fillna("").astype(str).ne("").any(axis=1).to_numpy()
-    if known.any():  # a row without them keeps the digest it had before lists could carry them
-        digest = np.where(known, digest ^ _digest(rows, extra), digest)
-    rows["digest"] = digest.astype(str)
-    counts = _classify(ledger, "lists", ["kind", "id_number"], rows) or _all_new(rows)
-    ledger.db.executemany(
-        "INSERT INTO lists (kind, id_number, name, category, level, exit_year, exit_flag, hukou, phone, area, digest, "
-        "source_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (kind, id_number) DO UPDATE SET "
-        "name = excluded.name, category = excluded.category, level = excluded.level, exit_year = excluded.exit_year, "
-        "exit_flag = excluded.exit_flag, hukou = excluded.hukou, phone = excluded.phone, area = excluded.area, "
-        "digest = excluded.digest, source_id = excluded.source_id",
-        ((list_kind, r[0], r[1] or None, r[2] or None, r[3] or None, None if pd.isna(r[4]) else int(r[4]),
-          r[5] or None, r[6] or None, r[7] or None, r[8] or None, r[9], source)
-         for r in rows[["id_number", *columns, *extra, "digest"]].itertuples(index=False, name=None)))
-    return counts

@@ -58,8 +58,8 @@ def import_(what: str, file: Path, list_kind: str | None, replace: bool, ledger_
         click.echo(json.dumps(result.as_json(), ensure_ascii=False))
     else:
         click.echo(result.summary_line(), err=True)
-        if result.errors_file:
-            click.echo(f"  未导入的行及原因见 {result.errors_file}", err=True)
+        for errors in result.errors_files:
+            click.echo(f"  未导入的行及原因见 {errors}", err=True)
     sys.exit(result.exit_code)
 
 

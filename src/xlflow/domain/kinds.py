@@ -75,10 +75,10 @@ REGISTRY: dict[str, Kind] = {k.name: k for k in (
          no_work_list="批量参保身份变更表无需单独办理的事项。身份标识设置好以后，再用《批量缴费申报表》申报未缴费年度，"
                       "已缴费的年度用《批量缴费调整登记表》调整。"),
     Kind("rules", "规则表", template=True, adopted=True),
-    Kind("roster", "参保人员信息", imported=True, folder="参保人员信息", rows="xlflow.app.imports:import_roster"),
+    Kind("roster", "参保人员信息", imported=True, folder="参保人员信息", rows="xlflow.app.ledger_rows:import_roster"),
     Kind("payments", "缴费明细", imported=True, folder="缴费明细", several_a_year=True, empty_ok=True,
-         rows="xlflow.app.imports:import_payments"),
-    Kind("list", "名单", imported=True, folder="名单", office_list=True, rows="xlflow.app.imports:import_list"),
+         rows="xlflow.app.ledger_rows:import_payments"),
+    Kind("list", "名单", imported=True, folder="名单", office_list=True, rows="xlflow.app.ledger_rows:import_list"),
 )}
 
 

@@ -141,7 +141,7 @@ def _detect(sheets: list[RawSheet], specs: list[KindSpec], limits: Limits):
         if sheet.hidden:
             hidden.append((sheet.name, found[1].title))
         else:
-            visible.append((sheet.name, found[1].title, _rows_seen(found[4], found[3], limits)))
+            visible.append((sheet.name, found[1].title, _rows_seen(found[4], found[3], limits), found))
         ranked = (not sheet.hidden, *found[0])
         if best is None or ranked > best[0]:
             best = (ranked, *found[1:])
@@ -182,31 +182,44 @@ def read_table(
     path: Path, kinds: list[KindSpec] | None = None, limits: Limits = DEFAULT_LIMITS
 ) -> Table:
     """Find the header row of a known kind in any sheet and read its table as text."""
+    return read_tables(path, kinds, limits, every_sheet=False)[0]
+
+
+def read_tables(path: Path, kinds: list[KindSpec] | None = None, limits: Limits = DEFAULT_LIMITS,
+                every_sheet: bool = True) -> list[Table]:
+    """The best table of a known kind, then (``every_sheet``) each other visible sheet's table of the same kind
+    (an export split over sheets of 65,536 rows; a 民政 list of one sheet per township, or 城市低保 and 农村低保):
+    read as they are, in sheet order. The first's ``other_tables`` are the sheets of another kind."""
     sheets = open_sheets(path, limits)
     try:
-        return _read_sheets(sheets, kinds, limits)
+        return _read_sheets(sheets, kinds, limits, every_sheet)
     except Reread:  # the scan beside the reading found what the reading could not assume: scan first
-        return read_table(path, kinds, dataclasses.replace(limits, scan_beside_bytes=2**62))
+        return read_tables(path, kinds, dataclasses.replace(limits, scan_beside_bytes=2**62), every_sheet)
     finally:
         for sheet in sheets:
             if sheet.helper is not None:
                 sheet.helper.stop()
 
 
-def _read_sheets(sheets: list[RawSheet], kinds: list[KindSpec] | None, limits: Limits) -> Table:
+def _read_sheets(sheets: list[RawSheet], kinds: list[KindSpec] | None, limits: Limits,
+                 every_sheet: bool) -> list[Table]:
     specs = kinds or all_specs()
     found, hidden, visible = _detect(sheets, specs, limits)
     if found is None:
         wanted = "、".join(s.title for s in specs)
         raise KindNotRecognised(f"应为：{wanted}")
     _, spec, sheet, head_index, head = found
-    table = _build_table(spec, sheet, head_index, head, limits)
+    others = [other for other in visible if other[0] != sheet.name]
+    more = [other for other in others if every_sheet and other[3][1].kind == spec.kind]
+    tables = [_build_table(spec, sheet, head_index, head, limits)]
+    tables += [_build_table(spec, found[2], found[3], found[4], limits) for *_, found in more]
+    table = tables[0]  # the best; what the reader saw besides the tables is told once, with it
     table.passed = _passed_rows(sheets)
     table.hidden_tables = [(name, title) for name, title in hidden if name != sheet.name]
-    table.other_tables = [other for other in visible if other[0] != sheet.name]
+    table.other_tables = [other[:3] for other in others if other not in more]
     if sheet.hidden:
         table.hidden_tables.insert(0, (sheet.name, spec.title))
-    return table
+    return tables
 
 
 PASSED_SHEET = "已通过记录"  # hidden sheet of an error workbook: the person-years its batch already passed

@@ -18,7 +18,7 @@ from xlflow.domain.idcard import id_shaped
 from xlflow.domain.kinds import KindSpec
 from xlflow.io.headers import column_text, header_text
 from xlflow.io.opening import Limits, TooManyRows, UnreadableWorkbook
-from xlflow.io.reading import KindNotRecognised, Table, read_table
+from xlflow.io.reading import KindNotRecognised, Table, read_tables
 from xlflow.validation.result import CheckResult
 
 
@@ -47,8 +47,17 @@ def read_for_check(
     path: Path, specs: list[KindSpec], limits: Limits, result: CheckResult
 ) -> Table | None:
     """Read the table, or record the file-level finding (F01/F02/F03/F05/F06) and return None."""
+    tables = read_all_for_check(path, specs, limits, result, every_sheet=False)
+    return tables[0] if tables else None
+
+
+def read_all_for_check(path: Path, specs: list[KindSpec], limits: Limits, result: CheckResult,
+                       every_sheet: bool = True) -> list[Table] | None:
+    """The tables of the file's kind (its best, then each other visible sheet's of the same kind: an export
+    split over sheets, a list of one sheet per township), or the file-level finding (F01/F02/F03/F05/F06) and
+    None. Another sheet without a column the kind needs, or without rows, is named (F10), not read."""
     try:
-        table = read_table(path, specs, limits)
+        tables = read_tables(path, specs, limits, every_sheet)
     except TooManyRows as exc:  # a text or web export, refused while it was streamed
         result.findings.append(make("F06", value=f"约 {exc.rows:,}", detail=f"{exc.limit:,}"))
     except UnreadableWorkbook as exc:
@@ -60,12 +69,17 @@ def read_for_check(
     except KindNotRecognised as exc:
         result.findings.append(make("F02", detail=exc.detail))
     else:
-        result.kind = table.spec.kind
-        result.source = table.source
-        result.rows = len(table.frame)
-        for key in table.missing:
-            result.findings.append(make("F03", column=table.spec.column(key).header))
-        if table.missing:
+        first = tables[0]
+        for other in tables[1:]:
+            if other.missing or not len(other.frame):
+                first.other_tables.append((other.sheet, other.spec.title, f"{len(other.frame):,} 行"))
+        tables = [first] + [t for t in tables[1:] if not t.missing and len(t.frame)]
+        result.kind = first.spec.kind
+        result.source = first.source
+        result.rows = sum(len(t.frame) for t in tables)
+        for key in first.missing:
+            result.findings.append(make("F03", column=first.spec.column(key).header))
+        if first.missing:
             result.unusable = True
             return None
         if result.rows == 0:
@@ -76,7 +90,7 @@ def read_for_check(
             result.findings.append(make("F06", value=f"{result.rows:,}", detail=f"{limits.max_rows:,}"))
             result.unusable = True
             return None
-        return table
+        return tables
     result.unusable = True
     return None
 

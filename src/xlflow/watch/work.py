@@ -104,8 +104,9 @@ def import_export(ledger, ws: Workspace, path: Path, kind: str, out: Path, today
     refused = result.counts.get("refused", 0)
     details = []
     if result.errors_file:  # the first rows not imported, as validate lists its first problems
-        details = ["未导入的行及原因见 " + Path(result.errors_file).name]
-        details += [f"第 {r.row} 行：{r.reason}" for r in result.refused.head(REFUSED_LISTED).itertuples(index=False)]
+        details = ["未导入的行及原因见 " + "、".join(Path(f).name for f in result.errors_files)]
+        details += [f"{result.where(r.row, r.sheet)}：{r.reason}"
+                    for r in result.refused.head(REFUSED_LISTED).itertuples(index=False)]
         if len(result.refused) > REFUSED_LISTED:
             details.append(f"……共 {len(result.refused):,} 行未导入，其余见导入错误表。")
     return _Work(True, kind, result.check.rows, refused, result.summary_line(), details)
