@@ -551,7 +551,7 @@ def test_an_export_split_over_sheets_is_imported_whole_with_each_sheets_errors_n
     bad[0] = "123"
     path = payments_sheets(tmp_path / "缴费明细.xls", {
         "Sheet1": [paid("101"), paid("102"), bad],
-        "Sheet2": [paid("102", personal=-10), paid("103", 2023), ["", "", "", "", ""], bad]})
+        "Sheet2": [paid("102", personal=-10), paid("099", 2023), ["", "", "", "", ""], bad]})
     result = import_file(ledger, path, "payments", out_dir=tmp_path / "out")
     assert result.counts == {"new": 3, "changed": 0, "unchanged": 0, "refused": 2} and result.exit_code == 1
     assert result.sheets == ["Sheet1", "Sheet2"] and "读取了 2 张工作表：Sheet1、Sheet2" in result.summary_line()
