@@ -159,6 +159,26 @@ def test_an_export_with_refused_rows_names_them_in_its_result_text(ws, tmp_path)
     assert "……共 24 行未导入，其余见导入错误表。" in text
 
 
+def test_a_list_of_two_sheets_dropped_in_is_imported_whole_and_its_refused_rows_name_their_sheet(ws, tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "城市低保"
+    wb.active.append(["身份证号码", "姓名"])
+    wb.active.append([pid(seq="101"), "张三"])
+    rural = wb.create_sheet("农村低保")
+    for line in (["身份证号码", "姓名"], [pid(seq="102"), "李四"], ["4303", "王五"]):
+        rural.append(line)
+    wb.save(tmp_path / "l.xlsx")
+    drop(ws, tmp_path / "l.xlsx", "名单.xlsx", sub="名单/低保对象")
+    with Watcher(ws, settle=0) as watcher:
+        (outcome,) = watcher.process_pending()
+    text = (outcome.folder / "结果.txt").read_text(encoding="utf-8-sig")
+    assert "新增 2 人" in text and "读取了 2 张工作表：城市低保、农村低保" in text
+    assert "未导入的行及原因见 名单_农村低保_导入错误.xlsx" in text and "工作表“农村低保”第 3 行：[C03]" in text
+    assert (outcome.folder / "名单_农村低保_导入错误.xlsx").exists()
+
+
 def test_a_clean_rule_table_is_adopted_and_a_bad_one_is_not(ws, tmp_path, rules_file):
     old = (ws / "征缴规则表.xlsx").read_bytes()
     bad = rules_file([*good_rules(), good_rules()[0]], name="坏规则.xlsx")  # R01: the same rule twice
