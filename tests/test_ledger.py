@@ -588,6 +588,6 @@ def test_a_sheet_of_another_kind_or_without_a_needed_column_is_named_not_read(tm
     result = import_file(ledger, tmp_path / "缴费明细.xlsx", "payments")
     assert result.counts["new"] == 2 and result.sheets == ["明细"] and result.exit_code == 1
     line = result.summary_line()
-    assert "工作表“补充”也有一张表格（缴费明细，1 行），这次只处理了工作表“明细”" in line
-    assert "工作表“花名册”也有一张表格" in line and "读取了" not in line
+    assert "工作表“补充”也有一张表格（缴费明细，1 行，缺少“缴费年度”列），这次只处理了工作表“明细”" in line
+    assert "工作表“花名册”也有一张表格" in line and "读取了" not in line and "。；" not in line
     assert ledger.status()["payment_records"] == 2

@@ -100,7 +100,7 @@ class ImportResult:
         if len(self.sheets) > 1:
             counts += f"；读取了 {len(self.sheets)} 张工作表：{'、'.join(self.sheets)}"
         for f in self.unread_sheets:
-            counts += f"；{f.message}"
+            counts += f"；{f.message.rstrip('。')}"
         return f"{name}（{kind_spec(self.kind).title}{'：' + self.list_kind if self.list_kind else ''}）：{counts}"
 
     def as_json(self) -> dict:

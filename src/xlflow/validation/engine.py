@@ -72,7 +72,9 @@ def read_all_for_check(path: Path, specs: list[KindSpec], limits: Limits, result
         first = tables[0]
         for other in tables[1:]:
             if other.missing or not len(other.frame):
-                first.other_tables.append((other.sheet, other.spec.title, f"{len(other.frame):,} 行"))
+                lacks = "、".join(f"“{other.spec.column(k).header}”" for k in other.missing)
+                first.other_tables.append((other.sheet, other.spec.title,
+                                           f"{len(other.frame):,} 行" + (f"，缺少{lacks}列" if lacks else "")))
         tables = [first] + [t for t in tables[1:] if not t.missing and len(t.frame)]
         result.kind = first.spec.kind
         result.source = first.source
