@@ -391,6 +391,35 @@ def test_batches_replace_clash_and_are_marked_paid(tmp_path, book):
     assert result.exit_code == 2 and "不能撤回" in result.output
 
 
+def test_each_townships_sheet_is_a_batch_of_its_own_and_they_clash_with_each_other(tmp_path, book):
+    """A workbook of one sheet per township, validated with the ledger (CLI, --json): a batch per sheet, named
+    NAME_SHEET.xlsx with its sheet's 申报单位; a person-year on both sheets is P05 on the second; the same
+    workbook validated again finds the same two batches."""
+    from test_validate import townships
+
+    path = ledger_with_people(tmp_path)
+    both = townships(tmp_path / "两镇.xlsx", second=[row(id_number=pid(seq="101")), row(id_number=pid(seq="104"))])
+    wb = load_workbook(both)
+    wb["镇一"].delete_rows(6, 2)
+    wb["镇一"].append(row(id_number=pid(seq="101")))
+    wb.save(both)
+    runner = CliRunner()
+    for attempt in range(2):
+        out = runner.invoke(main, ["validate", str(both), "--ledger", str(path), "--out", str(tmp_path / "o"),
+                                   "--json"])
+        assert out.exit_code == 1, (out.output, out.exception)
+        one, two = (json.loads(line) for line in out.stdout.splitlines())
+        assert (one["sheet"], two["sheet"]) == ("镇一", "镇二")
+        assert [f["code"] for f in one["findings"] if f["severity"] == "error"] == []
+        assert [(f["code"], f["cell"]) for f in two["findings"] if f["severity"] == "error"] == [("P05", "C6")]
+        assert one["outputs"]["corrected"].endswith("两镇_镇一_更正.xlsx")
+        with Ledger(path) as store:
+            batches = store.batches()
+        assert [(b["file"], b["unit"], b["rows"]) for b in batches] == [("两镇_镇一.xlsx", "镇一", 1),
+                                                                                ("两镇_镇二.xlsx", "镇二", 1)]
+        assert one["batch"]["status"] == ("new" if attempt == 0 else "unchanged")
+
+
 def test_ledger_commands(tmp_path, book):
     path = ledger_with_people(tmp_path)
     runner = CliRunner()

@@ -900,9 +900,8 @@ def test_a_two_row_header_naming_the_payers_under_a_merged_subsidy_cell_is_one_h
     assert result.rows == 2 and [(f.code, f.cell) for f in result.findings] == [("P04", "I7")]
 
 
-def test_a_workbook_of_one_sheet_per_township_names_the_sheets_it_did_not_check(tmp_path, book):
-    """Two townships' tables on two sheets: the first is checked; the second is F10 (an error at the file),
-    named with its rows, so that its people are not lost unseen in a corrected workbook without them."""
+def townships(path, second_unit="镇二", second=None):
+    """A workbook of two townships' declarations, one sheet each, each with its own header block."""
     from openpyxl import Workbook
 
     wb = Workbook()
@@ -912,13 +911,55 @@ def test_a_workbook_of_one_sheet_per_township_names_the_sheets_it_did_not_check(
                  ["申报日期*", None, "2026-11-20"], [], COLUMNS, row(), row(name="李四", id_number=pid(seq="555"))):
         ws.append(line)
     other = wb.create_sheet("镇二")
-    for line in (["批量缴费申报表"], ["申报单位*", None, "镇二", None, None, "经办人*", "王五"],
+    for line in (["批量缴费申报表"], ["申报单位*", None, second_unit, None, None, "经办人*", "王五"],
                  ["申报日期*", None, "2026-11-20"], [], COLUMNS,
-                 *[row(name="赵六", id_number=pid(seq=f"{n}")) for n in range(556, 559)]):
+                 *(second or [row(name="赵六", id_number=pid(seq=f"{n}")) for n in range(556, 559)])):
         other.append(line)
-    wb.save(tmp_path / "两镇.xlsx")
-    result = process_workbook(tmp_path / "两镇.xlsx", book, tmp_path / "out", today=TODAY)
-    (f10,) = [f for f in result.findings if f.code == "F10"]
-    assert f10.severity == "error" and result.exit_code == 1 and result.rows == 2
-    assert "工作表“镇二”也有一张表格（批量缴费申报表，3 行），这次只处理了工作表“镇一”" in f10.message
-    assert "另存为单独的文件" in f10.message
+    wb.save(path)
+    return path
+
+
+def test_a_workbook_of_one_sheet_per_township_checks_each_sheet_with_its_own_workbooks(tmp_path, book):
+    """Two townships' tables on two sheets: each is checked alone and has its own three workbooks, named by
+    its sheet; no one on the second sheet is left out (it used to be F10, named and not checked)."""
+    from xlflow.app.pipeline import process_sheets
+
+    bad = row(name="钱七", id_number="123")
+    results = process_sheets(townships(tmp_path / "两镇.xlsx", second=[row(name="赵六"), bad]), book,
+                             tmp_path / "out", today=TODAY)
+    assert [(r.sheet, r.rows, r.valid_rows, r.exit_code) for r in results] == [("镇一", 2, 2, 0), ("镇二", 2, 1, 1)]
+    assert "F10" not in {f.code for r in results for f in r.findings}
+    assert found(results[1], "C03") == [(7, "C7")]
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["两镇_镇一_更正.xlsx", "两镇_镇一_汇总.xlsx", "两镇_镇二_更正.xlsx", "两镇_镇二_汇总.xlsx",
+                     "两镇_镇二_错误数据.xlsx"]
+    second = load_workbook(tmp_path / "out" / "两镇_镇二_更正.xlsx").active
+    assert second["C2"].value == "镇二" and [r[1] for r in second.iter_rows(min_row=6, values_only=True)] == ["赵六"]
+    errors = load_workbook(tmp_path / "out" / "两镇_镇二_错误数据.xlsx").active
+    assert [r[1] for r in errors.iter_rows(min_row=6, values_only=True)] == ["钱七"]
+
+
+def test_a_declaration_and_an_adjustment_on_two_sheets_are_each_checked_as_their_kind(tmp_path):
+    """validate (CLI) of a workbook holding a 申报表 sheet and a 调整登记表 sheet: two result lines, each sheet
+    named, each checked by its own kind's rules; the exit code is the worse of the two."""
+    from openpyxl import Workbook
+
+    from test_adjustment import COLUMNS as ADJ_COLUMNS
+    from test_adjustment import adj
+
+    wb = Workbook()
+    wb.active.title = "申报"
+    for line in (["批量缴费申报表"], ["申报单位*", None, "某镇", None, None, "经办人*", "刘敏"],
+                 ["申报日期*", None, "2026-11-20"], [], COLUMNS, row()):
+        wb.active.append(line)
+    other = wb.create_sheet("调整")
+    for line in (["批量缴费调整登记表"], ["申报单位*", None, "某镇", None, None, "经办人*", "刘敏"],
+                 ["申报日期*", None, "2026-11-20"], [], ADJ_COLUMNS, adj(reason=None)):
+        other.append(line)
+    wb.save(tmp_path / "两表.xlsx")
+    out = CliRunner().invoke(main, ["validate", str(tmp_path / "两表.xlsx"), "--out", str(tmp_path / "o")])
+    assert out.exit_code == 1, (out.output, out.exception)
+    lines = [line for line in out.stderr.splitlines() if line.startswith("两表.xlsx")]
+    assert [line.split("：")[0] for line in lines] == ["两表.xlsx（工作表“申报”）", "两表.xlsx（工作表“调整”）"]
+    assert "错误 0 条" in lines[0] and "错误 1 条" in lines[1]  # 调整原因 left empty: C01 in the adjustment
+    assert (tmp_path / "o" / "两表_调整_错误数据.xlsx").exists() and (tmp_path / "o" / "两表_申报_更正.xlsx").exists()

@@ -179,6 +179,22 @@ def test_a_list_of_two_sheets_dropped_in_is_imported_whole_and_its_refused_rows_
     assert (outcome.folder / "名单_农村低保_导入错误.xlsx").exists()
 
 
+def test_a_workbook_of_two_townships_dropped_in_gets_a_set_of_results_per_sheet(ws, tmp_path):
+    from test_validate import townships
+
+    drop(ws, townships(tmp_path / "两镇.xlsx", second=[row(name="赵六", id_number=pid(seq="556")),
+                                                      row(name="钱七", id_number="123")]))
+    with Watcher(ws, settle=0) as watcher:
+        (outcome,) = watcher.process_pending()
+    assert outcome.rows == 4 and outcome.errors == 1
+    made = sorted(p.name for p in outcome.folder.iterdir() if p.suffix == ".xlsx")
+    assert made == ["两镇_镇一_更正.xlsx", "两镇_镇一_汇总.xlsx", "两镇_镇二_更正.xlsx", "两镇_镇二_汇总.xlsx",
+                    "两镇_镇二_错误数据.xlsx"]
+    text = (outcome.folder / "结果.txt").read_text(encoding="utf-8-sig")
+    assert "2 张工作表各自检查" in text and "工作表“镇二”共 2 条：通过 1 条，错误 1 条" in text
+    assert "工作表“镇二”：C7 [C03]" in text and "工作表“镇一”：" in text
+
+
 def test_a_clean_rule_table_is_adopted_and_a_bad_one_is_not(ws, tmp_path, rules_file):
     old = (ws / "征缴规则表.xlsx").read_bytes()
     bad = rules_file([*good_rules(), good_rules()[0]], name="坏规则.xlsx")  # R01: the same rule twice

@@ -24,7 +24,7 @@ from xlflow.io.settings import Settings
 from xlflow.outputs.corrected import write_corrected
 from xlflow.outputs.errors import passed_sheet, write_errors
 from xlflow.outputs.summary import write_summary
-from xlflow.paths import fit_stem
+from xlflow.paths import file_safe, fit_stem
 from xlflow.store.ledger import BatchTarget, Ledger, LedgerView
 from xlflow.templates.build import template_properties
 from xlflow.validation.declaration import describe_twins
@@ -47,13 +47,15 @@ class LedgerAccess:
     """The ledger as a workbook's checks see it: asked after the cell pass, with the IDs as it fixed them
     (the one key of a person), and for a declaration the batch it belongs to, found on the same keys."""
 
-    def __init__(self, ledger: Ledger, path: Path, unit: str, carried: dict[str, str], batches: bool):
+    def __init__(self, ledger: Ledger, path: Path, unit: str, carried: dict[str, str], batches: bool,
+                 name: str | None = None):
         self.ledger, self.path, self.unit, self.carried, self.batches = ledger, path, unit, carried, batches
+        self.name = name or path.name  # the batch's file: a sheet checked alone is NAME_SHEET.xlsx
         self.target: BatchTarget | None = None
 
     def __call__(self, ids: pd.Series, years: pd.Series) -> LedgerView:
         if self.batches:
-            self.target = self.ledger.resolve_batch(self.unit, self.path.name, self.carried, person_years(ids, years))
+            self.target = self.ledger.resolve_batch(self.unit, self.name, self.carried, person_years(ids, years))
         return self.ledger.view(ids[ids != ""].unique(), self.target)
 
 
@@ -136,7 +138,7 @@ def _record_batch(access: LedgerAccess, sha: str, checked) -> dict:
     field = lambda key: (table.header_values[key].value if key in table.header_values else "")  # noqa: E731
     target = access.target
     role = {"file": "原表", "errors": "错误数据表"}.get(target.member.partition(":")[0], "副本")
-    batch, what = access.ledger.record_batch(target, access.path.name, field("unit"), field("clerk"), field("date"),
+    batch, what = access.ledger.record_batch(target, access.name, field("unit"), field("clerk"), field("date"),
                                              sha, rows, errors, role)
     return {"id": batch, "status": what, "rows": len(rows), "lineage": target.lineage, "found_by": target.how}
 
@@ -163,12 +165,16 @@ def process_workbook(
     progress: Callable[[str], None] | None = None,
     ledger: Ledger | None = None,
     stem: str | None = None,
+    sheet: str | None = None,
 ) -> CheckResult:
     """Validate one declaration or adjustment workbook and write its corrected, error and summary workbooks.
 
     ``split_rows`` writes the corrected rows as parts of at most that many rows (NAME_更正_1.xlsx,
     ...). ``progress`` is called with the name of each stage as it starts. ``stem`` names the outputs in
     place of the input's name (明细.xlsx and 明细.csv checked together: 明细_csv_更正.xlsx for the second).
+    A workbook with tables on several sheets (one per township): the best one is checked, its outputs named
+    NAME_SHEET_…, and the others are ``result.more_sheets``, each to be checked with ``sheet`` (see
+    :func:`process_sheets`). With ``sheet``, that sheet's table alone is checked.
     """
     step = progress or (lambda stage: None)
     settings = settings or Settings()
@@ -177,7 +183,13 @@ def process_workbook(
     path = Path(path)
     result = CheckResult(file=str(path), kind=None, checked_at=dt.datetime.combine(today, now.time()))
     step(STAGES[0])
-    table = read_for_check(path, [kind_spec(k) for k in CHECKED], settings.limits(), result)
+    table = read_for_check(path, [kind_spec(k) for k in CHECKED], settings.limits(), result, sheet)
+    if table is not None and (sheet or table.other_tables):  # one batch, and three workbooks, per sheet
+        result.sheet = table.sheet
+        result.more_sheets = [name for name, _title, _rows in table.other_tables]
+        result.sheet_order = table.table_sheets
+        table.other_tables = []
+        stem = f"{stem or path.stem}_{file_safe(table.sheet)}"
     outputs = output_paths(path, out_dir, stem)
     if table is None:
         log.info("%s: unusable (%s)", path.name, ",".join(f.code for f in result.findings))
@@ -190,14 +202,27 @@ def process_workbook(
     if len(table.frame) > BIG_FILE_ROWS:
         _give_back_memory()
     unit = table.header_values.get("unit")
-    access = (LedgerAccess(ledger, path, unit.value if unit else "", carried, kind(table.spec.kind).declares)
-              if ledger is not None else None)
+    batch_file = f"{stem}{path.suffix}" if result.sheet else None
+    access = (LedgerAccess(ledger, path, unit.value if unit else "", carried, kind(table.spec.kind).declares,
+                           batch_file) if ledger is not None else None)
     # A declaration is checked against the batches and recorded as one with the ledger held: two at once
     # (two townships, the watcher's two workers) must not both pass the same person-year.
     held = ledger.exclusive(f"检查并登记申报批次 {path.name}") if access is not None and access.batches \
         else contextlib.nullcontext()
     with held:
         return _check_and_write(path, table, book, settings, today, access, outputs, result, split_rows, step)
+
+
+def process_sheets(path: Path, book: RuleBook, out_dir: Path | None = None, settings: Settings | None = None,
+                   stem: str | None = None, **options) -> list[CheckResult]:
+    """Every table of the workbook checked: the best, then each other visible sheet's (one township each),
+    each with its own three workbooks (NAME_SHEET_更正.xlsx …) and, with a ledger, its own batch."""
+    first = process_workbook(path, book, out_dir, settings, stem=stem, **options)
+    results = [first]
+    for sheet in first.more_sheets:
+        results.append(process_workbook(path, book, out_dir, settings, stem=stem, sheet=sheet, **options))
+    order = first.sheet_order  # told in the order of the sheets, as the clerk sees the tabs
+    return sorted(results, key=lambda r: order.index(r.sheet) if r.sheet in order else -1)
 
 
 def _check_and_write(path: Path, table, book: RuleBook, settings: Settings, today: dt.date,

@@ -39,7 +39,7 @@ def validate(files: tuple[Path, ...], rules: Path | None, out_dir: Path | None,
     settings = settings_for(settings_path)
     # The first file is parsed in the background while pandas, pandera and the rule table load.
     opening.prefetch(files[0], settings.limits())
-    from xlflow.app.pipeline import process_workbook
+    from xlflow.app.pipeline import process_sheets
 
     book = rulebook(rules)
     ledger = open_ledger(ledger_path)
@@ -50,22 +50,24 @@ def validate(files: tuple[Path, ...], rules: Path | None, out_dir: Path | None,
             opening.prefetch(files[i + 1], settings.limits())
         try:
             with progress(path) as step:
-                result = process_workbook(path, book, out_dir, settings, split_rows=split_rows, progress=step,
-                                          ledger=ledger, stem=stems[i])
+                results = process_sheets(path, book, out_dir, settings, split_rows=split_rows, progress=step,
+                                         ledger=ledger, stem=stems[i])
         except XlflowError:
             raise
         except Exception as exc:  # a bug: one Chinese line for the clerk, the type for the IT person
             click.echo(f"{path.name}：处理时发生程序内部错误（{type(exc).__name__}），请把此文件交给信息员。", err=True)
             worst = 2
             continue
-        if as_json:
-            click.echo(json.dumps(result.as_json(), ensure_ascii=False))
-        else:
-            click.echo(f"{path.name}：{result.summary_line()}", err=True)
-            for out in result.outputs.values():
-                for one in out if isinstance(out, list) else [out] if out else []:
-                    click.echo(f"  {one}", err=True)
-        worst = max(worst, result.exit_code)
+        for result in results:  # one per sheet with a table (a workbook of one sheet per township)
+            if as_json:
+                click.echo(json.dumps(result.as_json(), ensure_ascii=False))
+            else:
+                where = f"（工作表“{result.sheet}”）" if result.sheet else ""
+                click.echo(f"{path.name}{where}：{result.summary_line()}", err=True)
+                for out in result.outputs.values():
+                    for one in out if isinstance(out, list) else [out] if out else []:
+                        click.echo(f"  {one}", err=True)
+            worst = max(worst, result.exit_code)
     sys.exit(worst)
 
 

@@ -57,6 +57,7 @@ class Table:
     # (sheet, kind title, its rows as counted in the rows read to find its header) of the other visible sheets
     # that hold a table: not read (F10)
     other_tables: list[tuple[str, str, str]] = field(default_factory=list)
+    table_sheets: list[str] = field(default_factory=list)  # the visible sheets holding a table, in sheet order
     passed: list[tuple[str, str, str, str]] = field(default_factory=list)  # (ID, year, file, row) carried over
     first_col: int = 0  # sheet column of the first column read (title rows start there)
     source: str | None = None  # a web or text export: what it really is ("html", "spreadsheetml", "tsv", "csv")
@@ -186,15 +187,16 @@ def read_table(
 
 
 def read_tables(path: Path, kinds: list[KindSpec] | None = None, limits: Limits = DEFAULT_LIMITS,
-                every_sheet: bool = True) -> list[Table]:
+                every_sheet: bool = True, sheet: str | None = None) -> list[Table]:
     """The best table of a known kind, then (``every_sheet``) each other visible sheet's table of the same kind
     (an export split over sheets of 65,536 rows; a 民政 list of one sheet per township, or 城市低保 and 农村低保):
-    read as they are, in sheet order. The first's ``other_tables`` are the sheets of another kind."""
+    read as they are, in sheet order. The first's ``other_tables`` are the sheets of another kind. ``sheet``:
+    that sheet's table alone (a workbook whose sheets are checked one by one; the others are not named)."""
     sheets = open_sheets(path, limits)
     try:
-        return _read_sheets(sheets, kinds, limits, every_sheet)
+        return _read_sheets(sheets, kinds, limits, every_sheet, sheet)
     except Reread:  # the scan beside the reading found what the reading could not assume: scan first
-        return read_tables(path, kinds, dataclasses.replace(limits, scan_beside_bytes=2**62), every_sheet)
+        return read_tables(path, kinds, dataclasses.replace(limits, scan_beside_bytes=2**62), every_sheet, sheet)
     finally:
         for sheet in sheets:
             if sheet.helper is not None:
@@ -202,9 +204,9 @@ def read_tables(path: Path, kinds: list[KindSpec] | None = None, limits: Limits 
 
 
 def _read_sheets(sheets: list[RawSheet], kinds: list[KindSpec] | None, limits: Limits,
-                 every_sheet: bool) -> list[Table]:
+                 every_sheet: bool, only: str | None = None) -> list[Table]:
     specs = kinds or all_specs()
-    found, hidden, visible = _detect(sheets, specs, limits)
+    found, hidden, visible = _detect([s for s in sheets if s.name == only] if only else sheets, specs, limits)
     if found is None:
         wanted = "、".join(s.title for s in specs)
         raise KindNotRecognised(f"应为：{wanted}")
@@ -217,6 +219,7 @@ def _read_sheets(sheets: list[RawSheet], kinds: list[KindSpec] | None, limits: L
     table.passed = _passed_rows(sheets)
     table.hidden_tables = [(name, title) for name, title in hidden if name != sheet.name]
     table.other_tables = [other[:3] for other in others if other not in more]
+    table.table_sheets = [other[0] for other in visible]
     if sheet.hidden:
         table.hidden_tables.insert(0, (sheet.name, spec.title))
     return tables

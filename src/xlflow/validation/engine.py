@@ -44,20 +44,21 @@ def without_cycle_collector(work: Callable) -> Callable:
 
 
 def read_for_check(
-    path: Path, specs: list[KindSpec], limits: Limits, result: CheckResult
+    path: Path, specs: list[KindSpec], limits: Limits, result: CheckResult, sheet: str | None = None
 ) -> Table | None:
-    """Read the table, or record the file-level finding (F01/F02/F03/F05/F06) and return None."""
-    tables = read_all_for_check(path, specs, limits, result, every_sheet=False)
+    """Read the table (of ``sheet``, if given), or record the file-level finding (F01/F02/F03/F05/F06) and
+    return None."""
+    tables = read_all_for_check(path, specs, limits, result, every_sheet=False, sheet=sheet)
     return tables[0] if tables else None
 
 
 def read_all_for_check(path: Path, specs: list[KindSpec], limits: Limits, result: CheckResult,
-                       every_sheet: bool = True) -> list[Table] | None:
+                       every_sheet: bool = True, sheet: str | None = None) -> list[Table] | None:
     """The tables of the file's kind (its best, then each other visible sheet's of the same kind: an export
     split over sheets, a list of one sheet per township), or the file-level finding (F01/F02/F03/F05/F06) and
     None. Another sheet without a column the kind needs, or without rows, is named (F10), not read."""
     try:
-        tables = read_tables(path, specs, limits, every_sheet)
+        tables = read_tables(path, specs, limits, every_sheet, sheet)
     except TooManyRows as exc:  # a text or web export, refused while it was streamed
         result.findings.append(make("F06", value=f"约 {exc.rows:,}", detail=f"{exc.limit:,}"))
     except UnreadableWorkbook as exc:

@@ -60,6 +60,9 @@ class CheckResult:
     batch: dict[str, Any] | None = None  # the pending batch recorded in the ledger
     source: str | None = None  # a web or text export: what it really is ("html", "spreadsheetml", ...)
     lists: dict[str, pd.DataFrame] = field(default_factory=dict)  # an adjustment's work lists
+    sheet: str | None = None  # the sheet checked, where the workbook has tables on several sheets
+    more_sheets: list[str] = field(default_factory=list)  # the workbook's other sheets with a table, to check
+    sheet_order: list[str] = field(default_factory=list)  # every sheet with a table, in the workbook's order
 
     @property
     def error_rows(self) -> set[int]:
@@ -123,6 +126,7 @@ class CheckResult:
         listed = self.findings[:max_findings]
         return {
             "file": self.file,
+            "sheet": self.sheet,
             "kind": self.kind,
             "format": self.source,
             "rows": self.rows,

@@ -33,17 +33,25 @@ class _Work:
 def check_workbook(path: Path, out: Path, book, settings: Settings, ledger, today: dt.date) -> _Work:
     """A declaration or adjustment → its three workbooks in ``out``; an unusable one → why and what to do
     (``maybe_rules`` when it might be a rule table, which only the watcher's own process may adopt)."""
-    from xlflow.app.pipeline import process_workbook
+    from xlflow.app.pipeline import process_sheets
 
-    result = process_workbook(path, book, out, settings, today=today, ledger=ledger)
+    results = process_sheets(path, book, out, settings, today=today, ledger=ledger)
+    result = results[0]
     codes = {f.code for f in result.findings}
     if result.unusable:
         errors = [f"[{f.code}] {f.message}" for f in result.findings if f.severity == "error"]
         details = errors[1:20] + [ADVICE[c].format(inbox=settings.inbox) for c in ADVICE if c in codes]
         return _Work(False, result.kind or "", result.rows, line=errors[0] if errors else "文件无法处理",
                      details=details, maybe_rules=bool(codes & {"F02", "F03"}))  # a rule table matches some columns
-    return _Work(True, result.kind or "", result.rows, result.error_row_count, result.summary_line(),
-                 _listing(result))
+    if len(results) == 1:
+        return _Work(True, result.kind or "", result.rows, result.error_row_count, result.summary_line(),
+                     _listing(result))
+    # One sheet per township: each checked alone, with its own workbooks (NAME_SHEET_更正.xlsx …).
+    line = f"{len(results)} 张工作表各自检查，各有一套结果文件：" + "；".join(
+        f"工作表“{r.sheet}”{r.summary_line()}" for r in results)
+    details = [f"工作表“{r.sheet}”：{one}" for r in results for one in (_listing(r) or ["没有错误"])]
+    return _Work(True, result.kind or "", sum(r.rows for r in results), sum(r.error_row_count for r in results),
+                 line, details)
 
 
 _worker_state: dict = {}
