@@ -49,11 +49,12 @@ def import_for_comparison(ledger: Ledger, roster: list, payments: list, lists: l
     jobs += [("list", p, list_kind) for list_kind, p in lists]
     for what, path, list_kind in jobs:
         result = import_file(ledger, Path(path), what, list_kind, out_dir, settings)
-        codes = {f.code for f in result.check.findings if f.severity == "error"}
-        if result.check.unusable and kind(what).empty_ok and codes == {"F05"}:
+        if not result.check.unusable:
+            continue
+        codes = {f.code for f in result.check.findings if f.severity == "error"}  # few: the file was not read
+        if kind(what).empty_ok and codes == {"F05"}:
             continue  # a county that has had no payment yet: nobody paid, nothing to refuse
-        if result.check.unusable:
-            raise XlflowError(result.summary_line())
+        raise XlflowError(result.summary_line())
 
 
 def run_comparison(ledger: Ledger, book: RuleBook, year: int, out_dir, settings: Settings | None = None,

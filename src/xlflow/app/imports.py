@@ -77,7 +77,7 @@ class ImportResult:
     @property
     def unread_sheets(self) -> list:
         """F10: the other sheets of the export that hold a table too (an export split over sheets): not imported."""
-        return [f for f in self.check.findings if f.code == "F10"]
+        return [f for f in self.check.findings.file_level() if f.code == "F10"]  # not every row's (1M fixes: 15 s)
 
     def summary_line(self) -> str:
         name = Path(self.check.file).name

@@ -340,6 +340,12 @@ class Findings:
             self._rows_cache[key] = rows[rows >= 0]
         return self._rows_cache[key]
 
+    def first(self, k: int, skip_severity: str | None = None) -> list[Finding]:
+        """The first ``k`` findings in reading order but those of ``skip_severity`` (a result's listing: a full
+        sheet's million fixes are skipped as arrays, not built as a Finding each)."""
+        _, src, off = self._sorted(skip_severity)
+        return [self._finding(s, o) for s, o in zip(src[:k].tolist(), off[:k].tolist(), strict=True)]
+
     def file_level(self) -> list[Finding]:
         """The findings about the file or its header block (no data row)."""
         return [self._finding(i, 0) for i, b in enumerate(self._blocks) if "_message" in b.params and b.rows[0] < 0]

@@ -27,9 +27,7 @@ ADVICE = {
 def _listing(result) -> list[str]:
     """The first findings of a result as lines for 结果.txt (the workbooks hold them all)."""
     lines = []
-    for f in result.findings:
-        if f.severity == "fixed":
-            continue
+    for f in result.findings.first(51, skip_severity="fixed"):  # the fixes are in the workbooks, not listed here
         where = f"{f.cell} " if f.cell else ""
         lines.append(f"{where}[{f.code}] {f.message}")
         if len(lines) >= 50:

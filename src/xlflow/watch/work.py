@@ -37,7 +37,7 @@ def check_workbook(path: Path, out: Path, book, settings: Settings, ledger, toda
 
     results = process_sheets(path, book, out, settings, today=today, ledger=ledger)
     result = results[0]
-    codes = {f.code for f in result.findings}
+    codes = set(result.findings.code_counts())
     if result.unusable:
         errors = [f"[{f.code}] {f.message}" for f in result.findings if f.severity == "error"]
         details = errors[1:20] + [ADVICE[c].format(inbox=settings.inbox) for c in ADVICE if c in codes]
