@@ -963,3 +963,29 @@ def test_a_declaration_and_an_adjustment_on_two_sheets_are_each_checked_as_their
     assert [line.split("：")[0] for line in lines] == ["两表.xlsx（工作表“申报”）", "两表.xlsx（工作表“调整”）"]
     assert "错误 0 条" in lines[0] and "错误 1 条" in lines[1]  # 调整原因 left empty: C01 in the adjustment
     assert (tmp_path / "o" / "两表_调整_错误数据.xlsx").exists() and (tmp_path / "o" / "两表_申报_更正.xlsx").exists()
+
+
+@pytest.mark.parametrize("empty_first", [False, True])
+def test_an_empty_copy_of_the_template_on_another_sheet_is_not_a_table_of_people(tmp_path, book, empty_first):
+    """A header with no one under it (an empty copy of the template left on Sheet2, or before the data) is
+    neither F10 nor a sheet to check: the filled sheet is checked alone, under the input's own name."""
+    from openpyxl import Workbook
+
+    from xlflow.app.pipeline import process_sheets
+
+    wb = Workbook()
+    empty, filled = (wb.active, wb.create_sheet("镇一")) if empty_first else (wb.create_sheet("Sheet2"), wb.active)
+    if empty_first:
+        empty.title = "Sheet1"
+    else:
+        filled.title = "镇一"
+    for line in (["批量缴费申报表"], ["申报单位*", None, "镇一", None, None, "经办人*", "刘敏"],
+                 ["申报日期*", None, "2026-11-20"], [], COLUMNS, row()):
+        filled.append(line)
+    for line in (["批量缴费申报表"], ["申报单位*"], ["申报日期*"], [], COLUMNS):
+        empty.append(line)
+    wb.save(tmp_path / "申报.xlsx")
+    (result,) = process_sheets(tmp_path / "申报.xlsx", book, tmp_path / "out", today=TODAY)
+    assert result.rows == 1 and result.exit_code == 0 and result.sheet is None
+    assert "F10" not in {f.code for f in result.findings}
+    assert (tmp_path / "out" / "申报_更正.xlsx").exists()

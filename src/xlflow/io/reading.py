@@ -129,8 +129,9 @@ def _score(spec: KindSpec, headers: list[str], others: tuple[KindSpec, ...] = ()
 
 
 def _detect(sheets: list[RawSheet], specs: list[KindSpec], limits: Limits):
-    """The best header row of any sheet: visible sheets first, then the best score. Also returns the
-    hidden sheets that hold a table (reported as F08, never chosen silently over a visible one)."""
+    """The best header row of any sheet: visible sheets first, then those with rows under the header, then
+    the best score. Also returns the hidden sheets that hold a table (reported as F08, never chosen silently
+    over a visible one) and the visible ones that hold rows."""
     best = None
     hidden, visible = [], []
     for sheet in sheets:
@@ -139,11 +140,12 @@ def _detect(sheets: list[RawSheet], specs: list[KindSpec], limits: Limits):
         found = _best_in_sheet(sheet, specs, limits)
         if found is None:
             continue
+        seen = _rows_seen(found[4], found[3], limits)
         if sheet.hidden:
             hidden.append((sheet.name, found[1].title))
-        else:
-            visible.append((sheet.name, found[1].title, _rows_seen(found[4], found[3], limits), found))
-        ranked = (not sheet.hidden, *found[0])
+        elif seen != "0 行":  # a header alone (an empty copy of the template) holds no one to name or check
+            visible.append((sheet.name, found[1].title, seen, found))
+        ranked = (not sheet.hidden, seen != "0 行", *found[0])  # a sheet with people before an empty one
         if best is None or ranked > best[0]:
             best = (ranked, *found[1:])
     return best, hidden, visible
