@@ -157,13 +157,17 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
         return result
     result.sheets = [t.sheet for t in tables]
     result.counts = {"new": 0, "changed": 0, "unchanged": 0, "refused": 0}
+    checks = [_check_sheet(table, own, settings, today) for table in tables]
+    if own.several_a_year and len(tables) > 1:  # a record repeated over a sheet's edge is summed twice too
+        _repeated_across(tables, checks)
     parts, people = [], []
-    for table in tables:
-        rows, kept = _check_part(table, path, own, out_dir, settings, today, result)
+    for table, (cells, bad, good, repeated) in zip(tables, checks, strict=True):
+        rows, kept = _finish_sheet(table, cells, bad, good, repeated, path, own, out_dir, result)
         parts.append(rows)
         people.append(kept)
-        del table
+        del table, cells
     tables.clear()
+    checks.clear()
     if not own.several_a_year:  # a person twice in a roster or list; payments have several a year
         result.duplicates = _twice(people[0] if len(people) == 1 else pd.concat(people, ignore_index=True))
     del people
@@ -185,10 +189,9 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
     return result
 
 
-def _check_part(table: Table, path: Path, own, out_dir: Path | None, settings: Settings, today: dt.date,
-                result: ImportResult) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """One sheet's table checked: its rows to import, and (but for payments) who they are (row, sheet, ID,
-    name) for the people listed twice. Its refused rows and P14 go to its error workbook and to ``result``."""
+def _check_sheet(table: Table, own, settings: Settings, today: dt.date) -> list:
+    """One sheet's table checked: [its cells, the rows refused, the rows kept, the records repeating an
+    earlier one of the sheet (P14)]."""
     allowed = {"hukou": list(vocab.HUKOU), "tier": list(vocab.TIERS), "status": list(vocab.STATUSES)}
     cells = check_cells(table, _vocabulary(), allowed, settings.first_year, today.year)
     add_sheet_findings(cells.findings, table)
@@ -196,6 +199,47 @@ def _check_part(table: Table, path: Path, own, out_dir: Path | None, settings: S
     good = ~table.frame.index.isin(bad)
     repeated = (_repeated_records(table, cells, good) if own.several_a_year
                 else np.array([], dtype=np.int64))
+    return [cells, bad, good, repeated]
+
+
+def _repeated_across(tables: list[Table], checks: list[list]) -> None:
+    """P14 on each payment record that repeats, in every field, a record of an earlier sheet of the export
+    (an old system that split it over sheets and wrote a sheet's last record again at the next one's top)."""
+    columns = [c for c in checks[0][0].values.columns if c != "seq"]
+    if any([c for c in cells.values.columns if c != "seq"] != columns for cells, *_ in checks):
+        return  # sheets of other columns: no record can repeat another in every field
+    keys = [c for c in ("id_number", "year") if c in columns]
+    picked = []
+    for at, (cells, _bad, good, _repeated) in enumerate(checks):
+        picked.append(cells.values[keys].iloc[np.flatnonzero(good)].assign(_sheet=at))
+    both = pd.concat(picked)
+    shared = both.groupby(keys, sort=False)["_sheet"].transform("nunique") > 1
+    if not shared.any():
+        return
+    rows = both[shared]
+    values = pd.concat([checks[at][0].values.loc[part.index, columns].assign(_sheet=at, _row=part.index)
+                        for at, part in rows.groupby("_sheet", sort=True)], ignore_index=True)
+    repeat = values.duplicated(subset=columns, keep="first").to_numpy()
+    first = values.drop_duplicates(columns).set_index(columns)[["_sheet", "_row"]]
+    found = values[repeat]
+    origin = first.reindex(pd.MultiIndex.from_frame(found[columns]) if len(columns) > 1 else found[columns[0]])
+    found = found.assign(_from=origin["_sheet"].to_numpy(), _at=origin["_row"].to_numpy())
+    found = found[found["_from"] != found["_sheet"]]  # a repeat within a sheet is that sheet's own P14
+    for at, part in found.groupby("_sheet", sort=True):
+        cells, _bad, _good, repeated = checks[at]
+        detail = pd.Series([f"工作表“{tables[int(s)].sheet}”第 {int(r)} 行" for s, r in zip(part["_from"], part["_at"],
+                                                                                       strict=True)],
+                           index=part["_row"].to_numpy())
+        mask = pd.Series(cells.values.index.isin(part["_row"]), index=cells.values.index)
+        cells.findings += cell_findings(tables[at], "id_number", mask, "P14", cells.values["id_number"],
+                                        detail=detail)
+        checks[at][3] = np.union1d(repeated, part["_row"].to_numpy(dtype=np.int64))
+
+
+def _finish_sheet(table: Table, cells: Cells, bad: np.ndarray, good: np.ndarray, repeated: np.ndarray, path: Path,
+                  own, out_dir: Path | None, result: ImportResult) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """One checked sheet: its rows to import, and (but for payments) who they are (row, sheet, ID, name) for
+    the people listed twice. Its refused rows and P14 go to its error workbook and to ``result``."""
     result.check.findings = result.check.findings + cells.findings
     result.counts["refused"] += int(len(bad))
     result.repeated += int(len(repeated))
@@ -294,7 +338,8 @@ def _repeated_records(table: Table, cells: Cells, good: np.ndarray) -> np.ndarra
     firsts = values[repeat].set_index(columns).index.map(first)
     cells.findings += cell_findings(table, "id_number", pd.Series(cells.values.index.isin(rows),
                                                                   index=cells.values.index), "P14",
-                                    cells.values["id_number"], detail=pd.Series(firsts.astype(str), index=rows))
+                                    cells.values["id_number"],
+                                    detail=pd.Series([f"第 {r} 行" for r in firsts.tolist()], index=rows))
     return rows.to_numpy(dtype=np.int64)
 
 
