@@ -605,14 +605,15 @@ def test_a_record_written_again_at_the_top_of_the_next_sheet_is_p14_naming_the_f
     """An old system that split its export over sheets and wrote a sheet's last record again at the top of
     the next: the repeat is P14 (a warning; imported as exported, listed), naming where the first one is."""
     path = payments_sheets(tmp_path / "缴费明细.xls", {"Sheet1": [paid("101"), paid("102"), paid("101", 2023)],
-                                                      "Sheet2": [paid("102"), paid("103"), paid("103")]})
+                                                      "Sheet2": [paid("102"), paid("103"), paid("103"), paid("102")]})
     result = import_file(ledger, path, "payments", out_dir=tmp_path / "out")
     p14 = sorted((f.row, f.message) for f in result.check.findings if f.code == "P14")
     assert [(row, message.split("（")[0]) for row, message in p14] == [
-        (3, "这条缴费记录与本表工作表“Sheet1”第 4 行完全相同"), (5, "这条缴费记录与本表第 4 行完全相同")]
-    assert result.repeated == 2 and result.exit_code == 0
+        (3, "这条缴费记录与本表工作表“Sheet1”第 4 行完全相同"), (5, "这条缴费记录与本表第 4 行完全相同"),
+        (6, "这条缴费记录与本表第 3 行完全相同")]  # once each: a repeat within its sheet names that sheet's first
+    assert result.repeated == 3 and result.exit_code == 0
     assert [Path(f).name for f in result.errors_files] == ["缴费明细_Sheet2_导入错误.xlsx"]
-    assert int(ledger.view([pid(seq="102")]).paid.loc[0, "records"]) == 2  # imported as the export says
+    assert int(ledger.view([pid(seq="102")]).paid.loc[0, "records"]) == 3  # imported as the export says
 
 
 def test_a_sheet_of_another_kind_or_without_a_needed_column_is_named_not_read(tmp_path, ledger):
