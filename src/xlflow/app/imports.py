@@ -224,7 +224,6 @@ def _repeated_across(tables: list[Table], checks: list[list]) -> None:
     found = values[repeat]
     origin = first.reindex(pd.MultiIndex.from_frame(found[columns]) if len(columns) > 1 else found[columns[0]])
     found = found.assign(_from=origin["_sheet"].to_numpy(), _at=origin["_row"].to_numpy())
-    found = found[found["_from"] != found["_sheet"]]
     for at, part in found.groupby("_sheet", sort=True):
         cells, _bad, _good, repeated = checks[at]
         part = part[~np.isin(part["_row"].to_numpy(), repeated)]  # a repeat within the sheet is its own P14
