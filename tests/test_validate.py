@@ -989,3 +989,26 @@ def test_an_empty_copy_of_the_template_on_another_sheet_is_not_a_table_of_people
     assert result.rows == 1 and result.exit_code == 0 and result.sheet is None
     assert "F10" not in {f.code for f in result.findings}
     assert (tmp_path / "out" / "申报_更正.xlsx").exists()
+
+
+def test_a_workbook_of_more_sheets_than_the_limit_checks_the_first_and_names_the_rest(tmp_path, book):
+    """A hostile (or huge) workbook of many sheets is not many thousand workbooks: past `max_sheets` the
+    sheets are named (F10) on the first result, not checked."""
+    from openpyxl import Workbook
+
+    from xlflow.app.pipeline import process_sheets
+    from xlflow.io.settings import Settings
+
+    wb = Workbook()
+    for n in range(5):
+        ws = wb.active if n == 0 else wb.create_sheet()
+        ws.title = f"村{n + 1}"
+        for line in (["批量缴费申报表"], ["申报单位*", None, f"村{n + 1}", None, None, "经办人*", "刘敏"],
+                     ["申报日期*", None, "2026-11-20"], [], COLUMNS, row(id_number=pid(seq=f"{500 + n}"))):
+            ws.append(line)
+    wb.save(tmp_path / "五村.xlsx")
+    results = process_sheets(tmp_path / "五村.xlsx", book, tmp_path / "out", Settings(max_sheets=3), today=TODAY)
+    assert [r.sheet for r in results] == ["村1", "村2", "村3"]
+    f10 = [f.message for f in results[0].findings if f.code == "F10"]
+    assert [m.split("（")[0] for m in f10] == ["工作表“村4”也有一张表格", "工作表“村5”也有一张表格"]
+    assert "这次只处理了前 3 张工作表：" in f10[0] and results[0].exit_code == 1

@@ -186,9 +186,12 @@ def process_workbook(
     table = read_for_check(path, [kind_spec(k) for k in CHECKED], settings.limits(), result, sheet)
     if table is not None and (sheet or table.other_tables):  # one batch, and three workbooks, per sheet
         result.sheet = table.sheet
-        result.more_sheets = [name for name, _title, _rows in table.other_tables]
+        keep = settings.limits().max_sheets - 1  # a hostile workbook of 10,000 sheets is not 30,000 workbooks
+        result.more_sheets = [name for name, _title, _rows in table.other_tables[:keep]]
         result.sheet_order = table.table_sheets
-        table.other_tables = []
+        table.other_tables = table.other_tables[keep:]  # past the limit: named (F10), not checked
+        if table.other_tables:
+            table.handled = f"前 {keep + 1} 张工作表"
         stem = f"{stem or path.stem}_{file_safe(table.sheet)}"
     outputs = output_paths(path, out_dir, stem)
     if table is None:

@@ -61,6 +61,7 @@ max_age = {s.max_age}        # 缴费人员在缴费年度达到此年龄即报�
 first_year = {s.first_year}   # 最早的缴费年度
 max_rows = {s.max_rows}   # 一个文件最多的数据行数 (F06)
 max_file_mb = {s.max_file_mb}    # 文件大小上限（MB）
+max_sheets = {s.max_sheets}    # 一个工作簿最多逐张检查的工作表数（每张一个乡镇或村），更多的只列出 (F10)
 group_order = [{order}]   # 身份重叠且代缴金额相同时的优先顺序
 rules = "{s.rules}"
 inbox = "{s.inbox}"

@@ -58,6 +58,7 @@ class Table:
     # that hold a table: not read (F10)
     other_tables: list[tuple[str, str, str]] = field(default_factory=list)
     table_sheets: list[str] = field(default_factory=list)  # the visible sheets holding a table, in sheet order
+    handled: str = ""  # what the check of this file covers, where more than this sheet ("前 100 张工作表")
     passed: list[tuple[str, str, str, str]] = field(default_factory=list)  # (ID, year, file, row) carried over
     first_col: int = 0  # sheet column of the first column read (title rows start there)
     source: str | None = None  # a web or text export: what it really is ("html", "spreadsheetml", "tsv", "csv")

@@ -16,6 +16,7 @@ class Limits:
     max_bytes_per_cell: int = 400  # a worksheet's XML per cell it holds (a real one needs < 100)
     header_scan_rows: int = 200  # non-blank rows searched for the header row (notes above it: 45 seen)
     chunk_rows: int = 65_536
+    max_sheets: int = 100  # sheets of one workbook checked one by one (one per township or village); more: F10
     scan_beside_bytes: int = 32 * 2**20  # a worksheet this big unpacked is scanned in a helper process as it is read
 
 

@@ -20,6 +20,7 @@ class Settings:
     first_year: int = FIRST_YEAR
     max_rows: int = 1_048_576
     max_file_mb: int = 200
+    max_sheets: int = 100  # sheets of one workbook that validate checks one by one
     group_order: list[str] = field(default_factory=lambda: list(GROUPS))
     rules: str = "征缴规则表.xlsx"
     inbox: str = "待处理"
@@ -29,7 +30,7 @@ class Settings:
     ledger: str = "台账.sqlite"
 
     def limits(self) -> Limits:
-        return Limits(max_rows=self.max_rows, max_file_bytes=self.max_file_mb * 2**20)
+        return Limits(max_rows=self.max_rows, max_file_bytes=self.max_file_mb * 2**20, max_sheets=self.max_sheets)
 
 
 def load_settings(path: Path | None) -> Settings:

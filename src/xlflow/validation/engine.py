@@ -158,7 +158,7 @@ def sheet_findings(table: Table) -> list[FindingBlock | Finding]:
     for sheet, title in table.hidden_tables:
         out.append(make("F08", value=sheet, detail=title))
     for sheet, title, rows in table.other_tables:
-        out.append(make("F10", value=sheet, detail=f"{title}，{rows}", sheet=table.sheet))
+        out.append(make("F10", value=sheet, detail=f"{title}，{rows}", sheet=table.handled or f"工作表“{table.sheet}”"))
     for col, written, like in table.unknown_columns:
         out.append(make("F09", column=written, cell=f"{column_letter(col)}{table.header_row}", value=written,
                         detail=like, kind=table.spec.title))
