@@ -635,3 +635,13 @@ def test_a_sheet_of_another_kind_or_without_a_needed_column_is_named_not_read(tm
     assert "工作表“补充”也有一张表格（缴费明细，1 行，缺少“缴费年度”列），这次只处理了工作表“明细”" in line
     assert "工作表“花名册”也有一张表格" in line and "读取了" not in line and "。；" not in line
     assert ledger.status()["payment_records"] == 2
+
+
+def test_an_export_of_more_sheets_than_the_limit_imports_the_first_and_names_the_rest(tmp_path):
+    from xlflow.io.settings import Settings
+
+    path = payments_sheets(tmp_path / "缴费明细.xls", {f"S{n}": [paid(f"{100 + n}")] for n in range(4)})
+    with Ledger(tmp_path / "l.sqlite") as store:
+        result = import_file(store, path, "payments", settings=Settings(max_sheets=2))
+        assert result.sheets == ["S0", "S1"] and result.counts["new"] == 2 and result.exit_code == 1
+        assert "工作表“S3”也有一张表格（缴费明细，1 行），这次只处理了前 2 张工作表" in result.summary_line()

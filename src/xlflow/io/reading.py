@@ -215,13 +215,16 @@ def _read_sheets(sheets: list[RawSheet], kinds: list[KindSpec] | None, limits: L
         raise KindNotRecognised(f"应为：{wanted}")
     _, spec, sheet, head_index, head = found
     others = [other for other in visible if other[0] != sheet.name]
-    more = [other for other in others if every_sheet and other[3][1].kind == spec.kind]
+    same = [other for other in others if every_sheet and other[3][1].kind == spec.kind]
+    more = same[:limits.max_sheets - 1]  # a workbook of 10,000 sheets is not read whole: the rest are F10
     tables = [_build_table(spec, sheet, head_index, head, limits)]
     tables += [_build_table(spec, found[2], found[3], found[4], limits) for *_, found in more]
     table = tables[0]  # the best; what the reader saw besides the tables is told once, with it
     table.passed = _passed_rows(sheets)
     table.hidden_tables = [(name, title) for name, title in hidden if name != sheet.name]
     table.other_tables = [other[:3] for other in others if other not in more]
+    if len(same) > len(more):
+        table.handled = f"前 {limits.max_sheets} 张工作表"
     table.table_sheets = [other[0] for other in visible]
     if sheet.hidden:
         table.hidden_tables.insert(0, (sheet.name, spec.title))
