@@ -558,15 +558,16 @@ def test_an_unreadable_export_says_so_in_one_sentence(tmp_path, ledger):
     assert "。。" not in line and ledger.status()["payment_records"] == 0
 
 
-def payments_sheets(path, sheets):
-    """An old system's .xls export split over sheets: each sheet its title row, the header and its rows."""
+def payments_sheets(path, sheets, header_once=False):
+    """An old system's .xls export split over sheets: each sheet its title row, the header and its rows (with
+    ``header_once``, the sheets after the first hold the rows alone, from their first row)."""
     import xlwt
 
     book = xlwt.Workbook(encoding="utf-8")
-    for name, rows in sheets.items():
+    for n, (name, rows) in enumerate(sheets.items()):
         ws = book.add_sheet(name)
-        ws.write(0, 0, "缴费明细导出")
-        for r, values in enumerate([PAY_HEAD, *rows], start=1):
+        lines = rows if header_once and n else [["缴费明细导出"], PAY_HEAD, *rows]
+        for r, values in enumerate(lines):
             for c, v in enumerate(values):
                 ws.write(r, c, v)
     book.save(str(path))
@@ -599,6 +600,23 @@ def test_an_export_split_over_sheets_is_imported_whole_with_each_sheets_errors_n
                                                                                      "工作表“Sheet2”第 6 行"]
     again = import_file(ledger, path, "payments", out_dir=tmp_path / "out")
     assert again.already and again.already_refused == 2
+
+
+def test_a_sheet_without_a_header_that_goes_on_with_the_first_is_read_under_its_header(tmp_path, ledger):
+    """The header on the first sheet only: the next sheet's rows (an ID in the ID column, no wider than the
+    table) are read under it, at their own rows, and the line says so; a sheet of notes is not."""
+    bad = paid("104")
+    bad[0] = "4303"
+    path = payments_sheets(tmp_path / "缴费明细.xls", {"Sheet1": [paid("101"), paid("102")],
+                                                      "Sheet2": [paid("102", personal=-10), paid("103"), bad],
+                                                      "说明": [["本表由系统导出"], ["如有疑问请联系信息中心"]],
+                                                      "宽表": [[*paid("105"), "", "备注"]]},  # wider: another table
+                           header_once=True)
+    result = import_file(ledger, path, "payments", out_dir=tmp_path / "out")
+    assert result.sheets == ["Sheet1", "Sheet2"] and result.counts["new"] == 3 and result.counts["refused"] == 1
+    assert "（工作表“Sheet2”没有表头，按工作表“Sheet1”的表头读取）" in result.summary_line()
+    assert result.refused[["sheet", "row"]].values.tolist() == [["Sheet2", 3]]  # its own row in Sheet2
+    assert int(ledger.view([pid(seq="102")]).paid.loc[0, "records"]) == 2
 
 
 def test_a_record_written_again_at_the_top_of_the_next_sheet_is_p14_naming_the_first_sheet(tmp_path, ledger):

@@ -54,6 +54,7 @@ class ImportResult:
     counts: dict[str, int] = field(default_factory=dict)
     errors_files: list[str] = field(default_factory=list)  # NAME_导入错误.xlsx, or one per sheet that has such rows
     sheets: list[str] = field(default_factory=list)  # the sheets imported (several: an export split over sheets)
+    headless: dict[str, str] = field(default_factory=dict)  # sheet without a header → the sheet whose it was read by
     repeated: int = 0  # payment records repeating an earlier one of the same export (P14, imported)
     # Rows not imported (row, sheet, id_number, name, reason) and rows that repeat a person already in the file
     # (row, sheet, id_number, name, first_row, first_sheet): the later row is what the ledger keeps.
@@ -99,6 +100,8 @@ class ImportResult:
             counts += f"；{note.split('（')[0]}"
         if len(self.sheets) > 1:
             counts += f"；读取了 {len(self.sheets)} 张工作表：{'、'.join(self.sheets)}"
+        for sheet, header in self.headless.items():
+            counts += f"（工作表“{sheet}”没有表头，按工作表“{header}”的表头读取）"
         for f in self.unread_sheets:
             counts += f"；{f.message.rstrip('。')}"
         return f"{name}（{kind_spec(self.kind).title}{'：' + self.list_kind if self.list_kind else ''}）：{counts}"
@@ -156,6 +159,7 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
         result.already, result.already_refused = earlier[2], max(0, check.rows - int(earlier[3] or 0))
         return result
     result.sheets = [t.sheet for t in tables]
+    result.headless = {t.sheet: t.header_from for t in tables if t.header_from}
     result.counts = {"new": 0, "changed": 0, "unchanged": 0, "refused": 0}
     checks = [_check_sheet(table, own, settings, today) for table in tables]
     if own.several_a_year and len(tables) > 1:  # a record repeated over a sheet's edge is summed twice too

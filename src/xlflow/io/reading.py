@@ -19,6 +19,7 @@ import pandas as pd
 from xlflow.domain.findings import column_letter
 from xlflow.domain.kinds import KindSpec, all_specs
 from xlflow.io.cellvalues import cell_text, convert_column, cut_long
+from xlflow.io.continuation import continued
 from xlflow.io.headers import HeaderValue, column_text, header_values
 from xlflow.io.opening import DEFAULT_LIMITS, Limits, RawSheet, Reread, open_sheets
 
@@ -59,6 +60,7 @@ class Table:
     other_tables: list[tuple[str, str, str]] = field(default_factory=list)
     table_sheets: list[str] = field(default_factory=list)  # the visible sheets holding a table, in sheet order
     handled: str = ""  # what the check of this file covers, where more than this sheet ("前 100 张工作表")
+    header_from: str = ""  # a sheet without a header row, read under that sheet's (an export split over sheets)
     passed: list[tuple[str, str, str, str]] = field(default_factory=list)  # (ID, year, file, row) carried over
     first_col: int = 0  # sheet column of the first column read (title rows start there)
     source: str | None = None  # a web or text export: what it really is ("html", "spreadsheetml", "tsv", "csv")
@@ -134,12 +136,13 @@ def _detect(sheets: list[RawSheet], specs: list[KindSpec], limits: Limits):
     the best score. Also returns the hidden sheets that hold a table (reported as F08, never chosen silently
     over a visible one) and the visible ones that hold rows."""
     best = None
-    hidden, visible = [], []
+    hidden, visible, bare = [], [], []
     for sheet in sheets:
         if sheet.name in SUPPORT_SHEETS:  # the instructions' example table is not the data
             continue
         found = _best_in_sheet(sheet, specs, limits)
         if found is None:
+            bare.append(sheet)  # no header: it may go on with the table of the sheet before it
             continue
         seen = _rows_seen(found[4], found[3], limits)
         if sheet.hidden:
@@ -149,7 +152,7 @@ def _detect(sheets: list[RawSheet], specs: list[KindSpec], limits: Limits):
         ranked = (not sheet.hidden, seen != "0 行", *found[0])  # a sheet with people before an empty one
         if best is None or ranked > best[0]:
             best = (ranked, *found[1:])
-    return best, hidden, visible
+    return best, hidden, visible, bare
 
 
 def _rows_seen(head: list, head_index: int, limits: Limits) -> str:
@@ -209,7 +212,7 @@ def read_tables(path: Path, kinds: list[KindSpec] | None = None, limits: Limits 
 def _read_sheets(sheets: list[RawSheet], kinds: list[KindSpec] | None, limits: Limits,
                  every_sheet: bool, only: str | None = None) -> list[Table]:
     specs = kinds or all_specs()
-    found, hidden, visible = _detect([s for s in sheets if s.name == only] if only else sheets, specs, limits)
+    found, hidden, visible, bare = _detect([s for s in sheets if s.name == only] if only else sheets, specs, limits)
     if found is None:
         wanted = "、".join(s.title for s in specs)
         raise KindNotRecognised(f"应为：{wanted}")
@@ -219,6 +222,8 @@ def _read_sheets(sheets: list[RawSheet], kinds: list[KindSpec] | None, limits: L
     more = same[:limits.max_sheets - 1]  # a workbook of 10,000 sheets is not read whole: the rest are F10
     tables = [_build_table(spec, sheet, head_index, head, limits)]
     tables += [_build_table(spec, found[2], found[3], found[4], limits) for *_, found in more]
+    if every_sheet and "id_number" in tables[0].keys and _second_header_row(spec, head, head_index) is None:
+        tables += _continued(tables[0], bare, head[head_index], limits, limits.max_sheets - len(tables))
     table = tables[0]  # the best; what the reader saw besides the tables is told once, with it
     table.passed = _passed_rows(sheets)
     table.hidden_tables = [(name, title) for name, title in hidden if name != sheet.name]
@@ -229,6 +234,18 @@ def _read_sheets(sheets: list[RawSheet], kinds: list[KindSpec] | None, limits: L
     if sheet.hidden:
         table.hidden_tables.insert(0, (sheet.name, spec.title))
     return tables
+
+
+def _continued(first: Table, bare: list[RawSheet], header: list, limits: Limits, room: int) -> list[Table]:
+    """The tables of the sheets without a header that go on with ``first`` (read under its header)."""
+    out = []
+    for sheet in bare:
+        more = continued(sheet, header, first.first_col, first.keys["id_number"] - first.first_col)
+        found = _best_in_sheet(more, [first.spec], limits) if more is not None and len(out) < room else None
+        if found is not None and found[3] == 0:
+            out.append(_build_table(first.spec, more, 0, found[4], limits))
+            out[-1].header_from = first.sheet
+    return out
 
 
 PASSED_SHEET = "已通过记录"  # hidden sheet of an error workbook: the person-years its batch already passed
