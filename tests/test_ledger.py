@@ -585,6 +585,8 @@ def test_an_export_split_over_sheets_is_imported_whole_with_each_sheets_errors_n
     result = import_file(ledger, path, "payments", out_dir=tmp_path / "out")
     assert result.counts == {"new": 3, "changed": 0, "unchanged": 0, "refused": 2} and result.exit_code == 1
     assert result.sheets == ["Sheet1", "Sheet2"] and "读取了 2 张工作表：Sheet1、Sheet2" in result.summary_line()
+    data = result.as_json()
+    assert data["sheets"] == ["Sheet1", "Sheet2"] and "sheet" not in data and len(data["outputs"]["errors_all"]) == 2
     assert "F10" not in result.summary_line()
     view = ledger.view([pid(seq="102")])
     assert view.paid.loc[0, "personal"] == 9000 and view.paid.loc[0, "records"] == 2  # both sheets' records

@@ -108,6 +108,7 @@ class ImportResult:
 
     def as_json(self) -> dict:
         data = self.check.as_json()
+        data.pop("sheet", None)  # an import is of its file's sheets: "sheets"
         data.update(kind=self.kind, list_kind=self.list_kind, already_imported=self.already,
                     already_refused=self.already_refused, counts=self.counts,
                     sheets=self.sheets, outputs={"errors": self.errors_file, "errors_all": self.errors_files})
