@@ -636,6 +636,30 @@ def test_a_record_written_again_at_the_top_of_the_next_sheet_is_p14_naming_the_f
     assert int(ledger.view([pid(seq="102")]).paid.loc[0, "records"]) == 3  # imported as the export says
 
 
+def test_two_files_of_one_name_keep_their_own_error_workbooks_and_the_first_is_told_where_its_are(tmp_path, ledger):
+    """明细.xls and then 明细.csv (another export of the same name) imported into one --out, each with a row
+    refused: the second's error workbook does not replace the first's, and importing the first again names
+    the workbook that lists its rows (it named NAME_导入错误.xlsx, by then the second file's)."""
+    bad = paid("103")
+    bad[0] = "123"
+    first = payments_xls(tmp_path / "明细.xls", [paid("101"), bad])
+    second = tmp_path / "明细.csv"
+    second.write_bytes(("\r\n".join([",".join(PAY_HEAD), ",".join(map(str, paid("102"))), "456,李四"]) + "\r\n")
+                       .encode("gb18030"))
+    out = tmp_path / "out"
+    one = import_file(ledger, first, "payments", out_dir=out)
+    two = import_file(ledger, second, "payments", out_dir=out)
+    assert [Path(one.errors_file).name, Path(two.errors_file).name] == ["明细_导入错误.xlsx", "明细_导入错误_2.xlsx"]
+    assert load_workbook(out / "明细_导入错误.xlsx").active["A3"].value == "123"
+    assert load_workbook(out / "明细_导入错误_2.xlsx").active["A2"].value == "456"
+    again = import_file(ledger, first, "payments", out_dir=out)
+    assert "当时有 1 行因有错误未导入（见 明细_导入错误.xlsx）" in again.summary_line()
+    (out / "明细_导入错误.xlsx").rename(out / "明细_导入错误_已改.xlsx")  # the clerk renames it: still found
+    assert "（见 明细_导入错误_已改.xlsx）" in import_file(ledger, first, "payments", out_dir=out).summary_line()
+    repeat = import_file(ledger, second, "payments", out_dir=out)
+    assert "（见 明细_导入错误_2.xlsx）" in repeat.summary_line()
+
+
 def test_a_sheet_of_another_kind_or_without_a_needed_column_is_named_not_read(tmp_path, ledger):
     from openpyxl import Workbook
 

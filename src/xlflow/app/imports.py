@@ -9,6 +9,7 @@ about the same people (and person-years); the clerk sees counts: new, changed, u
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from xlflow.domain import vocab
 from xlflow.domain.kinds import kind as kind_of
 from xlflow.domain.kinds import kind_spec
 from xlflow.errors import OutputError, XlflowError
+from xlflow.io.lineage import IMPORT_PROPERTY, read_properties
 from xlflow.io.reading import Table
 from xlflow.io.settings import Settings
 from xlflow.io.webexports import source_note
@@ -44,6 +46,26 @@ def errors_name(path: Path | str, sheet: str | None = None) -> str:
     return f"{fit_stem(stem)}_导入错误.xlsx"
 
 
+def _errors_target(folder: Path, name: str, sha: str) -> Path:
+    """Where this file's error workbook goes: ``name``, unless that holds the refused rows of another file
+    (明细.xlsx and then 明细.csv, or a newer 明细.xlsx, into one folder): then NAME_导入错误_2.xlsx … — the rows
+    an earlier file could not import stay listed, where its "已导入过" line says they are."""
+    target = folder / name
+    for n in range(2, 1000):
+        if not target.exists() or read_properties(target).get(IMPORT_PROPERTY) == sha:
+            return target
+        target = folder / f"{Path(name).stem}_{n}.xlsx"
+    return target
+
+
+def _errors_of(folder: Path, path: Path, sha: str) -> list[str]:
+    """The error workbooks in ``folder`` that list the rows of the file with content ``sha`` (by their
+    property), the newest name first; none when they were moved or deleted."""
+    stem = glob.escape(fit_stem(Path(path).stem))
+    found = sorted(folder.glob(f"{stem}*_导入错误*.xlsx"))
+    return [f.name for f in found if read_properties(f).get(IMPORT_PROPERTY) == sha]
+
+
 @dataclass
 class ImportResult:
     check: CheckResult
@@ -51,6 +73,7 @@ class ImportResult:
     list_kind: str | None = None
     already: str | None = None  # when the same content was imported before: when
     already_refused: int = 0  # the rows of it that import did not take (they had errors)
+    already_errors: list[str] = field(default_factory=list)  # the error workbooks that list them, as found
     counts: dict[str, int] = field(default_factory=dict)
     errors_files: list[str] = field(default_factory=list)  # NAME_导入错误.xlsx, or one per sheet that has such rows
     sheets: list[str] = field(default_factory=list)  # the sheets imported (several: an export split over sheets)
@@ -87,7 +110,8 @@ class ImportResult:
         if self.already:
             line = f"{name}：这个文件已于 {self.already} 导入过，内容相同，台账未做任何改动。"
             if self.already_refused:
-                line += (f"当时有 {self.already_refused:,} 行因有错误未导入（见 {errors_name(name)}）："
+                where = "、".join(self.already_errors) or errors_name(name)
+                line += (f"当时有 {self.already_refused:,} 行因有错误未导入（见 {where}）："
                          "请在那个文件里改正后导入它，或导入改正后的新导出文件。")
             return line
         unit = "人年" if kind_of(self.kind).several_a_year else "人"
@@ -158,6 +182,8 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
     earlier = ledger.source(source_kind, sha)
     if earlier:
         result.already, result.already_refused = earlier[2], max(0, check.rows - int(earlier[3] or 0))
+        if result.already_refused:
+            result.already_errors = _errors_of(Path(out_dir) if out_dir else path.parent, path, sha)
         return result
     result.sheets = [t.sheet for t in tables]
     result.headless = {t.sheet: t.header_from for t in tables if t.header_from}
@@ -167,7 +193,7 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
         _repeated_across(tables, checks)
     parts, people = [], []
     for table, (cells, bad, good, repeated) in zip(tables, checks, strict=True):
-        rows, kept = _finish_sheet(table, cells, bad, good, repeated, path, own, out_dir, result)
+        rows, kept = _finish_sheet(table, cells, bad, good, repeated, path, sha, own, out_dir, result)
         parts.append(rows)
         people.append(kept)
         del table, cells
@@ -242,7 +268,8 @@ def _repeated_across(tables: list[Table], checks: list[list]) -> None:
 
 
 def _finish_sheet(table: Table, cells: Cells, bad: np.ndarray, good: np.ndarray, repeated: np.ndarray, path: Path,
-                  own, out_dir: Path | None, result: ImportResult) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+                  sha: str, own, out_dir: Path | None,
+                  result: ImportResult) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """One checked sheet: its rows to import, and (but for payments) who they are (row, sheet, ID, name) for
     the people listed twice. Its refused rows and P14 go to its error workbook and to ``result``."""
     result.check.findings = result.check.findings + cells.findings
@@ -251,10 +278,10 @@ def _finish_sheet(table: Table, cells: Cells, bad: np.ndarray, good: np.ndarray,
     if len(bad) or len(repeated):
         folder = Path(out_dir) if out_dir else path.parent
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / errors_name(path, table.sheet if len(result.sheets) > 1 else None)
+        target = _errors_target(folder, errors_name(path, table.sheet if len(result.sheets) > 1 else None), sha)
         try:
             write_errors(Checked(table, cells.values, cells.findings, cells.fixes), target,
-                         rows=np.union1d(bad, repeated))
+                         lineage={IMPORT_PROPERTY: sha}, rows=np.union1d(bad, repeated))
         except OSError as exc:
             raise OutputError(f"无法写出导入错误表到 {folder}：{exc.strerror or exc}。台账未做改动。") from exc
         result.errors_files.append(str(target))

@@ -20,6 +20,7 @@ from xlflow.io import xlsbiff
 BATCH_PROPERTY = "xlflow_batch"  # the lineage of the batch the workbook's rows belong to
 MEMBER_PROPERTY = "xlflow_batch_member"  # which of its files (the original, an error workbook of a round)
 FINGERPRINT_PROPERTY = "xlflow_rules_fingerprint"
+IMPORT_PROPERTY = "xlflow_import_source"  # an import's error workbook: the SHA-256 of the file it lists rows of
 
 _MAX_PART = 1 << 20  # a properties part is a few hundred bytes; more is not read
 _USER_DEFINED = bytes.fromhex("05d5cdd59c2e1b10939708002b2cf9ae")  # FMTID_UserDefinedProperties, as stored

@@ -121,7 +121,7 @@ def write_errors(checked: Checked, path: Path, passed: Sheet | None = None, book
     table = checked.table
     rows = table.frame.index[table.frame.index.isin(checked.error_rows if rows is None else rows)]
     if book is None:
-        write_workbook(path, [_as_written(checked, rows), *([passed] if passed else [])])
+        write_workbook(path, [_as_written(checked, rows), *([passed] if passed else [])], lineage)
         return len(rows)
     spec = table.spec
     positions = table.frame.index.get_indexer(rows)
