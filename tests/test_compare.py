@@ -284,6 +284,8 @@ def test_a_list_of_two_sheets_is_compared_whole_and_a_person_on_both_is_named_wi
         assert result.duplicates[["sheet", "row", "first_sheet", "first_row"]].values.tolist() == [
             ["农村低保", 4, "城市低保", 3]]
         run = run_comparison(store, book, YEAR, tmp_path / "out")
+    shown = CliRunner().invoke(main, ["ledger", "status", "--ledger", str(path)]).output
+    assert "来源：低保对象名单.xlsx（list:低保对象，工作表 城市低保、农村低保，3 行" in shown
     rows = by_id(run.comparison)
     assert rows[p("110")]["所在名单"] == "低保对象" and rows[p("110")]["需办理事项"] == "身份标识变更"
     assert rows[p("101")]["需办理事项"] == "政府代缴申报"

@@ -92,7 +92,8 @@ def status(ledger_path: Path | None, as_json: bool) -> None:
     for c in data["comparisons"]:
         click.echo(f"  数据比对 {c['id']}：{c['year']} 年度，{c['made_at']}，名单 {c['persons']:,} 人")
     for s in data["sources"]:
-        click.echo(f"  来源：{s['file']}（{s['kind']}，{s['rows']:,} 行，{s['imported_at']} 导入）")
+        sheets = f"，工作表 {s['sheet']}" if s["sheet"] and "、" in s["sheet"] else ""  # several sheets read
+        click.echo(f"  来源：{s['file']}（{s['kind']}{sheets}，{s['rows']:,} 行，{s['imported_at']} 导入）")
 
 
 @ledger.command()
