@@ -188,9 +188,9 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
     result.sheets = [t.sheet for t in tables]
     result.headless = {t.sheet: t.header_from for t in tables if t.header_from}
     result.counts = {"new": 0, "changed": 0, "unchanged": 0, "refused": 0}
-    checks = [_check_sheet(table, own, settings, today) for table in tables]
-    if own.several_a_year and len(tables) > 1:  # a record repeated over a sheet's edge is summed twice too
-        _repeated_across(tables, checks)
+    checks = [_check_sheet(table, settings, today) for table in tables]
+    if own.several_a_year:  # payments: a person-year's records are summed, so a repeated record counts twice
+        _repeated_records(tables, checks)
     parts, people = [], []
     for table, (cells, bad, good, repeated) in zip(tables, checks, strict=True):
         rows, kept = _finish_sheet(table, cells, bad, good, repeated, path, sha, own, out_dir, result)
@@ -220,51 +220,57 @@ def import_file(ledger: Ledger, path: Path, kind: str, list_kind: str | None = N
     return result
 
 
-def _check_sheet(table: Table, own, settings: Settings, today: dt.date) -> list:
+def _check_sheet(table: Table, settings: Settings, today: dt.date) -> list:
     """One sheet's table checked: [its cells, the rows refused, the rows kept, the records repeating an
-    earlier one of the sheet (P14)]."""
+    earlier one (P14: filled in by _repeated_records)]."""
     allowed = {"hukou": list(vocab.HUKOU), "tier": list(vocab.TIERS), "status": list(vocab.STATUSES)}
     cells = check_cells(table, _vocabulary(), allowed, settings.first_year, today.year)
     add_sheet_findings(cells.findings, table)
     bad = cells.findings.rows_of(severity="error")
     good = ~table.frame.index.isin(bad)
-    repeated = (_repeated_records(table, cells, good) if own.several_a_year
-                else np.array([], dtype=np.int64))
-    return [cells, bad, good, repeated]
+    return [cells, bad, good, np.array([], dtype=np.int64)]
 
 
-def _repeated_across(tables: list[Table], checks: list[list]) -> None:
-    """P14 on each payment record that repeats, in every field, a record of an earlier sheet of the export
-    (an old system that split it over sheets and wrote a sheet's last record again at the next one's top)."""
+def _repeated_records(tables: list[Table], checks: list[list]) -> None:
+    """P14 (warning) on each payment record that repeats an earlier one of the same export in every field, on
+    its sheet or an earlier one (an old system that split the export over sheets and wrote a sheet's last
+    record again at the next one's top): a person-year's records are summed, so 1,000 copies of one record
+    would count as 1,000 payments. Each sheet's repeats go to its ``checks`` entry."""
     columns = [c for c in checks[0][0].values.columns if c != "seq"]
     if any([c for c in cells.values.columns if c != "seq"] != columns for cells, *_ in checks):
-        return  # sheets of other columns: no record can repeat another in every field
+        checks = checks[:1]  # sheets of other columns: a record repeats only one of its own sheet's
     keys = [c for c in ("id_number", "year") if c in columns]
-    picked = []
-    for at, (cells, _bad, good, _repeated) in enumerate(checks):
-        picked.append(cells.values[keys].iloc[np.flatnonzero(good)].assign(_sheet=at))
-    both = pd.concat(picked)
-    shared = both.groupby(keys, sort=False)["_sheet"].transform("nunique") > 1
-    if not shared.any():
+    # Only rows sharing a person-year can repeat each other in every field: those alone are compared whole
+    # (and copied: a copy of every good row was 120 MB for a million payments with some refused).
+    picked = pd.concat([cells.values[keys].iloc[np.flatnonzero(good)].assign(_sheet=at)
+                        for at, (cells, _bad, good, _repeated) in enumerate(checks)])
+    picked = picked[picked.duplicated(keys, keep=False).to_numpy()] if keys else picked
+    if picked.empty:
         return
-    rows = both[shared]
     values = pd.concat([checks[at][0].values.loc[part.index, columns].assign(_sheet=at, _row=part.index)
-                        for at, part in rows.groupby("_sheet", sort=True)], ignore_index=True)
-    repeat = values.duplicated(subset=columns, keep="first").to_numpy()
-    first = values.drop_duplicates(columns).set_index(columns)[["_sheet", "_row"]]
+                        for at, part in picked.groupby("_sheet", sort=True)], ignore_index=True)
+    repeat = values.duplicated(subset=columns, keep="first").to_numpy() & (values["id_number"] != "").to_numpy()
+    if not repeat.any():
+        return
+    # The first of a repeat is its own sheet's first such record, else an earlier sheet's.
+    within = values.duplicated(subset=[*columns, "_sheet"], keep="first").to_numpy()
     found = values[repeat]
+    own = values.drop_duplicates([*columns, "_sheet"]).set_index([*columns, "_sheet"])["_row"]
+    first = values.drop_duplicates(columns).set_index(columns)[["_sheet", "_row"]]
     origin = first.reindex(pd.MultiIndex.from_frame(found[columns]) if len(columns) > 1 else found[columns[0]])
-    found = found.assign(_from=origin["_sheet"].to_numpy(), _at=origin["_row"].to_numpy())
+    at_own = own.reindex(pd.MultiIndex.from_frame(found[[*columns, "_sheet"]])).to_numpy()
+    mine = within[repeat]
+    found = found.assign(_from=np.where(mine, found["_sheet"].to_numpy(), origin["_sheet"].to_numpy()),
+                         _at=np.where(mine, at_own, origin["_row"].to_numpy()))
     for at, part in found.groupby("_sheet", sort=True):
-        cells, _bad, _good, repeated = checks[at]
-        part = part[~np.isin(part["_row"].to_numpy(), repeated)]  # a repeat within the sheet is its own P14
-        detail = pd.Series([f"工作表“{tables[int(s)].sheet}”第 {int(r)} 行" for s, r in zip(part["_from"], part["_at"],
-                                                                                       strict=True)],
+        cells = checks[at][0]
+        detail = pd.Series([f"第 {r} 行" if s == at else f"工作表“{tables[s].sheet}”第 {r} 行"
+                            for s, r in zip(part["_from"].astype(int), part["_at"].astype(int), strict=True)],
                            index=part["_row"].to_numpy())
         mask = pd.Series(cells.values.index.isin(part["_row"]), index=cells.values.index)
         cells.findings += cell_findings(tables[at], "id_number", mask, "P14", cells.values["id_number"],
                                         detail=detail)
-        checks[at][3] = np.union1d(repeated, part["_row"].to_numpy(dtype=np.int64))
+        checks[at][3] = np.sort(part["_row"].to_numpy(dtype=np.int64))
 
 
 def _finish_sheet(table: Table, cells: Cells, bad: np.ndarray, good: np.ndarray, repeated: np.ndarray, path: Path,
@@ -349,30 +355,6 @@ def _write(ledger: Ledger, path: Path, sheet: str, kind: str, list_kind: str | N
             ledger.db.execute("DELETE FROM list_problems WHERE kind = ? AND file_name = ?", (list_kind, path.name))
             ledger.db.executemany("INSERT INTO list_problems VALUES (?,?,?,?,?,?,?)",
                                   [(list_kind, path.name, *r, source) for r in problem_rows(result)])
-
-
-def _repeated_records(table: Table, cells: Cells, good: np.ndarray) -> np.ndarray:
-    """P14 (warning) on each payment record that repeats an earlier one of the same export in every field:
-    a person-year's records are summed, so 1,000 copies of one record would count as 1,000 payments."""
-    columns = [c for c in cells.values.columns if c != "seq"]
-    # Only rows sharing a person-year can repeat each other in every field: those alone are compared whole
-    # (and copied: a copy of every good row was 120 MB for a million payments with some refused).
-    keys = [c for c in ("id_number", "year") if c in columns]
-    rows = np.flatnonzero(good)
-    if keys:
-        rows = rows[cells.values[keys].iloc[rows].duplicated(keep=False).to_numpy()]
-    values = cells.values.iloc[rows]
-    repeat = values.duplicated(subset=columns, keep="first") & (values["id_number"] != "")
-    if not repeat.any():
-        return np.array([], dtype=np.int64)
-    first = values.reset_index().drop_duplicates(columns).set_index(columns)["index"]
-    rows = values.index[repeat.to_numpy()]
-    firsts = values[repeat].set_index(columns).index.map(first)
-    cells.findings += cell_findings(table, "id_number", pd.Series(cells.values.index.isin(rows),
-                                                                  index=cells.values.index), "P14",
-                                    cells.values["id_number"],
-                                    detail=pd.Series([f"第 {r} 行" for r in firsts.tolist()], index=rows))
-    return rows.to_numpy(dtype=np.int64)
 
 
 def problem_rows(result: ImportResult) -> list[tuple[int, str, str, str]]:
