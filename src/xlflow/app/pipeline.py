@@ -20,6 +20,7 @@ from xlflow.domain.kinds import kind, kind_spec, kinds
 from xlflow.domain.rulebook import RuleBook
 from xlflow.errors import OutputError
 from xlflow.io.lineage import BATCH_PROPERTY, FINGERPRINT_PROPERTY, MEMBER_PROPERTY, read_properties
+from xlflow.io.reading import take_sheets
 from xlflow.io.settings import Settings
 from xlflow.outputs.corrected import write_corrected
 from xlflow.outputs.errors import passed_sheet, write_errors
@@ -186,12 +187,8 @@ def process_workbook(
     table = read_for_check(path, [kind_spec(k) for k in CHECKED], settings.limits(), result, sheet)
     if table is not None and (sheet or table.other_tables):  # one batch, and three workbooks, per sheet
         result.sheet = table.sheet
-        keep = settings.limits().max_sheets - 1  # a hostile workbook of 10,000 sheets is not 30,000 workbooks
-        result.more_sheets = [name for name, _title, _rows in table.other_tables[:keep]]
+        result.more_sheets = [name for name, *_ in take_sheets(table, lambda _other: True, settings.limits())]
         result.sheet_order = table.table_sheets
-        table.other_tables = table.other_tables[keep:]  # past the limit: named (F10), not checked
-        if table.other_tables:
-            table.handled = f"前 {keep + 1} 张工作表"
         stem = f"{stem or path.stem}_{file_safe(table.sheet)}"
     outputs = output_paths(path, out_dir, stem)
     if table is None:

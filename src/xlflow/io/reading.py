@@ -19,9 +19,9 @@ import pandas as pd
 from xlflow.domain.findings import column_letter
 from xlflow.domain.kinds import KindSpec, all_specs
 from xlflow.io.cellvalues import cell_text, convert_column, cut_long
-from xlflow.io.continuation import continued
 from xlflow.io.headers import HeaderValue, column_text, header_values
 from xlflow.io.opening import DEFAULT_LIMITS, Limits, RawSheet, Reread, open_sheets
+from xlflow.io.sheets import continued, take_sheets
 
 MAX_HEAD_ROWS = 5_000  # rows searched for the header row, blank ones included
 
@@ -144,24 +144,24 @@ def _detect(sheets: list[RawSheet], specs: list[KindSpec], limits: Limits):
         if found is None:
             bare.append(sheet)  # no header: it may go on with the table of the sheet before it
             continue
-        seen = _rows_seen(found[4], found[3], limits)
+        seen, people = _rows_seen(found[4], found[3], limits)
         if sheet.hidden:
             hidden.append((sheet.name, found[1].title))
-        elif seen != "0 行":  # a header alone (an empty copy of the template) holds no one to name or check
+        elif people:  # a header alone (an empty copy of the template) holds no one to name or check
             visible.append((sheet.name, found[1].title, seen, found))
-        ranked = (not sheet.hidden, seen != "0 行", *found[0])  # a sheet with people before an empty one
+        ranked = (not sheet.hidden, people, *found[0])  # a sheet with people before an empty one
         if best is None or ranked > best[0]:
             best = (ranked, *found[1:])
     return best, hidden, visible, bare
 
 
-def _rows_seen(head: list, head_index: int, limits: Limits) -> str:
+def _rows_seen(head: list, head_index: int, limits: Limits) -> tuple[str, bool]:
     """The filled rows under a header among the rows read to find it ("12 行", or "至少 190 行" when the search
-    stopped before the sheet's end)."""
+    stopped before the sheet's end), and whether there may be any."""
     rows = sum(1 for row in head[head_index + 1:] if any(v not in ("", None) for v in row))
     cut = len(head) >= MAX_HEAD_ROWS or sum(1 for row in head if any(v not in ("", None) for v in row)) \
         >= limits.header_scan_rows
-    return f"至少 {rows:,} 行" if cut else f"{rows:,} 行"
+    return (f"至少 {rows:,} 行" if cut else f"{rows:,} 行"), bool(rows or cut)
 
 
 def _best_in_sheet(sheet: RawSheet, specs: list[KindSpec], limits: Limits):
@@ -217,19 +217,15 @@ def _read_sheets(sheets: list[RawSheet], kinds: list[KindSpec] | None, limits: L
         wanted = "、".join(s.title for s in specs)
         raise KindNotRecognised(f"应为：{wanted}")
     _, spec, sheet, head_index, head = found
-    others = [other for other in visible if other[0] != sheet.name]
-    same = [other for other in others if every_sheet and other[3][1].kind == spec.kind]
-    more = same[:limits.max_sheets - 1]  # a workbook of 10,000 sheets is not read whole: the rest are F10
-    tables = [_build_table(spec, sheet, head_index, head, limits)]
-    tables += [_build_table(spec, found[2], found[3], found[4], limits) for *_, found in more]
-    if every_sheet and "id_number" in tables[0].keys and _second_header_row(spec, head, head_index) is None:
-        tables += _continued(tables[0], bare, head[head_index], limits, limits.max_sheets - len(tables))
-    table = tables[0]  # the best; what the reader saw besides the tables is told once, with it
+    table = _build_table(spec, sheet, head_index, head, limits)  # the best: what else the reader saw is told with it
+    found_in = {other[0]: other[3] for other in visible}
+    table.other_tables = [other[:3] for other in visible if other[0] != sheet.name]
+    taken = take_sheets(table, lambda other: every_sheet and found_in[other[0]][1].kind == spec.kind, limits)
+    tables = [table] + [_build_table(spec, *found_in[name][2:], limits) for name, *_ in taken]
+    if every_sheet and "id_number" in table.keys and _second_header_row(spec, head, head_index) is None:
+        tables += _continued(table, bare, head[head_index], limits, limits.max_sheets - len(tables))
     table.passed = _passed_rows(sheets)
     table.hidden_tables = [(name, title) for name, title in hidden if name != sheet.name]
-    table.other_tables = [other[:3] for other in others if other not in more]
-    if len(same) > len(more):
-        table.handled = f"前 {limits.max_sheets} 张工作表"
     table.table_sheets = [other[0] for other in visible]
     if sheet.hidden:
         table.hidden_tables.insert(0, (sheet.name, spec.title))
